@@ -1,0 +1,61 @@
+"""Event handlers, registered on a registry object composed at start-up.
+
+A handler receives every event of its types in one consumed batch, in bus order,
+together with the open database connection of the batch's transaction, and writes
+with set-based statements. Events without a handler are counted and skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from schemas import CloudEvent
+
+Handler = Callable[[AsyncConnection, Sequence[CloudEvent]], Awaitable[None]]
+
+
+@dataclass
+class HandlerRegistry:
+    """Maps CloudEvent types to handlers."""
+
+    _handlers: dict[str, Handler] = field(default_factory=dict)
+
+    def register(self, event_types: Iterable[str], handler: Handler) -> None:
+        """Route each of `event_types` to `handler`; a type has one handler."""
+        for event_type in event_types:
+            if event_type in self._handlers:
+                raise ValueError(f"event type {event_type!r} already has a handler")
+            self._handlers[event_type] = handler
+
+    def handles(self, *event_types: str) -> Callable[[Handler], Handler]:
+        """Decorator form of `register`."""
+
+        def decorate(handler: Handler) -> Handler:
+            self.register(event_types, handler)
+            return handler
+
+        return decorate
+
+    def resolve(self, event_type: str) -> Handler | None:
+        return self._handlers.get(event_type)
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        return frozenset(self._handlers)
+
+    def route(
+        self, events: Sequence[CloudEvent]
+    ) -> tuple[list[tuple[Handler, list[CloudEvent]]], list[CloudEvent]]:
+        """Group a batch by handler (in order of first appearance); return the unhandled too."""
+        groups: dict[int, tuple[Handler, list[CloudEvent]]] = {}
+        unhandled: list[CloudEvent] = []
+        for event in events:
+            handler = self._handlers.get(event.type)
+            if handler is None:
+                unhandled.append(event)
+                continue
+            groups.setdefault(id(handler), (handler, []))[1].append(event)
+        return list(groups.values()), unhandled

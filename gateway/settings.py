@@ -1,0 +1,89 @@
+"""The one typed settings object, read from `HOOKGATE_*` environment variables.
+
+Built once in the CLI and passed down; nothing reads the environment at import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+GHL_RSA_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
+MIICIjANBgkqhkiG9w0BAQEFAAOCAg8AMIICCgKCAgEAokvo/r9tVgcfZ5DysOSC
+Frm602qYV0MaAiNnX9O8KxMbiyRKWeL9JpCpVpt4XHIcBOK4u3cLSqJGOLaPuXw6
+dO0t6Q/ZVdAV5Phz+ZtzPL16iCGeK9po6D6JHBpbi989mmzMryUnQJezlYJ3DVfB
+csedpinheNnyYeFXolrJvcsjDtfAeRx5ByHQmTnSdFUzuAnC9/GepgLT9SM4nCpv
+uxmZMxrJt5Rw+VUaQ9B8JSvbMPpez4peKaJPZHBbU3OdeCVx5klVXXZQGNHOs8gF
+3kvoV5rTnXV0IknLBXlcKKAQLZcY/Q9rG6Ifi9c+5vqlvHPCUJFT5XUGG5RKgOKU
+J062fRtN+rLYZUV+BjafxQauvC8wSWeYja63VSUruvmNj8xkx2zE/Juc+yjLjTXp
+IocmaiFeAO6fUtNjDeFVkhf5LNb59vECyrHD2SQIrhgXpO4Q3dVNA5rw576PwTzN
+h/AMfHKIjE4xQA1SZuYJmNnmVZLIZBlQAF9Ntd03rfadZ+yDiOXCCs9FkHibELhC
+HULgCsnuDJHcrGNd5/Ddm5hxGQ0ASitgHeMZ0kcIOwKDOzOU53lDza6/Y09T7sYJ
+PQe7z0cvj7aE4B+Ax1ZoZGPzpJlZtGXCsu9aTEGEnKzmsFqwcSsnw3JB31IGKAyk
+T1hhTiaCeIY/OwwwNUY2yvcCAwEAAQ==
+-----END PUBLIC KEY-----
+"""
+"""GHL's published `x-wh-signature` key (RSA-4096), from GoHighLevel/highlevel-api-docs
+`docs/oauth/WebhookAuthentication.md`."""
+
+GHL_ED25519_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg=
+-----END PUBLIC KEY-----
+"""
+"""GHL's published `x-ghl-signature` key (Ed25519), from the Webhook Integration Guide."""
+
+
+class Settings(BaseSettings):
+    """hookgate's configuration; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="HOOKGATE_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./hookgate.db"
+    kafka_bootstrap_servers: str | None = None
+    kafka_enable_idempotence: bool = False
+    kafka_publish_timeout_seconds: float = 2.0
+    kafka_topic_partitions: int = 6
+    kafka_topic_replication_factor: int = 1
+    spool_path: Path = Path("./hookgate-spool.db")
+    topic_prefix: str = "hookgate"
+    admin_token: SecretStr | None = None
+    secret_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    dev_key_path: Path = Path("./hookgate-dev.key")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    public_url: str | None = None
+    max_body_bytes: int = 1_048_576
+    secret_grace_seconds: int = 86_400
+    source_cache_seconds: float = 5.0
+    ghl_public_key_rsa: str = GHL_RSA_PUBLIC_KEY
+    ghl_public_key_ed25519: str = GHL_ED25519_PUBLIC_KEY
+    calendly_tolerance_seconds: int = 180
+    ghl_tolerance_seconds: int = 300
+    google_api_base: str = "https://www.googleapis.com"
+    google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
+    calendly_api_base: str = "https://api.calendly.com"
+    pco_api_base: str = "https://api.planningcenteronline.com"
+    ghl_api_base: str = "https://services.leadconnectorhq.com"
+    log_level: str = Field(default="INFO")
+
+    @field_validator("secret_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def topic(self, provider: str) -> str:
+        return f"{self.topic_prefix}.{provider}"
+
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.topic_prefix}.dlq"

@@ -1,0 +1,169 @@
+"""The normalized event: a CloudEvents 1.0 envelope, and its Kafka binary binding.
+
+Every provider's delivery becomes one or more `CloudEvent`s. On the bus (Kafka, or
+the embedded spool) an event travels in binary content mode: the record value is
+`data` (JSON bytes, as the provider sent it where possible, so nothing is
+re-serialized), the record key is `partitionkey` (`{tenant}:{resource}`, so one
+resource's events keep their order), and the attributes are `ce_*` headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, field_validator
+
+KafkaHeaders = list[tuple[str, bytes]]
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 event with hookgate's extensions `tenant` and `provider`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str
+    source: str
+    type: str
+    time: datetime
+    subject: str
+    datacontenttype: Literal["application/json"] = "application/json"
+    tenant: str
+    provider: str
+    partitionkey: str
+    data: bytes
+    """The event data, JSON-encoded."""
+
+    @field_validator("time")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("time must carry a timezone")
+        return value
+
+    def data_json(self) -> Any:
+        """The decoded event data."""
+        return orjson.loads(self.data)
+
+    def kafka_headers(self) -> KafkaHeaders:
+        """The CloudEvents Kafka binding headers (binary content mode)."""
+        return [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", self.id.encode()),
+            ("ce_source", self.source.encode()),
+            ("ce_type", self.type.encode()),
+            ("ce_time", format_time(self.time).encode()),
+            ("ce_subject", self.subject.encode()),
+            ("content-type", b"application/json"),
+            ("ce_tenant", self.tenant.encode()),
+            ("ce_provider", self.provider.encode()),
+        ]
+
+    @classmethod
+    def from_kafka(
+        cls, headers: Sequence[tuple[str, bytes]], key: bytes | None, value: bytes
+    ) -> CloudEvent:
+        """Rebuild an event from a Kafka record in binary content mode."""
+        attrs = {name: raw.decode() for name, raw in headers}
+        return cls(
+            id=attrs["ce_id"],
+            source=attrs["ce_source"],
+            type=attrs["ce_type"],
+            time=datetime.fromisoformat(attrs["ce_time"]),
+            subject=attrs.get("ce_subject", ""),
+            tenant=attrs["ce_tenant"],
+            provider=attrs["ce_provider"],
+            partitionkey=key.decode() if key else "",
+            data=value,
+        )
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, as CloudEvents asks."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One verified provider request, as the normalizers see it."""
+
+    provider: str
+    source_id: str
+    tenant: str
+    headers: Mapping[str, str]
+    body: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """What a delivery turned into.
+
+    `delivery_id` is what the gateway answers with; it is stable across the
+    provider's retries. `events` may be empty for deliveries that are acknowledged
+    but carry nothing to publish (Google's `sync` handshake).
+    """
+
+    delivery_id: str
+    events: tuple[CloudEvent, ...]
+
+
+class MalformedPayload(ValueError):
+    """A verified delivery whose body is not what the provider documents."""
+
+    code = "malformed_payload"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def source_uri(provider: str, source_id: str) -> str:
+    """The CloudEvents `source` of events from one hookgate source."""
+    return f"urn:hookgate:{provider}:{source_id}"
+
+
+def digest_id(*parts: str) -> str:
+    """A stable event id from what identifies a delivery, for providers that send none."""
+    joined = "\x1f".join(parts).encode()
+    return hashlib.sha256(joined).hexdigest()[:32]
+
+
+def parse_json_object(body: bytes, what: str) -> dict[str, Any]:
+    """Decode a JSON object or raise `MalformedPayload` saying what was expected."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedPayload(f"The {what} is not valid JSON ({exc.msg}).") from None
+    if not isinstance(value, dict):
+        raise MalformedPayload(f"The {what} must be a JSON object.")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class BusRecord:
+    """One record on the bus (Kafka or the embedded spool), in binary content mode."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    event_id: str
+
+    @classmethod
+    def from_event(cls, event: CloudEvent, topic: str) -> BusRecord:
+        return cls(
+            topic=topic,
+            key=event.partitionkey.encode(),
+            value=event.data,
+            headers=tuple(event.kafka_headers()),
+            event_id=event.id,
+        )
+
+    def to_event(self) -> CloudEvent:
+        return CloudEvent.from_kafka(self.headers, self.key, self.value)

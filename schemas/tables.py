@@ -1,0 +1,59 @@
+"""SQLAlchemy Core tables the gateway owns: sources and Google channels.
+
+All tables share `metadata`; the store tables the consumers write live in
+`schemas/store.py`. Migrations (Alembic, `gateway/migrations`) are the source of
+truth for the database; these definitions are what the code queries.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("tenant", String(200), nullable=False),
+    Column("status", String(32), nullable=False, server_default="active"),
+    Column("status_detail", Text, nullable=True),
+    Column("secret_ciphertext", LargeBinary, nullable=True),
+    Column("previous_secret_ciphertext", LargeBinary, nullable=True),
+    Column("previous_secret_expires_at", DateTime(timezone=True), nullable=True),
+    Column("credentials_ciphertext", LargeBinary, nullable=True),
+    Column("options", Text, nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_sources_provider_tenant", sources.c.provider, sources.c.tenant)
+
+google_channels = Table(
+    "google_channels",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("source_id", String(64), nullable=False, index=True),
+    Column("calendar_id", String(1024), nullable=False),
+    Column("resource_id", String(256), nullable=True),
+    Column("state", String(32), nullable=False, server_default="active"),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
