@@ -1,0 +1,1 @@
+"""Event handlers that apply syncs to the local store, and the runners that feed them."""

@@ -1,0 +1,1 @@
+"""The ASGI ingress, admin API, CLI and wiring."""

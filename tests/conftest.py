@@ -1,0 +1,6 @@
+"""Shared fixtures live in tests/fixtures/, one module per real service."""
+
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.kafka",
+]
