@@ -1,7 +1,7 @@
-"""SQLAlchemy Core tables the gateway owns: sources and Google channels.
+"""SQLAlchemy Core tables the gateway owns: the sources.
 
 All tables share `metadata`; the store tables the consumers write live in
-`schemas/store.py`. Migrations (Alembic, `gateway/migrations`) are the source of
+`schemas/store.py`, Google's channels and sync state in `schemas/google_store.py`. Migrations (Alembic, `gateway/migrations`) are the source of
 truth for the database; these definitions are what the code queries.
 """
 
@@ -45,15 +45,3 @@ sources = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_sources_provider_tenant", sources.c.provider, sources.c.tenant)
-
-google_channels = Table(
-    "google_channels",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("source_id", String(64), nullable=False, index=True),
-    Column("calendar_id", String(1024), nullable=False),
-    Column("resource_id", String(256), nullable=True),
-    Column("state", String(32), nullable=False, server_default="active"),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
