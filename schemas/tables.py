@@ -1,8 +1,9 @@
 """SQLAlchemy Core tables the gateway owns: the sources.
 
-All tables share `metadata`; the store tables the consumers write live in
-`schemas/store.py`, Google's channels and sync state in `schemas/google_store.py`. Migrations (Alembic, `gateway/migrations`) are the source of
-truth for the database; these definitions are what the code queries.
+All tables share `metadata`. The store tables the consumers write live in
+`schemas/store.py`; Google's channels and sync state in `schemas/google_store.py`.
+Migrations (Alembic, `gateway/migrations`) are the source of truth for the
+database; these definitions are what the code queries.
 """
 
 from __future__ import annotations
