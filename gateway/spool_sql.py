@@ -1,0 +1,259 @@
+"""The synchronous SQLite side of the spool: one connection, used from one thread.
+
+`gateway.spool.Spool` owns two of these (a writer and a reader), each confined to its
+own single-thread executor, so no call here ever runs on the event loop.
+
+Durability: WAL journal with `synchronous=FULL`, so a transaction that committed is
+on disk (the WAL is fsynced at every commit) and survives kill -9 and power loss.
+`busy_timeout` lets several processes (uvicorn workers) share one file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import orjson
+
+from schemas import BusRecord
+
+BUSY_TIMEOUT_SECONDS = 10.0
+
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS records (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,
+        key BLOB NOT NULL,
+        value BLOB NOT NULL,
+        headers BLOB NOT NULL,
+        event_id TEXT NOT NULL,
+        appended_at REAL NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS consumer_offsets (
+        consumer_group TEXT PRIMARY KEY,
+        committed INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS leases (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS probe (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        written_at REAL NOT NULL
+    )
+    """,
+)
+
+_INSERT = (
+    "INSERT INTO records (topic, key, value, headers, event_id, appended_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_SELECT = "SELECT seq, topic, key, value, headers, event_id FROM records"
+
+RecordRow = tuple[int, str, bytes, bytes, bytes, str]
+
+
+def encode_headers(headers: Sequence[tuple[str, bytes]]) -> bytes:
+    """Headers as JSON; latin-1 maps every byte to one code point, so values round-trip."""
+    return orjson.dumps([[name, value.decode("latin-1")] for name, value in headers])
+
+
+def decode_headers(raw: bytes) -> tuple[tuple[str, bytes], ...]:
+    return tuple((name, value.encode("latin-1")) for name, value in orjson.loads(raw))
+
+
+def _to_record(row: RecordRow) -> tuple[int, BusRecord]:
+    seq, topic, key, value, headers, event_id = row
+    return seq, BusRecord(
+        topic=topic,
+        key=bytes(key),
+        value=bytes(value),
+        headers=decode_headers(bytes(headers)),
+        event_id=event_id,
+    )
+
+
+class SpoolConnection:
+    """One SQLite connection to the spool file; every method must run on one thread."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=True
+        )
+        try:
+            self._configure()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _configure(self) -> None:
+        self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"could not switch to WAL (journal_mode={mode})")
+        self._db.execute("PRAGMA synchronous = FULL")
+
+    def create_schema(self, groups: Iterable[str]) -> None:
+        with self._transaction():
+            for statement in _SCHEMA:
+                self._db.execute(statement)
+            self._register_groups(groups)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # writes ---------------------------------------------------------------------
+
+    def append_batches(self, batches: Sequence[Sequence[BusRecord]], now: float) -> list[int]:
+        """Insert every record of every batch in one transaction; offsets in order."""
+        offsets: list[int] = []
+        with self._transaction():
+            cursor = self._db.cursor()
+            for records in batches:
+                for record in records:
+                    cursor.execute(
+                        _INSERT,
+                        (
+                            record.topic,
+                            record.key,
+                            record.value,
+                            encode_headers(record.headers),
+                            record.event_id,
+                            now,
+                        ),
+                    )
+                    offsets.append(_rowid(cursor))
+        return offsets
+
+    def commit_offset(self, group: str, offset: int) -> None:
+        """Store `offset` for `group`; never moves a group's offset backwards."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO consumer_offsets (consumer_group, committed) VALUES (?, ?)"
+                " ON CONFLICT (consumer_group) DO UPDATE SET committed = excluded.committed"
+                " WHERE excluded.committed > consumer_offsets.committed",
+                (group, offset),
+            )
+
+    def register_groups(self, groups: Iterable[str]) -> None:
+        with self._transaction():
+            self._register_groups(groups)
+
+    def delete(self, offsets: Sequence[int]) -> int:
+        with self._transaction():
+            cursor = self._db.executemany(
+                "DELETE FROM records WHERE seq = ?", [(offset,) for offset in offsets]
+            )
+            return cursor.rowcount
+
+    def trim(self) -> int:
+        """Delete what every registered group has committed; nothing when none is registered."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "DELETE FROM records WHERE seq <= (SELECT MIN(committed) FROM consumer_offsets)"
+            )
+            return cursor.rowcount
+
+    def try_acquire_lease(self, name: str, owner: str, expires_at: float, now: float) -> bool:
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,"
+                " expires_at = excluded.expires_at"
+                " WHERE leases.owner = excluded.owner OR leases.expires_at <= ?",
+                (name, owner, expires_at, now),
+            )
+            return cursor.rowcount == 1
+
+    def renew_lease(self, name: str, owner: str, expires_at: float, now: float) -> bool:
+        """Extend a lease still held by `owner` (not expired, or expired but not taken)."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE leases SET expires_at = ? WHERE name = ? AND owner = ?",
+                (expires_at, name, owner),
+            )
+            return cursor.rowcount == 1
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self._transaction():
+            self._db.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+
+    def probe_write(self, now: float) -> None:
+        """A tiny synced write, to learn whether the file takes writes again."""
+        with self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO probe (id, written_at) VALUES (1, ?)", (now,))
+
+    # reads ----------------------------------------------------------------------
+
+    def read(self, after: int, limit: int) -> list[tuple[int, BusRecord]]:
+        rows = self._db.execute(
+            f"{_SELECT} WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+        ).fetchall()
+        return [_to_record(row) for row in rows]
+
+    def committed_offset(self, group: str) -> int:
+        row = self._db.execute(
+            "SELECT committed FROM consumer_offsets WHERE consumer_group = ?", (group,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def depth(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+
+    def oldest_appended_at(self) -> float | None:
+        row = self._db.execute("SELECT appended_at FROM records ORDER BY seq LIMIT 1").fetchone()
+        return float(row[0]) if row else None
+
+    # helpers --------------------------------------------------------------------
+
+    def _register_groups(self, groups: Iterable[str]) -> None:
+        self._db.executemany(
+            "INSERT OR IGNORE INTO consumer_offsets (consumer_group, committed) VALUES (?, 0)",
+            [(group,) for group in groups],
+        )
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """`BEGIN IMMEDIATE` … `COMMIT`, rolled back on any error (nothing half-written)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            try:
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        else:
+            self._rollback()
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            # SQLite may already have rolled back on its own (e.g. after SQLITE_FULL).
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+
+def _rowid(cursor: sqlite3.Cursor) -> int:
+    rowid = cursor.lastrowid
+    if rowid is None:
+        raise sqlite3.DatabaseError("SQLite returned no rowid for an insert")
+    return rowid
