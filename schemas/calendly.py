@@ -1,0 +1,189 @@
+"""Calendly (API v2) webhook payloads, and the normalizer that turns a delivery into an event.
+
+Which model fits which event (`parse_event(event.data)` returns):
+
+    calendly.invitee.created    InviteeEvent, `payload` an `Invitee`
+                                (`old_invitee` set on a reschedule)
+    calendly.invitee.canceled   InviteeEvent, `payload` an `Invitee` with `cancellation`
+                                (`rescheduled` and `new_invitee` set on a reschedule)
+    anything else               OtherEvent, `payload` a plain dict (routing_form_submission.created,
+                                invitee_no_show.*, event_type.* ...)
+
+The event data is the delivery body exactly as Calendly sent it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+)
+
+from schemas.envelope import (
+    CloudEvent,
+    Delivery,
+    MalformedPayload,
+    Normalized,
+    digest_id,
+    format_time,
+    source_uri,
+)
+
+PROVIDER = "calendly"
+INVITEE_EVENTS = ("invitee.created", "invitee.canceled")
+
+
+class CalendlyModel(BaseModel):
+    """Calendly objects: immutable, and open to the fields Calendly adds over time."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class Cancellation(CalendlyModel):
+    canceled_by: str | None = None
+    canceler_type: str | None = None
+    """`host` or `invitee`."""
+    reason: str | None = None
+    """May be empty."""
+    created_at: AwareDatetime | None = None
+
+
+class NoShow(CalendlyModel):
+    uri: str
+    created_at: AwareDatetime | None = None
+
+
+class ScheduledEvent(CalendlyModel):
+    uri: str
+    name: str | None = None
+    status: str | None = None
+    start_time: AwareDatetime
+    end_time: AwareDatetime
+    event_type: str | None = None
+    location: dict[str, Any] | None = None
+    created_at: AwareDatetime | None = None
+    updated_at: AwareDatetime | None = None
+    cancellation: Cancellation | None = None
+
+
+class Invitee(CalendlyModel):
+    uri: str
+    email: str
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    status: str
+    """`active` or `canceled`."""
+    timezone: str | None = None
+    event: str
+    """The scheduled event's URI."""
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    rescheduled: bool = False
+    old_invitee: str | None = None
+    new_invitee: str | None = None
+    cancel_url: str | None = None
+    reschedule_url: str | None = None
+    cancellation: Cancellation | None = None
+    no_show: NoShow | None = None
+    scheduled_event: ScheduledEvent | None = None
+    """Absent from older deliveries."""
+
+
+class InviteeEvent(CalendlyModel):
+    event: Literal["invitee.created", "invitee.canceled"]
+    created_at: AwareDatetime
+    created_by: str | None = None
+    payload: Invitee
+
+
+class OtherEvent(CalendlyModel):
+    event: str = Field(min_length=1)
+    created_at: AwareDatetime
+    created_by: str | None = None
+    payload: dict[str, Any]
+
+
+def _kind(value: Any) -> str:
+    event = value.get("event") if isinstance(value, dict) else getattr(value, "event", None)
+    return "invitee" if event in INVITEE_EVENTS else "other"
+
+
+WebhookEvent = Annotated[
+    Annotated[InviteeEvent, Tag("invitee")] | Annotated[OtherEvent, Tag("other")],
+    Discriminator(_kind),
+]
+_EVENTS: TypeAdapter[InviteeEvent | OtherEvent] = TypeAdapter(WebhookEvent)
+_TAGS = frozenset({"invitee", "other"})
+
+
+def parse_event(data: bytes) -> InviteeEvent | OtherEvent:
+    """Parse a Calendly delivery body (the event data), or raise `MalformedPayload`."""
+    try:
+        return _EVENTS.validate_json(data)
+    except ValidationError as exc:
+        raise MalformedPayload(_sentence(exc, "Calendly delivery")) from None
+
+
+def normalize(delivery: Delivery) -> Normalized:
+    """One event per delivery; its id is a digest, as Calendly sends no delivery id."""
+    envelope = parse_event(delivery.body)
+    time = _utc(envelope.created_at)
+    if isinstance(envelope, InviteeEvent):
+        uri = envelope.payload.uri
+        resource = uri
+    else:
+        uri = _text(envelope.payload.get("uri"))
+        # A no-show names its invitee; keep it on the invitee's partition.
+        resource = _text(envelope.payload.get("invitee")) or uri or envelope.created_by or ""
+    event_id = digest_id(delivery.source_id, envelope.event, uri, format_time(time))
+    event = CloudEvent(
+        id=event_id,
+        source=source_uri(delivery.provider, delivery.source_id),
+        type=f"{PROVIDER}.{envelope.event}",
+        time=time,
+        subject=uri,
+        tenant=delivery.tenant,
+        provider=delivery.provider,
+        partitionkey=f"{delivery.tenant}:{resource}",
+        data=delivery.body,
+    )
+    return Normalized(delivery_id=event_id, events=(event,))
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise MalformedPayload("The Calendly delivery has a time out of range.") from None
+
+
+def _sentence(exc: ValidationError, what: str) -> str:
+    """One human sentence naming the first problem pydantic found."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    path = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}"
+        for part in error["loc"]
+        if part not in _TAGS
+    ).lstrip(".")
+    if error["type"] == "json_invalid":
+        return f"The {what} is not valid JSON."
+    if not path:
+        return f"The {what} must be a JSON object."
+    if error["type"] == "missing":
+        return f"The {what} is missing `{path}`."
+    message = error["msg"]
+    return f"The {what} has an invalid `{path}` ({message[:1].lower()}{message[1:]})."

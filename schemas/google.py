@@ -1,0 +1,162 @@
+"""Google Calendar push notifications (events.watch channels), and the normalizer.
+
+A notification has no body: its headers only say that a calendar changed. `exists`
+and `not_exists` become one `google.calendar.changed` event, whose data is a
+`CalendarChange` (`parse_change(event.data)`); the `sync` handshake sent when a
+channel opens is acknowledged and publishes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
+
+import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from schemas.envelope import (
+    CloudEvent,
+    Delivery,
+    MalformedPayload,
+    Normalized,
+    digest_id,
+    source_uri,
+)
+
+PROVIDER = "google"
+CHANGED = "google.calendar.changed"
+CHANGE_STATES = frozenset({"exists", "not_exists"})
+SYNC_STATE = "sync"
+
+HEADERS = {
+    "channel_id": "X-Goog-Channel-ID",
+    "message_number": "X-Goog-Message-Number",
+    "resource_id": "X-Goog-Resource-ID",
+    "resource_state": "X-Goog-Resource-State",
+    "resource_uri": "X-Goog-Resource-URI",
+    "channel_expiration": "X-Goog-Channel-Expiration",
+}
+"""Notification field -> the header Google sends it in."""
+
+_EVENTS_PATH = re.compile(r"/calendars/([^/]+)/events/?$")
+
+
+def _http_date(value: object) -> object:
+    """`Tue, 19 Nov 2013 01:13:52 GMT` -> an aware datetime (pydantic reports what fails)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        raise ValueError("not an HTTP date") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class Notification(BaseModel):
+    """The headers of one push notification."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    channel_id: str = Field(min_length=1)
+    message_number: int = Field(ge=0)
+    """1 for `sync`, then increasing but not sequential."""
+    resource_id: str = Field(min_length=1)
+    resource_state: str = Field(min_length=1)
+    """`sync`, `exists` or `not_exists`."""
+    resource_uri: str = Field(min_length=1)
+    channel_expiration: Annotated[datetime | None, BeforeValidator(_http_date)] = None
+    """Sent only for channels that expire."""
+
+    @property
+    def calendar_id(self) -> str:
+        """The watched calendar, from `.../calendars/{calendarId}/events` (URL-decoded)."""
+        return calendar_id_from_uri(self.resource_uri)
+
+
+class CalendarChange(BaseModel):
+    """The data of a `google.calendar.changed` event."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    calendar_id: str
+    channel_id: str
+    resource_id: str
+    resource_state: str
+    message_number: int
+    resource_uri: str
+
+
+def calendar_id_from_uri(uri: str) -> str:
+    """`https://www.googleapis.com/calendar/v3/calendars/a%40b.com/events?alt=json` -> `a@b.com`."""
+    match = _EVENTS_PATH.search(urlsplit(uri).path)
+    calendar_id = unquote(match.group(1)) if match else ""
+    if not calendar_id:
+        raise MalformedPayload(
+            "The Google notification's resource URI does not name a calendar's events."
+        )
+    return calendar_id
+
+
+def parse_notification(headers: Mapping[str, str]) -> Notification:
+    """Read a notification from request headers (lower-case names), or raise `MalformedPayload`."""
+    fields: dict[str, Any] = {}
+    for field, header in HEADERS.items():
+        value = headers.get(header.lower())
+        if value is not None:
+            fields[field] = value.strip()
+    try:
+        return Notification.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        header = HEADERS.get(str(error["loc"][0]), str(error["loc"][0]))
+        if error["type"] == "missing":
+            raise MalformedPayload(f"The Google notification lacks the {header} header.") from None
+        raise MalformedPayload(f"The Google notification's {header} header is invalid.") from None
+
+
+def parse_change(data: bytes) -> CalendarChange:
+    """Parse the data of a `google.calendar.changed` event."""
+    try:
+        return CalendarChange.model_validate_json(data)
+    except ValidationError:
+        raise MalformedPayload("The calendar change is not a valid CalendarChange.") from None
+
+
+def normalize(delivery: Delivery) -> Normalized:
+    """`exists`/`not_exists` -> one `google.calendar.changed`; `sync` -> nothing to publish."""
+    notification = parse_notification(delivery.headers)
+    event_id = digest_id(
+        delivery.source_id, notification.channel_id, str(notification.message_number)
+    )
+    state = notification.resource_state
+    if state == SYNC_STATE:
+        return Normalized(delivery_id=event_id, events=())
+    if state not in CHANGE_STATES:
+        raise MalformedPayload(
+            "The Google notification's X-Goog-Resource-State is not sync, exists or not_exists."
+        )
+    calendar_id = notification.calendar_id
+    change = CalendarChange(
+        calendar_id=calendar_id,
+        channel_id=notification.channel_id,
+        resource_id=notification.resource_id,
+        resource_state=state,
+        message_number=notification.message_number,
+        resource_uri=notification.resource_uri,
+    )
+    event = CloudEvent(
+        id=event_id,
+        source=source_uri(delivery.provider, delivery.source_id),
+        type=CHANGED,
+        time=delivery.received_at,
+        subject=calendar_id,
+        tenant=delivery.tenant,
+        provider=delivery.provider,
+        partitionkey=f"{delivery.tenant}:{calendar_id}",
+        data=orjson.dumps(change.model_dump()),
+    )
+    return Normalized(delivery_id=event_id, events=(event,))

@@ -1,0 +1,283 @@
+"""Planning Center webhook payloads, and the normalizer that turns a delivery into events.
+
+A delivery is a JSON:API document whose `data` is a list of `EventDelivery` objects;
+each carries its event as a JSON *string* (`attributes.payload`). Each element becomes
+one event whose data is that inner document, so consumers call `parse_document`:
+
+    pco.person.created|updated|destroyed              Document, `data` a `Person`
+    pco.email.created|updated|destroyed               Document, `data` an `Email`
+    pco.phone_number.created|updated|destroyed        Document, `data` a `PhoneNumber`
+    anything else (pco.household.*, pco.services.plan.*, ...)
+                                                      Document, `data` an `OtherResource`
+
+`*.destroyed` documents carry no `attributes` (they are None) and their `meta` holds
+only `parent`. People events are typed `pco.{resource}.{action}`, other apps'
+`pco.{app}.{resource}.{action}`, with Planning Center's own action words.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+)
+
+from schemas.envelope import CloudEvent, Delivery, MalformedPayload, Normalized, source_uri
+
+PROVIDER = "pco"
+
+
+class PcoModel(BaseModel):
+    """Planning Center objects: immutable, and open to the fields PCO adds over time."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class Ref(PcoModel):
+    """A JSON:API resource identifier."""
+
+    type: str
+    id: str
+
+
+class Relationship(PcoModel):
+    data: Ref | list[Ref] | None = None
+
+
+class Meta(PcoModel):
+    parent: Ref | None = None
+    event_time: AwareDatetime | None = None
+    idempotency_token: str | None = None
+
+
+class PersonAttributes(PcoModel):
+    first_name: str | None = None
+    last_name: str | None = None
+    name: str | None = None
+    given_name: str | None = None
+    nickname: str | None = None
+    status: str | None = None
+    """`active` or `inactive`."""
+    membership: str | None = None
+    inactivated_at: AwareDatetime | None = None
+    created_at: AwareDatetime | None = None
+    updated_at: AwareDatetime
+
+
+class EmailAttributes(PcoModel):
+    address: str
+    primary: bool = False
+    location: str | None = None
+    blocked: bool | None = None
+    created_at: AwareDatetime | None = None
+    updated_at: AwareDatetime | None = None
+
+
+class PhoneNumberAttributes(PcoModel):
+    number: str
+    e164: str | None = None
+    """Present on current deliveries; older ones carry only `number`."""
+    primary: bool = False
+    carrier: str | None = None
+    country_code: str | None = None
+    national: str | None = None
+    international: str | None = None
+    location: str | None = None
+    created_at: AwareDatetime | None = None
+    updated_at: AwareDatetime | None = None
+
+
+class _Resource(PcoModel):
+    id: str = Field(min_length=1)
+    links: dict[str, Any] = Field(default_factory=dict)
+
+
+class _PersonOwned(_Resource):
+    relationships: dict[str, Relationship] = Field(default_factory=dict)
+
+    @property
+    def person_id(self) -> str | None:
+        """The owning person, from `relationships.person`."""
+        related = self.relationships.get("person")
+        return related.data.id if related is not None and isinstance(related.data, Ref) else None
+
+
+class Person(_Resource):
+    type: Literal["Person"]
+    attributes: PersonAttributes | None = None
+    """None on `destroyed`."""
+    relationships: dict[str, Relationship] = Field(default_factory=dict)
+
+
+class Email(_PersonOwned):
+    type: Literal["Email"]
+    attributes: EmailAttributes | None = None
+
+
+class PhoneNumber(_PersonOwned):
+    type: Literal["PhoneNumber"]
+    attributes: PhoneNumberAttributes | None = None
+
+
+class OtherResource(_Resource):
+    type: str
+    attributes: dict[str, Any] | None = None
+    relationships: dict[str, Any] = Field(default_factory=dict)
+
+
+_TYPED = frozenset({"Person", "Email", "PhoneNumber"})
+
+
+def _kind(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in _TYPED else "other"
+
+
+Resource = Annotated[
+    Annotated[Person, Tag("Person")]
+    | Annotated[Email, Tag("Email")]
+    | Annotated[PhoneNumber, Tag("PhoneNumber")]
+    | Annotated[OtherResource, Tag("other")],
+    Discriminator(_kind),
+]
+
+
+class Document(PcoModel):
+    """The inner document of one event: the event data on the bus."""
+
+    data: Resource
+    included: list[Any] = Field(default_factory=list)
+    meta: Meta | None = None
+
+    @property
+    def person_id(self) -> str | None:
+        """The person this resource belongs to (itself for a Person), where it names one."""
+        if isinstance(self.data, Person):
+            return self.data.id
+        parent = self.meta.parent if self.meta is not None else None
+        if parent is not None and parent.type == "Person":
+            return parent.id
+        if isinstance(self.data, Email | PhoneNumber):
+            return self.data.person_id
+        related = self.data.relationships.get("person")
+        target = related.get("data") if isinstance(related, dict) else None
+        found = target.get("id") if isinstance(target, dict) else None
+        return found if isinstance(found, str) and found else None
+
+
+class EventDeliveryAttributes(PcoModel):
+    name: str = Field(min_length=1)
+    """The event name, e.g. `people.v2.events.person.created`."""
+    attempt: int = 1
+    payload: str
+    """The event's `Document`, as a JSON string."""
+
+
+class EventDelivery(PcoModel):
+    id: str = Field(min_length=1)
+    """Stable across retries (only `attempt` grows)."""
+    type: Literal["EventDelivery"]
+    attributes: EventDeliveryAttributes
+    relationships: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeliveryBody(PcoModel):
+    """The request body Planning Center posts."""
+
+    data: list[EventDelivery] = Field(min_length=1)
+
+
+_DELIVERY = TypeAdapter(DeliveryBody)
+_DOCUMENT = TypeAdapter(Document)
+_TAGS = frozenset({*_TYPED, "other"})
+_NAME = re.compile(
+    r"^(?P<app>[a-z0-9_.]+?)\.v\d+\.events\.(?P<resource>[a-z0-9_]+)\.(?P<action>[a-z0-9_]+)$"
+)
+
+
+def parse_delivery(body: bytes) -> DeliveryBody:
+    """Parse the posted body (the outer `EventDelivery` list), or raise `MalformedPayload`."""
+    try:
+        return _DELIVERY.validate_json(body)
+    except ValidationError as exc:
+        raise MalformedPayload(_sentence(exc, "Planning Center delivery")) from None
+
+
+def parse_document(data: bytes | str) -> Document:
+    """Parse one event's inner document (the event data), or raise `MalformedPayload`."""
+    try:
+        return _DOCUMENT.validate_json(data)
+    except ValidationError as exc:
+        raise MalformedPayload(_sentence(exc, "Planning Center event payload")) from None
+
+
+def event_type(name: str) -> str:
+    """`people.v2.events.person.created` -> `pco.person.created`; other apps keep their name."""
+    match = _NAME.match(name)
+    if match is None:
+        return f"{PROVIDER}.{name}"
+    app, resource, action = match.group("app", "resource", "action")
+    if app == "people":
+        return f"{PROVIDER}.{resource}.{action}"
+    return f"{PROVIDER}.{app}.{resource}.{action}"
+
+
+def normalize(delivery: Delivery) -> Normalized:
+    """One event per `EventDelivery`; each keeps PCO's delivery id, stable across attempts."""
+    body = parse_delivery(delivery.body)
+    source = source_uri(delivery.provider, delivery.source_id)
+    events = []
+    for item in body.data:
+        payload = item.attributes.payload
+        document = parse_document(payload)
+        meta_time = document.meta.event_time if document.meta is not None else None
+        resource = document.data.id
+        events.append(
+            CloudEvent(
+                id=item.id,
+                source=source,
+                type=event_type(item.attributes.name),
+                time=_utc(meta_time) if meta_time is not None else delivery.received_at,
+                subject=resource,
+                tenant=delivery.tenant,
+                provider=delivery.provider,
+                partitionkey=f"{delivery.tenant}:{document.person_id or resource}",
+                data=payload.encode(),
+            )
+        )
+    return Normalized(delivery_id=events[0].id, events=tuple(events))
+
+
+def _utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise MalformedPayload("The Planning Center event has a time out of range.") from None
+
+
+def _sentence(exc: ValidationError, what: str) -> str:
+    """One human sentence naming the first problem pydantic found."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    path = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}"
+        for part in error["loc"]
+        if part not in _TAGS
+    ).lstrip(".")
+    if error["type"] == "json_invalid":
+        return f"The {what} is not valid JSON."
+    if not path:
+        return f"The {what} must be a JSON object."
+    if error["type"] == "missing":
+        return f"The {what} is missing `{path}`."
+    message = error["msg"]
+    return f"The {what} has an invalid `{path}` ({message[:1].lower()}{message[1:]})."
