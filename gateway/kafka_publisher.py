@@ -1,0 +1,337 @@
+"""Publishing to Kafka with acks=all, one produce per partition for concurrent callers.
+
+Per-message producer overhead, not the broker's acknowledgement, dominates the cost
+of `send_and_wait` per request. So `publish` only queues its records and waits: a
+flusher task takes everything queued while the previous produce was being handed
+to the producer, builds one record batch per partition (`create_batch` /
+`send_batch`), and each caller returns when every batch holding one of its records
+is acknowledged. Under load a batch carries the records of many requests; alone, a
+request is sent at once (no linger).
+
+aiokafka never gives up on an unreachable broker by itself (`send_and_wait`
+blocks), so every call has its own bound: past `timeout_seconds` the caller gets
+`PublishUnavailable` and falls back to the spool. A record whose wait timed out may
+still reach Kafka later; consumers dedupe by `ce_id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from aiokafka.partitioner import murmur2
+from aiokafka.structs import TopicPartition
+
+from gateway.publish import PublishUnavailable
+from gateway.settings import Settings
+from schemas import BusRecord
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BATCH_BYTES = 1_000_000
+"""Below Kafka's default `message.max.bytes` (1 MiB), so one batch is never refused for size."""
+
+_CONNECT_BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass
+class KafkaPublisherStats:
+    """Counters for tests and metrics."""
+
+    produce_batches: int = 0
+    """Record batches handed to the producer (one per partition per flush)."""
+    flushes: int = 0
+    acknowledged_records: int = 0
+    timeouts: int = 0
+    failures: int = 0
+    last_error: str | None = field(default=None, repr=False)
+
+
+@dataclass(eq=False)
+class _Request:
+    records: Sequence[BusRecord]
+    scheduled: asyncio.Future[list[asyncio.Future[Any]]]
+    """Set by the flusher to the futures of the batches holding `records`."""
+
+
+@functools.lru_cache(maxsize=65_536)
+def _key_hash(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The Java client's default partition for a keyed record (murmur2), as aiokafka's."""
+    return _key_hash(key) % partitions
+
+
+class KafkaPublisher:
+    """`gateway.publish.Publisher` over Kafka. Use as `async with KafkaPublisher(...) as p:`."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        timeout_seconds: float = 2.0,
+        enable_idempotence: bool = False,
+        compression_type: str | None = None,
+        client_id: str = "hookgate-gateway",
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        request_timeout_ms: int = 30_000,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.stats = KafkaPublisherStats()
+        self._timeout = timeout_seconds
+        self._producer_options: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "client_id": client_id,
+            "acks": "all",
+            "enable_idempotence": enable_idempotence,
+            "compression_type": compression_type,
+            "max_batch_size": max_batch_bytes,
+            "max_request_size": max_batch_bytes + 64_000,
+            "request_timeout_ms": request_timeout_ms,
+            "linger_ms": 0,
+        }
+        self._producer: AIOKafkaProducer | None = None
+        self._partitions: dict[str, int] = {}
+        self._queue: list[_Request] = []
+        self._queued = asyncio.Event()
+        self._connect_task: asyncio.Task[None] | None = None
+        self._flush_task: asyncio.Task[None] | None = None
+        self._healthy = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> KafkaPublisher:
+        if not settings.kafka_bootstrap_servers:
+            raise ValueError("HOOKGATE_KAFKA_BOOTSTRAP_SERVERS is not set")
+        return cls(
+            settings.kafka_bootstrap_servers,
+            timeout_seconds=settings.kafka_publish_timeout_seconds,
+            enable_idempotence=settings.kafka_enable_idempotence,
+            **options,
+        )
+
+    # lifecycle ------------------------------------------------------------------
+
+    async def start(self, *, wait_seconds: float | None = None) -> None:
+        """Connect in the background, so the gateway starts (and spools) during an outage.
+
+        With `wait_seconds`, also wait up to that long for the first connection.
+        """
+        if self._connect_task is None:
+            self._connect_task = asyncio.create_task(self._connect(), name="hookgate-kafka-connect")
+            self._flush_task = asyncio.create_task(self._flush_loop(), name="hookgate-kafka-flush")
+        if wait_seconds is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._connect_task), wait_seconds)
+
+    async def stop(self) -> None:
+        """Stop taking records; what was queued but not produced fails as unavailable."""
+        for task in (self._connect_task, self._flush_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._connect_task = self._flush_task = None
+        for request in self._queue:
+            if not request.scheduled.done():
+                request.scheduled.set_exception(PublishUnavailable("The publisher stopped."))
+        self._queue.clear()
+        producer, self._producer = self._producer, None
+        self._healthy = False
+        if producer is not None:
+            await producer.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._producer is not None
+
+    async def _connect(self) -> None:
+        attempt = 0
+        while self._producer is None:
+            producer = AIOKafkaProducer(**self._producer_options)
+            try:
+                await producer.start()
+            except (KafkaError, OSError) as exc:
+                await producer.stop()
+                delay = _CONNECT_BACKOFF_SECONDS[min(attempt, len(_CONNECT_BACKOFF_SECONDS) - 1)]
+                log.warning(
+                    "Kafka is not reachable yet (%s); retrying in %.1f s.", _name(exc), delay
+                )
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
+            self._producer = producer
+            self._healthy = True
+
+    # publishing -----------------------------------------------------------------
+
+    async def publish(self, records: Sequence[BusRecord]) -> None:
+        """Return once Kafka acknowledged every record (acks=all), or raise `PublishUnavailable`."""
+        if not records:
+            return
+        if self._producer is None or self._flush_task is None:
+            raise PublishUnavailable("Kafka is not connected.")
+        request = _Request(records, asyncio.get_running_loop().create_future())
+        self._queue.append(request)
+        self._queued.set()
+        try:
+            async with asyncio.timeout(self._timeout):
+                batches = await request.scheduled
+                await asyncio.wait(batches)
+        except PublishUnavailable as exc:
+            self._fail(exc)
+            raise
+        except TimeoutError:
+            self.stats.timeouts += 1
+            self._healthy = False
+            raise PublishUnavailable(
+                f"Kafka did not acknowledge within {self._timeout:g} seconds."
+            ) from None
+        for batch in batches:
+            error = batch.exception()
+            if error is not None:
+                self._fail(error)
+                raise PublishUnavailable(f"Kafka refused the records ({_name(error)}).") from error
+        self._healthy = True
+        self.stats.acknowledged_records += len(records)
+
+    async def ready(self) -> bool:
+        """Connected, and the last publish (if any) was acknowledged in time."""
+        return self._producer is not None and self._healthy
+
+    def _fail(self, exc: BaseException) -> None:
+        self.stats.failures += 1
+        self.stats.last_error = _name(exc)
+        self._healthy = False
+
+    # the flusher ----------------------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._queued.wait()
+            self._queued.clear()
+            requests, self._queue = self._queue, []
+            live = [request for request in requests if not request.scheduled.done()]
+            producer = self._producer
+            if producer is None:
+                for request in live:
+                    request.scheduled.set_exception(PublishUnavailable("Kafka is not connected."))
+            elif live:
+                try:
+                    await self._flush(producer, live)
+                except Exception as exc:
+                    log.exception("Handing records to the Kafka producer failed.")
+                    failure = PublishUnavailable(f"Kafka publishing failed ({_name(exc)}).")
+                    for request in live:
+                        if not request.scheduled.done():
+                            request.scheduled.set_exception(failure)
+
+    async def _flush(self, producer: AIOKafkaProducer, requests: list[_Request]) -> None:
+        """Hand the records of `requests` to the producer, one batch per partition."""
+        self.stats.flushes += 1
+        by_partition: dict[TopicPartition, list[tuple[_Request, BusRecord]]] = {}
+        for request in requests:
+            try:
+                placed = [(await self._partition_of(producer, r), r) for r in request.records]
+            except (KafkaError, TimeoutError) as exc:
+                request.scheduled.set_exception(
+                    PublishUnavailable(f"Kafka has no metadata for the topic ({_name(exc)}).")
+                )
+                continue
+            for tp, record in placed:
+                by_partition.setdefault(tp, []).append((request, record))
+        sent = await asyncio.gather(
+            *(self._send_partition(producer, tp, items) for tp, items in by_partition.items())
+        )
+        futures: dict[_Request, list[asyncio.Future[Any]]] = {}
+        for items, outcome in zip(by_partition.values(), sent, strict=True):
+            for request in {request for request, _ in items}:
+                if isinstance(outcome, BaseException):
+                    if not request.scheduled.done():
+                        request.scheduled.set_exception(outcome)
+                else:
+                    futures.setdefault(request, []).extend(outcome)
+        for request, batch_futures in futures.items():
+            if not request.scheduled.done():
+                request.scheduled.set_result(batch_futures)
+
+    async def _send_partition(
+        self,
+        producer: AIOKafkaProducer,
+        tp: TopicPartition,
+        items: list[tuple[_Request, BusRecord]],
+    ) -> list[asyncio.Future[Any]] | PublishUnavailable:
+        futures: list[asyncio.Future[Any]] = []
+        try:
+            batch = producer.create_batch()
+            for _, record in items:
+                if not _append(batch, record):
+                    futures.append(await self._send_batch(producer, batch, tp))
+                    batch = producer.create_batch()
+                    if not _append(batch, record):
+                        raise MessageSizeTooLargeError(f"a record on {tp.topic} is too large")
+            futures.append(await self._send_batch(producer, batch, tp))
+        except KafkaError as exc:
+            failure = PublishUnavailable(f"Kafka refused the records ({_name(exc)}).")
+            failure.__cause__ = exc
+            return failure
+        return futures
+
+    async def _send_batch(
+        self, producer: AIOKafkaProducer, batch: Any, tp: TopicPartition
+    ) -> asyncio.Future[Any]:
+        batch.close()
+        future: asyncio.Future[Any] = await producer.send_batch(
+            batch, tp.topic, partition=tp.partition
+        )
+        future.add_done_callback(_retrieve_exception)
+        self.stats.produce_batches += 1
+        return future
+
+    async def _partition_of(self, producer: AIOKafkaProducer, record: BusRecord) -> TopicPartition:
+        count = self._partitions.get(record.topic)
+        if count is None:
+            partitions = await asyncio.wait_for(
+                producer.partitions_for(record.topic), self._timeout
+            )
+            count = self._partitions[record.topic] = len(partitions)
+        return TopicPartition(record.topic, partition_for(record.key, count))
+
+
+def _append(batch: Any, record: BusRecord) -> bool:
+    """Add `record` to `batch`; False when the batch is full."""
+    added = batch.append(
+        key=record.key, value=record.value, timestamp=None, headers=list(record.headers)
+    )
+    return added is not None
+
+
+def _retrieve_exception(future: asyncio.Future[Any]) -> None:
+    """Mark a batch's failure as seen: its callers may all have timed out already."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _name(exc: BaseException) -> str:
+    return type(exc).__name__
