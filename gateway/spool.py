@@ -76,8 +76,8 @@ class Spool:
         self._groups = tuple(consumer_groups)
         self._max_batch_records = max_batch_records
         self._clock = clock
-        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="hookgate-spool-writer")
-        self._reader_thread = ThreadPoolExecutor(1, thread_name_prefix="hookgate-spool-reader")
+        self._writer_thread = _single_thread("writer")
+        self._reader_thread = _single_thread("reader")
         self._writer: SpoolConnection | None = None
         self._reader: SpoolConnection | None = None
         self._queue: deque[_PendingAppend] = deque()
@@ -93,6 +93,9 @@ class Spool:
     async def open(self) -> None:
         if self._write_task is not None:
             raise RuntimeError("the spool is already open")
+        if self._writer is None and self._closing:  # reopened after close
+            self._writer_thread = _single_thread("writer")
+            self._reader_thread = _single_thread("reader")
         try:
             self._writer = await self._on_writer(self._open_writer)
             self._reader = await self._on_reader(lambda: SpoolConnection(self.path))
@@ -327,6 +330,10 @@ class Spool:
             await self._on_reader(reader.close)
         if writer is not None:
             await self._on_writer(writer.close)
+
+
+def _single_thread(role: str) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(1, thread_name_prefix=f"hookgate-spool-{role}")
 
 
 class SpoolPublisher:

@@ -69,8 +69,11 @@ async def test_close_flushes_queued_appends_and_then_refuses(spool_path: Path) -
     assert sorted(offset for task in appends for offset in task.result()) == list(range(1, 51))
     with pytest.raises(SpoolUnavailable, match="is not open"):
         await spool.append([make_record(99)])
-    async with Spool(spool_path) as reopened:
-        assert await reopened.depth() == 50
+    async with Spool(spool_path) as other:
+        assert await other.depth() == 50
+    await spool.open()
+    assert await spool.append([make_record(99)]) == [51]
+    await spool.close()
 
 
 async def test_offsets_keep_growing_after_records_are_deleted(spool: Spool) -> None:
