@@ -1,0 +1,1 @@
+"""Google Calendar: the API client, the incremental sync and the coalescing handler."""

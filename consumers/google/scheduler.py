@@ -1,0 +1,119 @@
+"""Coalescing: one sync per calendar at a time, and at most one more queued behind it.
+
+`request` starts a sync loop for a calendar that has none; while a loop is waiting
+to start (a short settle delay) or running, further requests only set its
+`pending` flag, so a burst of notifications costs the run in progress plus one.
+Retriable failures are retried with growing delays; a revoked refresh token or an
+inactive source ends the loop (the client already marked the source).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from consumers.google.errors import GoogleError
+from consumers.google.sync import SyncTarget
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+
+
+@dataclass
+class _Loop:
+    task: asyncio.Task[None] | None = None
+    pending: bool = False
+
+
+@dataclass
+class SchedulerStats:
+    requests: int = 0
+    runs: int = 0
+    failures: int = 0
+    runs_by_calendar: dict[Key, int] = field(default_factory=dict)
+
+
+class SyncScheduler:
+    """Runs `run(target)` per calendar, coalescing requests that arrive meanwhile."""
+
+    def __init__(
+        self,
+        run: Callable[[SyncTarget], Awaitable[Any]],
+        *,
+        settle_seconds: float = 0.2,
+        retry_delays: Sequence[float] = (1.0, 5.0, 30.0),
+    ) -> None:
+        self._run = run
+        self._settle = settle_seconds
+        self._retry_delays = tuple(retry_delays)
+        self._loops: dict[Key, _Loop] = {}
+        self.stats = SchedulerStats()
+
+    def request(self, target: SyncTarget) -> None:
+        """Ask for a sync of `target` that starts after this call."""
+        self.stats.requests += 1
+        key = (target.source_id, target.calendar_id)
+        loop = self._loops.get(key)
+        if loop is not None:
+            loop.pending = True
+            return
+        loop = _Loop()
+        self._loops[key] = loop
+        loop.task = asyncio.create_task(self._loop(key, target, loop), name=f"google-sync:{key}")
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._loops)
+
+    async def wait_idle(self) -> None:
+        """Return once no sync is running or queued."""
+        while self._loops:
+            tasks = [loop.task for loop in self._loops.values() if loop.task is not None]
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        tasks = [loop.task for loop in self._loops.values() if loop.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _loop(self, key: Key, target: SyncTarget, loop: _Loop) -> None:
+        failures = 0
+        try:
+            while True:
+                await asyncio.sleep(self._settle)
+                loop.pending = False
+                self.stats.runs += 1
+                self.stats.runs_by_calendar[key] = self.stats.runs_by_calendar.get(key, 0) + 1
+                try:
+                    await self._run(target)
+                    failures = 0
+                except GoogleError as exc:
+                    self.stats.failures += 1
+                    if not exc.retriable or failures >= len(self._retry_delays):
+                        log.warning("google: sync of %s/%s stopped: %s", *key, exc.detail)
+                        return
+                    await self._pause(key, failures, exc.detail)
+                    failures += 1
+                    loop.pending = True
+                except Exception:
+                    self.stats.failures += 1
+                    log.exception("google: sync of %s/%s failed", *key)
+                    if failures >= len(self._retry_delays):
+                        return
+                    await self._pause(key, failures, "unexpected error")
+                    failures += 1
+                    loop.pending = True
+                if not loop.pending:
+                    return
+        finally:
+            del self._loops[key]
+
+    async def _pause(self, key: Key, failures: int, why: str) -> None:
+        delay = self._retry_delays[failures]
+        log.info("google: sync of %s/%s retried in %.1fs (%s)", *key, delay, why)
+        await asyncio.sleep(delay)

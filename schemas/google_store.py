@@ -1,0 +1,68 @@
+"""SQLAlchemy Core tables for Google Calendar: push channels and per-calendar sync state.
+
+`google_channels` holds what is needed to renew and stop a channel. It never holds
+the channel token: the token is a signature the gateway can re-derive, and the
+ingress checks it without a database round trip.
+
+`google_sync_state` holds one row per (source, calendar): the stored syncToken
+and the coalescing counters. A notification increments `requested_seq` in the
+consumer's batch transaction; a sync run copies the value it started from into
+`synced_seq` when it finishes. A row with `requested_seq > synced_seq` still
+owes a sync (after a crash, for instance).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+from schemas.tables import metadata
+
+CHANNEL_ACTIVE = "active"
+CHANNEL_STOPPED = "stopped"
+
+google_channels = Table(
+    "google_channels",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("source_id", String(64), nullable=False),
+    Column("calendar_id", String(500), nullable=False),
+    Column("resource_id", String(256), nullable=True),
+    Column("resource_uri", Text, nullable=True),
+    Column("state", String(32), nullable=False, server_default=CHANNEL_ACTIVE),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("stopped_at", DateTime(timezone=True), nullable=True),
+    Column("replaced_by", String(64), nullable=True),
+)
+"""Push channels (events.watch) by channel id; `state` is `active` or `stopped`."""
+Index("ix_google_channels_source_state", google_channels.c.source_id, google_channels.c.state)
+Index("ix_google_channels_state_expires", google_channels.c.state, google_channels.c.expires_at)
+
+google_sync_state = Table(
+    "google_sync_state",
+    metadata,
+    Column("source_id", String(64), nullable=False),
+    Column("calendar_id", String(500), nullable=False),
+    Column("tenant", String(200), nullable=False),
+    Column("sync_token", Text, nullable=True),
+    Column("requested_seq", BigInteger, nullable=False, server_default="0"),
+    Column("synced_seq", BigInteger, nullable=False, server_default="0"),
+    Column("status", String(32), nullable=False, server_default="idle"),
+    Column("status_detail", Text, nullable=True),
+    Column("last_full_sync_at", DateTime(timezone=True), nullable=True),
+    Column("last_sync_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=True),
+    PrimaryKeyConstraint("source_id", "calendar_id"),
+)
+"""Incremental-sync state per (source, calendar); `status` is `idle`, `ok` or `error`."""
+
+GOOGLE_TABLES = (google_channels, google_sync_state)

@@ -1,0 +1,527 @@
+"""A Google Calendar API v3 and OAuth token endpoint emulator, for tests on loopback.
+
+It follows Google's documented behaviour (the push and sync guides, the events.list
+reference; see /work/shared/providers.md §1):
+
+- `events.list`: `maxResults` (default 250, max 2500), `pageToken`/`nextPageToken`,
+  `nextSyncToken` only on the last page, `syncToken` returning everything changed
+  since the token with deleted events in their minimal form (`id`, `status:
+  cancelled`, `etag`), 410 `fullSyncRequired` for an invalidated token, 400
+  `syncTokenWithRequestRestrictions` for `syncToken` with a forbidden parameter or
+  `showDeleted=false`, cancelled events in full listings only with `showDeleted=true`.
+- `events.watch` and `channels.stop`; optionally delivers notifications (`sync` on
+  creation, `exists` on every change) through an injected `deliver` callable.
+- The token endpoint: the `refresh_token` grant; `invalid_grant` for a revoked
+  refresh token; 401 `authError` for an expired or unknown access token.
+- Faults: queued 429 (with Retry-After), 403 `rateLimitExceeded`, 5xx.
+
+Tests drive it through the methods of `GoogleEmulator` (same process and loop).
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+FORBIDDEN_WITH_SYNC_TOKEN = (
+    "iCalUID",
+    "orderBy",
+    "privateExtendedProperty",
+    "q",
+    "sharedExtendedProperty",
+    "timeMin",
+    "timeMax",
+    "updatedMin",
+)
+ACCESS_TOKEN_SECONDS = 3599
+DEFAULT_CHANNEL_TTL = timedelta(days=7)
+
+Deliver = Callable[[str, dict[str, str]], Awaitable[int]]
+"""Posts a notification (address, headers) with an empty body; returns the status."""
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class EmulatedEvent:
+    id: str
+    summary: str
+    start: datetime
+    end: datetime
+    status: str
+    created: datetime
+    updated: datetime
+    etag: str
+    changed_seq: int
+
+    def resource(self) -> dict[str, Any]:
+        """The event as events.list returns it (the minimal form when cancelled)."""
+        if self.status == "cancelled":
+            return {
+                "kind": "calendar#event",
+                "etag": self.etag,
+                "id": self.id,
+                "status": "cancelled",
+            }
+        return {
+            "kind": "calendar#event",
+            "etag": self.etag,
+            "id": self.id,
+            "status": self.status,
+            "htmlLink": f"https://www.google.com/calendar/event?eid={self.id}",
+            "created": _rfc3339(self.created),
+            "updated": _rfc3339(self.updated),
+            "summary": self.summary,
+            "start": {"dateTime": _rfc3339(self.start), "timeZone": "UTC"},
+            "end": {"dateTime": _rfc3339(self.end), "timeZone": "UTC"},
+            "iCalUID": f"{self.id}@google.com",
+            "sequence": 0,
+        }
+
+
+@dataclass
+class EmulatedCalendar:
+    id: str
+    events: dict[str, EmulatedEvent] = field(default_factory=dict)
+    seq: int = 0
+
+
+@dataclass
+class EmulatedChannel:
+    id: str
+    calendar_id: str
+    resource_id: str
+    address: str
+    token: str | None
+    expiration_ms: int
+    message_number: int = 1
+    stopped: bool = False
+
+
+@dataclass
+class _Page:
+    items: list[dict[str, Any]]
+    next_sync_seq: int
+    calendar_id: str
+
+
+@dataclass
+class Fault:
+    status: int
+    reason: str | None
+    retry_after: str | None
+
+
+@dataclass
+class Counters:
+    list_requests: int = 0
+    list_sequences: int = 0
+    """Full passes of events.list that reached a page carrying nextSyncToken."""
+    token_refreshes: int = 0
+    watch_calls: int = 0
+    stop_calls: int = 0
+    faults_served: int = 0
+
+
+def _error(status: int, reason: str, message: str, **extra: str) -> JSONResponse:
+    body = {
+        "error": {
+            "errors": [{"domain": "global", "reason": reason, "message": message}],
+            "code": status,
+            "message": message,
+        }
+    }
+    return JSONResponse(body, status_code=status, headers=extra or None)
+
+
+class GoogleEmulator:
+    """State and Starlette app of one emulated Google account."""
+
+    def __init__(self, *, now: Callable[[], datetime] | None = None) -> None:
+        self._now = now or (lambda: datetime.now(UTC))
+        self.calendars: dict[str, EmulatedCalendar] = {}
+        self.clients: dict[str, str] = {}
+        self._refresh_tokens: dict[str, tuple[str, bool]] = {}
+        self._access_tokens: dict[str, datetime] = {}
+        self._sync_tokens: dict[str, tuple[str, int]] = {}
+        self._invalid_sync_tokens: set[str] = set()
+        self._pages: dict[str, _Page] = {}
+        self.channels: dict[str, EmulatedChannel] = {}
+        self.faults: list[Fault] = []
+        self.counters = Counters()
+        self.deliver: Deliver | None = None
+        self.channel_ttl = DEFAULT_CHANNEL_TTL
+        self.delivered: list[tuple[str, dict[str, str], int]] = []
+        self._ids = itertools.count(1)
+        self._clock_ms = 0
+        self.app = Starlette(
+            routes=[
+                Route("/token", self._token, methods=["POST"]),
+                Route(
+                    "/calendar/v3/calendars/{calendar_id:path}/events/watch",
+                    self._watch,
+                    methods=["POST"],
+                ),
+                Route(
+                    "/calendar/v3/calendars/{calendar_id:path}/events", self._list, methods=["GET"]
+                ),
+                Route("/calendar/v3/channels/stop", self._stop, methods=["POST"]),
+            ]
+        )
+
+    # ---- test controls ---------------------------------------------------------
+
+    def add_client(self, client_id: str, client_secret: str) -> str:
+        """Register an OAuth client; returns a fresh refresh token for it."""
+        self.clients[client_id] = client_secret
+        refresh = "1//" + secrets.token_urlsafe(24)
+        self._refresh_tokens[refresh] = (client_id, False)
+        return refresh
+
+    def issue_access_token(self, lifetime: timedelta) -> str:
+        token = "ya29." + secrets.token_urlsafe(24)
+        self._access_tokens[token] = self._now() + lifetime
+        return token
+
+    def expire_access_tokens(self) -> None:
+        moment = self._now() - timedelta(seconds=1)
+        for token in self._access_tokens:
+            self._access_tokens[token] = moment
+
+    def revoke_refresh_token(self, refresh_token: str) -> None:
+        client_id, _ = self._refresh_tokens[refresh_token]
+        self._refresh_tokens[refresh_token] = (client_id, True)
+        self._access_tokens.clear()
+
+    def invalidate_sync_tokens(self, calendar_id: str) -> None:
+        """Every sync token issued so far for the calendar now answers 410 Gone."""
+        for token, (calendar, _) in self._sync_tokens.items():
+            if calendar == calendar_id:
+                self._invalid_sync_tokens.add(token)
+
+    def inject(
+        self,
+        status: int,
+        *,
+        reason: str | None = None,
+        retry_after: str | None = None,
+        times: int = 1,
+    ) -> None:
+        """The next `times` Calendar API requests answer `status` (tokens are unaffected)."""
+        self.faults.extend(Fault(status, reason, retry_after) for _ in range(times))
+
+    def calendar(self, calendar_id: str) -> EmulatedCalendar:
+        return self.calendars.setdefault(calendar_id, EmulatedCalendar(calendar_id))
+
+    async def create_event(
+        self,
+        calendar_id: str,
+        *,
+        summary: str,
+        start: datetime,
+        duration: timedelta = timedelta(hours=1),
+    ) -> EmulatedEvent:
+        calendar = self.calendar(calendar_id)
+        moment = self._tick()
+        calendar.seq += 1
+        event = EmulatedEvent(
+            id=f"ev{next(self._ids):06d}{secrets.token_hex(3)}",
+            summary=summary,
+            start=start,
+            end=start + duration,
+            status="confirmed",
+            created=moment,
+            updated=moment,
+            etag=self._etag(moment),
+            changed_seq=calendar.seq,
+        )
+        calendar.events[event.id] = event
+        await self._notify(calendar_id)
+        return event
+
+    async def update_event(
+        self,
+        calendar_id: str,
+        event_id: str,
+        *,
+        summary: str | None = None,
+        start: datetime | None = None,
+        status: str | None = None,
+    ) -> EmulatedEvent:
+        calendar = self.calendar(calendar_id)
+        event = calendar.events[event_id]
+        if summary is not None:
+            event.summary = summary
+        if start is not None:
+            event.end = start + (event.end - event.start)
+            event.start = start
+        if status is not None:
+            event.status = status
+        self._touch(calendar, event)
+        await self._notify(calendar_id)
+        return event
+
+    async def cancel_event(self, calendar_id: str, event_id: str) -> EmulatedEvent:
+        return await self.update_event(calendar_id, event_id, status="cancelled")
+
+    def live_events(self, calendar_id: str) -> dict[str, EmulatedEvent]:
+        """The calendar's events that are not cancelled, by id."""
+        return {
+            event.id: event
+            for event in self.calendar(calendar_id).events.values()
+            if event.status != "cancelled"
+        }
+
+    # ---- internals -------------------------------------------------------------
+
+    def _tick(self) -> datetime:
+        """Now, strictly later than the previous tick (Google's `updated` is in ms)."""
+        now_ms = int(self._now().timestamp() * 1000)
+        self._clock_ms = max(now_ms, self._clock_ms + 1)
+        return datetime.fromtimestamp(self._clock_ms / 1000, UTC)
+
+    def _latest(self) -> datetime:
+        """Now, or the last change's time if that is later (see `_tick`)."""
+        now_ms = int(self._now().timestamp() * 1000)
+        return datetime.fromtimestamp(max(now_ms, self._clock_ms) / 1000, UTC)
+
+    @staticmethod
+    def _etag(moment: datetime) -> str:
+        return f'"{int(moment.timestamp() * 1_000_000)}"'
+
+    def _touch(self, calendar: EmulatedCalendar, event: EmulatedEvent) -> None:
+        moment = self._tick()
+        calendar.seq += 1
+        event.updated = moment
+        event.etag = self._etag(moment)
+        event.changed_seq = calendar.seq
+
+    async def _notify(self, calendar_id: str) -> None:
+        for channel in list(self.channels.values()):
+            if channel.calendar_id == calendar_id and not channel.stopped:
+                channel.message_number += 1 + secrets.randbelow(3)
+                await self._send(channel, "exists")
+
+    async def _send(self, channel: EmulatedChannel, state: str) -> None:
+        if self.deliver is None:
+            return
+        expires = datetime.fromtimestamp(channel.expiration_ms / 1000, UTC)
+        headers = {
+            "Content-Type": "application/json; utf-8",
+            "User-Agent": "APIs-Google; (+https://developers.google.com/webmasters/APIs-Google.html)",
+            "X-Goog-Channel-ID": channel.id,
+            "X-Goog-Channel-Expiration": expires.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+            "X-Goog-Resource-ID": channel.resource_id,
+            "X-Goog-Resource-URI": self._resource_uri(channel.calendar_id),
+            "X-Goog-Resource-State": state,
+            "X-Goog-Message-Number": str(1 if state == "sync" else channel.message_number),
+        }
+        if channel.token is not None:
+            headers["X-Goog-Channel-Token"] = channel.token
+        status = await self.deliver(channel.address, headers)
+        self.delivered.append((channel.address, headers, status))
+
+    @staticmethod
+    def _resource_uri(calendar_id: str) -> str:
+        return (
+            "https://www.googleapis.com/calendar/v3/calendars/"
+            f"{quote(calendar_id, safe='@')}/events?alt=json"
+        )
+
+    def _authorize(self, request: Request) -> Response | None:
+        header = request.headers.get("authorization", "")
+        token = header.removeprefix("Bearer ").strip()
+        expiry = self._access_tokens.get(token)
+        if not header.startswith("Bearer ") or expiry is None or expiry <= self._now():
+            return _error(
+                401,
+                "authError",
+                "Invalid Credentials",
+                **{"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'},
+            )
+        if self.faults:
+            fault = self.faults.pop(0)
+            self.counters.faults_served += 1
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            reason = fault.reason or (
+                "rateLimitExceeded" if fault.status == 429 else "backendError"
+            )
+            return _error(fault.status, reason, "Injected fault", **extra)
+        return None
+
+    async def _token(self, request: Request) -> Response:
+        form = await request.form()
+        client_id = str(form.get("client_id", ""))
+        if self.clients.get(client_id) != str(form.get("client_secret", "")):
+            return JSONResponse(
+                {"error": "invalid_client", "error_description": "Unauthorized"}, status_code=401
+            )
+        if form.get("grant_type") != "refresh_token":
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        entry = self._refresh_tokens.get(str(form.get("refresh_token", "")))
+        if entry is None or entry[1] or entry[0] != client_id:
+            return JSONResponse(
+                {
+                    "error": "invalid_grant",
+                    "error_description": "Token has been expired or revoked.",
+                },
+                status_code=400,
+            )
+        self.counters.token_refreshes += 1
+        token = self.issue_access_token(timedelta(seconds=ACCESS_TOKEN_SECONDS))
+        return JSONResponse(
+            {
+                "access_token": token,
+                "expires_in": ACCESS_TOKEN_SECONDS,
+                "scope": "https://www.googleapis.com/auth/calendar.readonly",
+                "token_type": "Bearer",
+            }
+        )
+
+    async def _list(self, request: Request) -> Response:
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        self.counters.list_requests += 1
+        calendar = self.calendar(request.path_params["calendar_id"])
+        params = request.query_params
+        try:
+            max_results = min(int(params.get("maxResults", "250")), 2500)
+        except ValueError:
+            return _error(400, "invalid", "Invalid value for maxResults")
+        if max_results < 1:
+            return _error(400, "invalid", "Invalid value for maxResults")
+        page_token = params.get("pageToken")
+        if page_token is not None:
+            page = self._pages.pop(page_token, None)
+            if page is None or page.calendar_id != calendar.id:
+                return _error(400, "invalid", "Invalid page token value.")
+        else:
+            built = self._first_page(calendar, params)
+            if isinstance(built, Response):
+                return built
+            page = built
+        return self._page_response(page, max_results)
+
+    def _first_page(self, calendar: EmulatedCalendar, params: Any) -> _Page | Response:
+        sync_token = params.get("syncToken")
+        if sync_token is None:
+            show_deleted = params.get("showDeleted") == "true"
+            items = [
+                event.resource()
+                for event in calendar.events.values()
+                if show_deleted or event.status != "cancelled"
+            ]
+            return _Page(items, calendar.seq, calendar.id)
+        if any(name in params for name in FORBIDDEN_WITH_SYNC_TOKEN) or (
+            params.get("showDeleted") == "false"
+        ):
+            return _error(400, "invalid", "Sync token cannot be used with request restrictions.")
+        if sync_token in self._invalid_sync_tokens:
+            return _error(
+                410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required."
+            )
+        found = self._sync_tokens.get(sync_token)
+        if found is None or found[0] != calendar.id:
+            return _error(400, "invalid", "Invalid sync token value.")
+        since = found[1]
+        changed = sorted(
+            (event for event in calendar.events.values() if event.changed_seq > since),
+            key=lambda event: event.changed_seq,
+        )
+        return _Page([event.resource() for event in changed], calendar.seq, calendar.id)
+
+    def _page_response(self, page: _Page, max_results: int) -> Response:
+        head, rest = page.items[:max_results], page.items[max_results:]
+        body: dict[str, Any] = {
+            "kind": "calendar#events",
+            "etag": f'"p{page.next_sync_seq}"',
+            "summary": page.calendar_id,
+            "updated": _rfc3339(self._latest()),
+            "timeZone": "UTC",
+            "accessRole": "owner",
+            "items": head,
+        }
+        if rest:
+            token = "pt_" + secrets.token_urlsafe(12)
+            self._pages[token] = _Page(rest, page.next_sync_seq, page.calendar_id)
+            body["nextPageToken"] = token
+        else:
+            token = "st_" + secrets.token_urlsafe(12)
+            self._sync_tokens[token] = (page.calendar_id, page.next_sync_seq)
+            body["nextSyncToken"] = token
+            self.counters.list_sequences += 1
+        return JSONResponse(body)
+
+    async def _watch(self, request: Request) -> Response:
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        self.counters.watch_calls += 1
+        body = await request.json()
+        channel_id = body.get("id")
+        if not isinstance(channel_id, str) or not channel_id or len(channel_id) > 64:
+            return _error(400, "invalid", "Invalid channel id.")
+        if channel_id in self.channels:
+            return _error(400, "channelIdNotUnique", "Channel id not unique.")
+        if body.get("type") != "web_hook" or not str(body.get("address", "")).startswith("http"):
+            return _error(400, "invalid", "Invalid channel type or address.")
+        token = body.get("token")
+        if token is not None and (not isinstance(token, str) or len(token) > 256):
+            return _error(400, "invalid", "Channel token too long.")
+        limit_ms = int((self._now() + self.channel_ttl).timestamp() * 1000)
+        requested = body.get("expiration")
+        expiration_ms = min(int(requested), limit_ms) if requested else limit_ms
+        calendar_id = request.path_params["calendar_id"]
+        self.calendar(calendar_id)
+        channel = EmulatedChannel(
+            id=channel_id,
+            calendar_id=calendar_id,
+            resource_id="res_" + secrets.token_urlsafe(16),
+            address=body["address"],
+            token=token,
+            expiration_ms=expiration_ms,
+        )
+        self.channels[channel_id] = channel
+        await self._send(channel, "sync")
+        result: dict[str, Any] = {
+            "kind": "api#channel",
+            "id": channel.id,
+            "resourceId": channel.resource_id,
+            "resourceUri": self._resource_uri(calendar_id),
+            "expiration": str(expiration_ms),
+        }
+        if token is not None:
+            result["token"] = token
+        return JSONResponse(result)
+
+    async def _stop(self, request: Request) -> Response:
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        self.counters.stop_calls += 1
+        body = await request.json()
+        channel = self.channels.get(str(body.get("id")))
+        if channel is None or channel.resource_id != body.get("resourceId") or channel.stopped:
+            return _error(404, "notFound", f"Channel '{body.get('id')}' not found for project")
+        channel.stopped = True
+        return Response(status_code=204)
+
+    def active_channels(self, calendar_id: str | None = None) -> list[EmulatedChannel]:
+        return [
+            channel
+            for channel in self.channels.values()
+            if not channel.stopped and calendar_id in (None, channel.calendar_id)
+        ]
