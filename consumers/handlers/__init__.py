@@ -1,0 +1,15 @@
+"""The store's event handlers, one module per provider, composed into a registry."""
+
+from __future__ import annotations
+
+from consumers.handlers import calendly, ghl, pco
+from consumers.registry import HandlerRegistry
+
+
+def build_registry() -> HandlerRegistry:
+    """A registry with every handler of the local store."""
+    registry = HandlerRegistry()
+    calendly.register(registry)
+    pco.register(registry)
+    ghl.register(registry)
+    return registry

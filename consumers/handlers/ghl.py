@@ -1,0 +1,157 @@
+"""GoHighLevel events → `contacts` and `ghl_appointments`.
+
+Contact events write the contact's columns; `ContactDelete` writes a tombstone
+(with the contact as deleted, which the event carries) that outranks any create.
+Do-not-disturb has its own version: `ContactDndUpdate` writes only `dnd` and
+`dnd_settings`, and every other contact event that carries `dnd` competes for
+them by time. Appointments work like contacts, `AppointmentDelete` a tombstone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consumers.phones import default_regions, to_e164
+from consumers.registry import HandlerRegistry
+from consumers.upsert import upsert
+from consumers.versions import parse_time, row_version
+from schemas import CloudEvent
+from schemas.ghl import AppointmentEvent, ContactEvent, parse_event
+from schemas.store import contacts, ghl_appointments
+
+CONTACT_TYPES = tuple(
+    f"ghl.contact.{action}"
+    for action in ("created", "updated", "deleted", "tag_updated", "dnd_updated")
+)
+APPOINTMENT_TYPES = tuple(
+    f"ghl.appointment.{action}" for action in ("created", "updated", "deleted")
+)
+EVENT_TYPES = CONTACT_TYPES + APPOINTMENT_TYPES
+
+_CONTACT_KEY = ("tenant", "ghl_contact_id")
+_CONTACT_COLUMNS = (
+    "location_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "tags",
+    "deleted_at",
+)
+_DND_COLUMNS = ("dnd", "dnd_settings")
+_APPOINTMENT_COLUMNS = (
+    "location_id",
+    "calendar_id",
+    "contact_id",
+    "title",
+    "status",
+    "start_time",
+    "end_time",
+    "deleted_at",
+)
+
+
+def register(registry: HandlerRegistry) -> None:
+    registry.register(EVENT_TYPES, apply_ghl)
+
+
+async def apply_ghl(connection: AsyncConnection, events: Sequence[CloudEvent]) -> None:
+    """Contacts, do-not-disturb, appointments: three statements (per chunk)."""
+    contact_events: list[tuple[CloudEvent, ContactEvent]] = []
+    dnd_rows: list[dict[str, Any]] = []
+    appointment_rows: list[dict[str, Any]] = []
+    for event in events:
+        parsed = parse_event(event.data)
+        if isinstance(parsed, ContactEvent):
+            if event.type != "ghl.contact.dnd_updated":
+                contact_events.append((event, parsed))
+            if parsed.dnd is not None:
+                dnd_rows.append(_dnd_row(event, parsed))
+        elif isinstance(parsed, AppointmentEvent):
+            appointment_rows.append(_appointment_row(event, parsed))
+
+    regions = await default_regions(
+        connection, {event.source for event, parsed in contact_events if parsed.phone}
+    )
+    contact_rows = [
+        _contact_row(event, parsed, regions.get(event.source, "US"))
+        for event, parsed in contact_events
+    ]
+    await upsert(
+        connection,
+        contacts,
+        contact_rows,
+        key=_CONTACT_KEY,
+        update=_CONTACT_COLUMNS,
+    )
+    await upsert(
+        connection,
+        contacts,
+        dnd_rows,
+        key=_CONTACT_KEY,
+        update=_DND_COLUMNS,
+        version="dnd_version",
+    )
+    await upsert(
+        connection,
+        ghl_appointments,
+        appointment_rows,
+        key=("tenant", "ghl_appointment_id"),
+        update=_APPOINTMENT_COLUMNS,
+    )
+
+
+def _moment(event: CloudEvent, *candidates: datetime | None) -> datetime:
+    """The first provider time given, else the event's time."""
+    return next((moment for moment in candidates if moment is not None), event.time)
+
+
+def _contact_row(event: CloudEvent, parsed: ContactEvent, region: str) -> dict[str, Any]:
+    moment = _moment(event, parsed.date_updated, parsed.timestamp)
+    deleted = event.type == "ghl.contact.deleted"
+    return {
+        "tenant": event.tenant,
+        "ghl_contact_id": parsed.id,
+        "location_id": parsed.location_id,
+        "first_name": parsed.first_name,
+        "last_name": parsed.last_name,
+        "email": parsed.email,
+        "phone": to_e164(parsed.phone, region),
+        "tags": list(parsed.tags),
+        "deleted_at": parse_time(moment) if deleted else None,
+        "version": row_version(moment, event.id, final=deleted),
+    }
+
+
+def _dnd_row(event: CloudEvent, parsed: ContactEvent) -> dict[str, Any]:
+    settings = (parsed.model_extra or {}).get("dndSettings")
+    return {
+        "tenant": event.tenant,
+        "ghl_contact_id": parsed.id,
+        "dnd": parsed.dnd,
+        "dnd_settings": settings if isinstance(settings, dict) else None,
+        "dnd_version": row_version(_moment(event, parsed.date_updated, parsed.timestamp), event.id),
+    }
+
+
+def _appointment_row(event: CloudEvent, parsed: AppointmentEvent) -> dict[str, Any]:
+    appointment = parsed.appointment
+    moment = _moment(event, appointment.date_updated, parsed.timestamp)
+    deleted = event.type == "ghl.appointment.deleted"
+    return {
+        "tenant": event.tenant,
+        "ghl_appointment_id": appointment.id,
+        "location_id": parsed.location_id,
+        "calendar_id": appointment.calendar_id,
+        "contact_id": appointment.contact_id,
+        "title": appointment.title,
+        "status": appointment.appointment_status,
+        "start_time": parse_time(appointment.start_time),
+        "end_time": parse_time(appointment.end_time),
+        "deleted_at": parse_time(moment) if deleted else None,
+        "version": row_version(moment, event.id, final=deleted),
+    }

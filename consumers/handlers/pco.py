@@ -1,0 +1,186 @@
+"""Planning Center people events → `members` (with `member_emails`, `member_phones`).
+
+A person event writes the member's own columns; `destroyed` leaves a tombstone
+(names cleared, `deleted_at` set) that outranks any create. Email and phone events
+are kept per email/phone id under their own versions and tombstones, and the
+member's `email`/`phone` are then derived from them: the primary, non-deleted one
+with the newest version. An email or phone may arrive before its person: the
+member row is created partially, and the person event fills in the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, select, true, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consumers.phones import default_regions, to_e164
+from consumers.registry import HandlerRegistry
+from consumers.upsert import chunked, insert_missing, max_params, upsert
+from consumers.versions import parse_time, row_version
+from schemas import CloudEvent
+from schemas.pco import Document, Email, Person, PhoneNumber, parse_document
+from schemas.store import member_emails, member_phones, members
+
+_ACTIONS = ("created", "updated", "destroyed")
+PERSON_TYPES = tuple(f"pco.person.{action}" for action in _ACTIONS)
+EMAIL_TYPES = tuple(f"pco.email.{action}" for action in _ACTIONS)
+PHONE_TYPES = tuple(f"pco.phone_number.{action}" for action in _ACTIONS)
+EVENT_TYPES = PERSON_TYPES + EMAIL_TYPES + PHONE_TYPES
+
+_MEMBER_KEY = ("tenant", "pco_person_id")
+_MEMBER_COLUMNS = ("first_name", "last_name", "status", "deleted_at")
+_EMAIL_COLUMNS = ("pco_person_id", "address", "is_primary", "deleted_at")
+_PHONE_COLUMNS = ("pco_person_id", "number", "raw_number", "is_primary", "deleted_at")
+
+
+def register(registry: HandlerRegistry) -> None:
+    registry.register(EVENT_TYPES, apply_pco)
+
+
+async def apply_pco(connection: AsyncConnection, events: Sequence[CloudEvent]) -> None:
+    """A constant number of statements per table, whatever the batch size (per chunk)."""
+    people: list[dict[str, Any]] = []
+    emails: list[dict[str, Any]] = []
+    phones: list[tuple[CloudEvent, dict[str, Any]]] = []
+    touched: set[tuple[str, str]] = set()
+    for event in events:
+        document = parse_document(event.data)
+        resource = document.data
+        if isinstance(resource, Person):
+            people.append(_person_row(event, document, resource))
+        elif isinstance(resource, Email):
+            emails.append(_email_row(event, document, resource))
+        elif isinstance(resource, PhoneNumber):
+            phones.append((event, _phone_row(event, document, resource)))
+        else:
+            continue
+        if isinstance(resource, Email | PhoneNumber) and document.person_id:
+            touched.add((event.tenant, document.person_id))
+
+    await upsert(
+        connection,
+        members,
+        people,
+        key=_MEMBER_KEY,
+        update=_MEMBER_COLUMNS,
+    )
+    if phones:
+        regions = await default_regions(connection, {event.source for event, _ in phones})
+        for event, row in phones:
+            row["number"] = to_e164(row["number"] or row["raw_number"], regions[event.source])
+    await upsert(
+        connection,
+        member_emails,
+        emails,
+        key=("tenant", "pco_email_id"),
+        update=_EMAIL_COLUMNS,
+    )
+    await upsert(
+        connection,
+        member_phones,
+        [row for _, row in phones],
+        key=("tenant", "pco_phone_number_id"),
+        update=_PHONE_COLUMNS,
+    )
+    if touched:
+        keys = sorted(touched)
+        await insert_missing(
+            connection,
+            members,
+            [{"tenant": tenant, "pco_person_id": person} for tenant, person in keys],
+            key=_MEMBER_KEY,
+        )
+        if emails:
+            await _derive(connection, keys, "email", member_emails, member_emails.c.address)
+        if phones:
+            await _derive(connection, keys, "phone", member_phones, member_phones.c.number)
+
+
+async def _derive(
+    connection: AsyncConnection,
+    keys: Sequence[tuple[str, str]],
+    column: str,
+    table: Table,
+    value: Any,
+) -> None:
+    """Set members.`column` from `table`'s primary, non-deleted row with the newest version."""
+    newest = (
+        select(value)
+        .where(
+            and_(
+                table.c.tenant == members.c.tenant,
+                table.c.pco_person_id == members.c.pco_person_id,
+                table.c.is_primary == true(),
+                table.c.deleted_at.is_(None),
+            )
+        )
+        .order_by(table.c.version.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    for chunk in chunked(keys, max_params(connection) // 2):
+        await connection.execute(
+            update(members)
+            .where(tuple_(members.c.tenant, members.c.pco_person_id).in_(list(chunk)))
+            .values({column: newest})
+        )
+
+
+def _moment(event: CloudEvent, document: Document, updated_at: datetime | None) -> datetime:
+    """The provider's time of this change: the resource's updated_at, else the event's."""
+    if updated_at is not None:
+        return updated_at
+    if document.meta is not None and document.meta.event_time is not None:
+        return document.meta.event_time
+    return event.time
+
+
+def _destroyed(event: CloudEvent) -> bool:
+    return event.type.endswith(".destroyed")
+
+
+def _person_row(event: CloudEvent, document: Document, person: Person) -> dict[str, Any]:
+    attributes = None if _destroyed(event) else person.attributes
+    moment = _moment(event, document, attributes.updated_at if attributes else None)
+    return {
+        "tenant": event.tenant,
+        "pco_person_id": person.id,
+        "first_name": (attributes.first_name or attributes.given_name) if attributes else None,
+        "last_name": attributes.last_name if attributes else None,
+        "status": attributes.status if attributes else None,
+        "deleted_at": parse_time(moment) if attributes is None else None,
+        "version": row_version(moment, event.id, final=attributes is None),
+    }
+
+
+def _email_row(event: CloudEvent, document: Document, email: Email) -> dict[str, Any]:
+    attributes = None if _destroyed(event) else email.attributes
+    moment = _moment(event, document, attributes.updated_at if attributes else None)
+    return {
+        "tenant": event.tenant,
+        "pco_email_id": email.id,
+        "pco_person_id": document.person_id,
+        "address": attributes.address if attributes else None,
+        "is_primary": bool(attributes and attributes.primary),
+        "deleted_at": parse_time(moment) if attributes is None else None,
+        "version": row_version(moment, event.id, final=attributes is None),
+    }
+
+
+def _phone_row(event: CloudEvent, document: Document, phone: PhoneNumber) -> dict[str, Any]:
+    attributes = None if _destroyed(event) else phone.attributes
+    moment = _moment(event, document, attributes.updated_at if attributes else None)
+    return {
+        "tenant": event.tenant,
+        "pco_phone_number_id": phone.id,
+        "pco_person_id": document.person_id,
+        "number": attributes.e164 if attributes else None,
+        "raw_number": attributes.number if attributes else None,
+        "is_primary": bool(attributes and attributes.primary),
+        "deleted_at": parse_time(moment) if attributes is None else None,
+        "version": row_version(moment, event.id, final=attributes is None),
+    }

@@ -1,0 +1,1 @@
+"""Alembic migrations of the hookgate database (run with `hookgate migrate`)."""
