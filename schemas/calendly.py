@@ -115,15 +115,16 @@ class OtherEvent(CalendlyModel):
 
 def _kind(value: Any) -> str:
     event = value.get("event") if isinstance(value, dict) else getattr(value, "event", None)
-    return "invitee" if event in INVITEE_EVENTS else "other"
+    return "InviteeEvent" if event in INVITEE_EVENTS else "OtherEvent"
 
 
 WebhookEvent = Annotated[
-    Annotated[InviteeEvent, Tag("invitee")] | Annotated[OtherEvent, Tag("other")],
+    Annotated[InviteeEvent, Tag("InviteeEvent")] | Annotated[OtherEvent, Tag("OtherEvent")],
     Discriminator(_kind),
 ]
 _EVENTS: TypeAdapter[InviteeEvent | OtherEvent] = TypeAdapter(WebhookEvent)
-_TAGS = frozenset({"invitee", "other"})
+_TAGS = frozenset({"InviteeEvent", "OtherEvent"})
+"""Union tags: they appear in error locations, and are named so no wire field can clash."""
 
 
 def parse_event(data: bytes) -> InviteeEvent | OtherEvent:

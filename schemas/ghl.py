@@ -137,18 +137,19 @@ class OtherEvent(_Event):
 def _kind(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
     if kind in CONTACT_TYPES:
-        return "contact"
-    return "appointment" if kind in APPOINTMENT_TYPES else "other"
+        return "ContactEvent"
+    return "AppointmentEvent" if kind in APPOINTMENT_TYPES else "OtherEvent"
 
 
 WebhookEvent = Annotated[
-    Annotated[ContactEvent, Tag("contact")]
-    | Annotated[AppointmentEvent, Tag("appointment")]
-    | Annotated[OtherEvent, Tag("other")],
+    Annotated[ContactEvent, Tag("ContactEvent")]
+    | Annotated[AppointmentEvent, Tag("AppointmentEvent")]
+    | Annotated[OtherEvent, Tag("OtherEvent")],
     Discriminator(_kind),
 ]
 _EVENTS: TypeAdapter[ContactEvent | AppointmentEvent | OtherEvent] = TypeAdapter(WebhookEvent)
-_TAGS = frozenset({"contact", "appointment", "other"})
+_TAGS = frozenset({"ContactEvent", "AppointmentEvent", "OtherEvent"})
+"""Union tags: they appear in error locations, and are named so no wire field can clash."""
 
 
 def parse_event(data: bytes) -> ContactEvent | AppointmentEvent | OtherEvent:

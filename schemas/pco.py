@@ -140,14 +140,14 @@ _TYPED = frozenset({"Person", "Email", "PhoneNumber"})
 
 def _kind(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if kind in _TYPED else "other"
+    return kind if isinstance(kind, str) and kind in _TYPED else "OtherResource"
 
 
 Resource = Annotated[
     Annotated[Person, Tag("Person")]
     | Annotated[Email, Tag("Email")]
     | Annotated[PhoneNumber, Tag("PhoneNumber")]
-    | Annotated[OtherResource, Tag("other")],
+    | Annotated[OtherResource, Tag("OtherResource")],
     Discriminator(_kind),
 ]
 
@@ -199,7 +199,8 @@ class DeliveryBody(PcoModel):
 
 _DELIVERY = TypeAdapter(DeliveryBody)
 _DOCUMENT = TypeAdapter(Document)
-_TAGS = frozenset({*_TYPED, "other"})
+_TAGS = frozenset({*_TYPED, "OtherResource"})
+"""Union tags: they appear in error locations; JSON:API member names are lower case."""
 _NAME = re.compile(
     r"^(?P<app>[a-z0-9_.]+?)\.v\d+\.events\.(?P<resource>[a-z0-9_]+)\.(?P<action>[a-z0-9_]+)$"
 )

@@ -148,6 +148,10 @@ def _invitee_without(field: str) -> bytes:
             "The Calendly delivery has an invalid `created_at` (input should have timezone info).",
         ),
         (
+            b'{"event":"x.y","created_at":"9999-12-31T23:59:59-23:59","payload":{}}',
+            "The Calendly delivery has a time out of range.",
+        ),
+        (
             b'{"event":"","created_at":"2026-03-14T15:09:26Z","payload":{}}',
             "The Calendly delivery has an invalid `event` "
             "(string should have at least 1 character).",
