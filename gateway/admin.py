@@ -1,0 +1,220 @@
+"""The admin API under `/admin`: bearer token, sources, secret rotation.
+
+Without `HOOKGATE_ADMIN_TOKEN` every admin route answers 503, so an unconfigured
+gateway never exposes it. The token is compared in constant time. Responses
+never carry a secret: `SourceRecord` has none to give.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.providers import Provider
+from gateway.responses import JSON, error
+from gateway.source_cache import SourceCache
+from gateway.sources import SourceRecord, SourceRepository
+
+SourceHook = Callable[[SourceRecord], Awaitable[None]]
+
+
+class GoogleCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: str = Field(min_length=1)
+    client_secret: str = Field(min_length=1, repr=False)
+    refresh_token: str = Field(min_length=1, repr=False)
+
+
+class NewSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: str
+    tenant: str = Field(min_length=1, max_length=200)
+    secret: str | None = Field(default=None, min_length=1, repr=False)
+    credentials: GoogleCredentials | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class NewSecret(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    secret: str = Field(min_length=1, repr=False)
+
+
+class BearerAuth:
+    """ASGI middleware: 503 without a configured token, 401 without the right one."""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self._app = app
+        self._token = token.encode() if token else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        if self._token is None:
+            response: Response = error(
+                503, "admin_disabled", "The admin API is off: HOOKGATE_ADMIN_TOKEN is not set."
+            )
+        else:
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            scheme, _, credential = given.partition(b" ")
+            if scheme.lower() == b"bearer" and hmac.compare_digest(credential.strip(), self._token):
+                await self._app(scope, receive, send)
+                return
+            response = error(
+                401,
+                "unauthorized",
+                "Send the admin token as `Authorization: Bearer <token>`.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        await response(scope, receive, send)
+
+
+def describe(source: SourceRecord, public_url: str) -> dict[str, Any]:
+    """A source as the admin API shows it (no secrets, ever)."""
+    return {
+        "id": source.id,
+        "provider": source.provider,
+        "tenant": source.tenant,
+        "url": f"{public_url}/webhooks/{source.provider}/{source.id}",
+        "status": source.status,
+        "status_detail": source.status_detail,
+        "options": source.options,
+        "has_secret": source.has_secret,
+        "has_credentials": source.has_credentials,
+        "previous_secret_valid_until": (
+            source.previous_secret_expires_at.isoformat()
+            if source.previous_secret_expires_at
+            else None
+        ),
+        "created_at": source.created_at.isoformat(),
+        "updated_at": source.updated_at.isoformat(),
+    }
+
+
+async def _json_body(request: Request, model: type[BaseModel]) -> BaseModel | Response:
+    try:
+        return model.model_validate(orjson.loads(await request.body()))
+    except orjson.JSONDecodeError:
+        return error(400, "invalid_json", "The request body must be a JSON object.")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        return error(422, "invalid_request", f"{where}: {first['msg']}.")
+
+
+class SourcesAdmin:
+    def __init__(
+        self,
+        *,
+        repository: SourceRepository,
+        cache: SourceCache,
+        providers: Mapping[str, Provider],
+        public_url: str,
+        secret_grace: timedelta,
+        clock: Callable[[], datetime],
+        on_remove: Sequence[SourceHook] = (),
+    ) -> None:
+        self._repository = repository
+        self._cache = cache
+        self._providers = providers
+        self._public_url = public_url
+        self._grace = secret_grace
+        self._clock = clock
+        self._on_remove = list(on_remove)
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/sources", self.create, methods=["POST"]),
+            Route("/sources", self.list, methods=["GET"]),
+            Route("/sources/{source_id}", self.show, methods=["GET"]),
+            Route("/sources/{source_id}", self.remove, methods=["DELETE"]),
+            Route("/sources/{source_id}/secret", self.rotate, methods=["POST"]),
+        ]
+
+    async def create(self, request: Request) -> Response:
+        parsed = await _json_body(request, NewSource)
+        if isinstance(parsed, Response):
+            return parsed
+        assert isinstance(parsed, NewSource)  # noqa: S101 (narrowing for mypy)
+        provider = self._providers.get(parsed.provider)
+        if provider is None:
+            known = ", ".join(sorted(self._providers))
+            return error(422, "unknown_provider", f"provider must be one of: {known}.")
+        problem = _check_material(provider, parsed)
+        if problem:
+            return error(422, "invalid_request", problem)
+        source = await self._repository.create(
+            provider=provider.name,
+            tenant=parsed.tenant,
+            secret=parsed.secret,
+            credentials=parsed.credentials.model_dump() if parsed.credentials else None,
+            options=parsed.options,
+            now=self._clock(),
+        )
+        return JSON(describe(source, self._public_url), status_code=201)
+
+    async def list(self, request: Request) -> Response:
+        found = await self._repository.list(request.query_params.get("provider"))
+        return JSON({"sources": [describe(s, self._public_url) for s in found]})
+
+    async def show(self, request: Request) -> Response:
+        source = await self._repository.get(request.path_params["source_id"])
+        if source is None:
+            return _not_found()
+        return JSON(describe(source, self._public_url))
+
+    async def remove(self, request: Request) -> Response:
+        source = await self._repository.get(request.path_params["source_id"])
+        if source is None:
+            return _not_found()
+        for hook in self._on_remove:
+            await hook(source)
+        await self._repository.remove(source.id)
+        self._cache.invalidate(source.id)
+        return Response(status_code=204)
+
+    async def rotate(self, request: Request) -> Response:
+        parsed = await _json_body(request, NewSecret)
+        if isinstance(parsed, Response):
+            return parsed
+        assert isinstance(parsed, NewSecret)  # noqa: S101 (narrowing for mypy)
+        source = await self._repository.get(request.path_params["source_id"])
+        if source is None:
+            return _not_found()
+        if not self._providers[source.provider].secret:
+            return error(422, "no_secret", f"{source.provider} sources have no shared secret.")
+        updated = await self._repository.rotate_secret(
+            source.id, parsed.secret, now=self._clock(), grace=self._grace
+        )
+        self._cache.invalidate(source.id)
+        if updated is None:
+            return _not_found()
+        return JSON(describe(updated, self._public_url))
+
+
+def _check_material(provider: Provider, new: NewSource) -> str | None:
+    if provider.secret and not new.secret:
+        return f"{provider.name} sources need `secret`: the provider's signing secret."
+    if not provider.secret and new.secret:
+        return f"{provider.name} sources take no `secret`."
+    if provider.credentials and new.credentials is None:
+        return (
+            f"{provider.name} sources need `credentials`: "
+            "client_id, client_secret and refresh_token."
+        )
+    if not provider.credentials and new.credentials is not None:
+        return f"{provider.name} sources take no `credentials`."
+    return None
+
+
+def _not_found() -> Response:
+    return error(404, "unknown_source", "No source with this id exists.")

@@ -1,0 +1,23 @@
+"""`hookgate migrate`: bring the store to the newest schema."""
+
+from __future__ import annotations
+
+import argparse
+
+from gateway.migrate import upgrade
+from gateway.settings import Settings
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "migrate",
+        help="create or upgrade the store's tables",
+        description="Apply the Alembic migrations to HOOKGATE_DATABASE_URL (idempotent).",
+    )
+    parser.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    await upgrade(settings.database_url)
+    print(f"hookgate migrate: {settings.database_url.split('@')[-1]} is up to date")
+    return 0
