@@ -1,8 +1,11 @@
 """Coalescing: one sync per calendar at a time, and at most one more queued behind it.
 
 `request` starts a sync loop for a calendar that has none; while a loop is waiting
-to start (a short settle delay) or running, further requests only set its
-`pending` flag, so a burst of notifications costs the run in progress plus one.
+to start or running, further requests only set its `pending` flag, so a burst of
+notifications costs the run in progress plus one. A run starts once requests have
+been quiet for `quiet_seconds` (a trailing debounce), but never later than
+`max_delay_seconds` after the first request it serves, so a long stream of
+notifications still syncs regularly.
 Retriable failures are retried with growing delays; a revoked refresh token or an
 inactive source ends the loop (the client already marked the source).
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +31,8 @@ Key = tuple[str, str]
 class _Loop:
     task: asyncio.Task[None] | None = None
     pending: bool = False
+    first_request: float = 0.0
+    last_request: float = 0.0
 
 
 @dataclass
@@ -44,11 +50,13 @@ class SyncScheduler:
         self,
         run: Callable[[SyncTarget], Awaitable[Any]],
         *,
-        settle_seconds: float = 0.2,
+        quiet_seconds: float = 0.25,
+        max_delay_seconds: float = 5.0,
         retry_delays: Sequence[float] = (1.0, 5.0, 30.0),
     ) -> None:
         self._run = run
-        self._settle = settle_seconds
+        self._quiet = quiet_seconds
+        self._max_delay = max_delay_seconds
         self._retry_delays = tuple(retry_delays)
         self._loops: dict[Key, _Loop] = {}
         self.stats = SchedulerStats()
@@ -57,11 +65,15 @@ class SyncScheduler:
         """Ask for a sync of `target` that starts after this call."""
         self.stats.requests += 1
         key = (target.source_id, target.calendar_id)
+        now = time.monotonic()
         loop = self._loops.get(key)
         if loop is not None:
+            if not loop.pending:
+                loop.first_request = now
             loop.pending = True
+            loop.last_request = now
             return
-        loop = _Loop()
+        loop = _Loop(pending=True, first_request=now, last_request=now)
         self._loops[key] = loop
         loop.task = asyncio.create_task(self._loop(key, target, loop), name=f"google-sync:{key}")
 
@@ -85,7 +97,7 @@ class SyncScheduler:
         failures = 0
         try:
             while True:
-                await asyncio.sleep(self._settle)
+                await self._debounce(loop)
                 loop.pending = False
                 self.stats.runs += 1
                 self.stats.runs_by_calendar[key] = self.stats.runs_by_calendar.get(key, 0) + 1
@@ -99,7 +111,7 @@ class SyncScheduler:
                         return
                     await self._pause(key, failures, exc.detail)
                     failures += 1
-                    loop.pending = True
+                    self._retry_now(loop)
                 except Exception:
                     self.stats.failures += 1
                     log.exception("google: sync of %s/%s failed", *key)
@@ -107,11 +119,24 @@ class SyncScheduler:
                         return
                     await self._pause(key, failures, "unexpected error")
                     failures += 1
-                    loop.pending = True
+                    self._retry_now(loop)
                 if not loop.pending:
                     return
         finally:
             del self._loops[key]
+
+    @staticmethod
+    def _retry_now(loop: _Loop) -> None:
+        loop.pending = True
+        loop.first_request = loop.last_request = time.monotonic() - 3600
+
+    async def _debounce(self, loop: _Loop) -> None:
+        while True:
+            start_at = min(loop.last_request + self._quiet, loop.first_request + self._max_delay)
+            wait = start_at - time.monotonic()
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
 
     async def _pause(self, key: Key, failures: int, why: str) -> None:
         delay = self._retry_delays[failures]

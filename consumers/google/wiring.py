@@ -1,0 +1,70 @@
+"""Compose the Google sync from injected dependencies (no gateway import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from consumers.google.client import GoogleCalendarClient, RetryPolicy
+from consumers.google.credentials import CredentialStore
+from consumers.google.handler import CALENDAR_CHANGED, google_calendar_handler, resume_pending
+from consumers.google.scheduler import SyncScheduler
+from consumers.google.sync import CalendarSync
+from consumers.registry import Handler, HandlerRegistry
+
+
+@dataclass
+class GoogleSync:
+    """The Google side of the consumers: clients per source, sync, scheduler, handler."""
+
+    engine: AsyncEngine
+    scheduler: SyncScheduler
+    sync: CalendarSync
+    handler: Handler
+    clients: dict[str, GoogleCalendarClient] = field(default_factory=dict)
+
+    def register(self, registry: HandlerRegistry) -> None:
+        registry.register([CALENDAR_CHANGED], self.handler)
+
+    async def start(self) -> int:
+        """Resume calendars that still owe a sync; returns how many."""
+        return await resume_pending(self.engine, self.scheduler)
+
+    async def aclose(self) -> None:
+        await self.scheduler.aclose()
+
+
+def build_google_sync(
+    engine: AsyncEngine,
+    credentials: CredentialStore,
+    http: httpx.AsyncClient,
+    *,
+    api_base: str,
+    token_url: str,
+    retry: RetryPolicy | None = None,
+    quiet_seconds: float = 0.25,
+    page_size: int = 250,
+) -> GoogleSync:
+    """Everything `google.calendar.changed` needs; `http` is owned by the caller."""
+    clients: dict[str, GoogleCalendarClient] = {}
+
+    def client_for(source_id: str) -> GoogleCalendarClient:
+        client = clients.get(source_id)
+        if client is None:
+            client = GoogleCalendarClient(
+                http, credentials, source_id, api_base=api_base, token_url=token_url, retry=retry
+            )
+            clients[source_id] = client
+        return client
+
+    sync = CalendarSync(engine, client_for, page_size=page_size)
+    scheduler = SyncScheduler(sync.run, quiet_seconds=quiet_seconds)
+    return GoogleSync(
+        engine=engine,
+        scheduler=scheduler,
+        sync=sync,
+        handler=google_calendar_handler(scheduler),
+        clients=clients,
+    )

@@ -1,0 +1,87 @@
+"""Admin routes for Google push channels, mounted under `/admin` behind the bearer token.
+
+    POST   /google/{source_id}/channels               {"calendar_id": "primary"} -> 201
+    GET    /google/{source_id}/channels               -> 200 active channels
+    DELETE /google/{source_id}/channels/{channel_id}  -> 200 the stopped channel
+
+Errors are `{"error": code, "detail": sentence}`. No response holds a token.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from gateway.google_channels import ChannelError, ChannelManager
+
+MAX_CALENDAR_ID = 500
+
+
+def _error(code: str, detail: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+
+
+async def _calendar_id(request: Request) -> str | JSONResponse:
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        return _error("malformed_body", "The request body is not valid JSON.", 400)
+    if not isinstance(body, dict):
+        return _error("malformed_body", "The request body must be a JSON object.", 400)
+    calendar_id = body.get("calendar_id", "primary")
+    if not isinstance(calendar_id, str) or not 0 < len(calendar_id) <= MAX_CALENDAR_ID:
+        return _error(
+            "invalid_calendar_id",
+            f"calendar_id must be a non-empty string of at most {MAX_CALENDAR_ID} characters.",
+            400,
+        )
+    return calendar_id
+
+
+def _google_failure(exc: Exception) -> JSONResponse:
+    retriable = bool(getattr(exc, "retriable", False))
+    detail = getattr(exc, "detail", "Google could not be reached.")
+    if retriable:
+        return _error("google_unavailable", str(detail), 503)
+    return _error("google_rejected", str(detail), 502)
+
+
+def google_admin_routes(manager: ChannelManager) -> list[BaseRoute]:
+    """The channel routes, relative to the admin mount."""
+
+    async def open_channel(request: Request) -> JSONResponse:
+        calendar_id = await _calendar_id(request)
+        if isinstance(calendar_id, JSONResponse):
+            return calendar_id
+        try:
+            channel = await manager.open(request.path_params["source_id"], calendar_id)
+        except ChannelError as exc:
+            return _error(exc.code, exc.detail, exc.status)
+        except Exception as exc:  # noqa: BLE001 (any Google failure becomes a JSON error)
+            return _google_failure(exc)
+        return JSONResponse(channel.as_json(), status_code=201)
+
+    async def list_channels(request: Request) -> JSONResponse:
+        channels = await manager.active(request.path_params["source_id"])
+        return JSONResponse({"channels": [channel.as_json() for channel in channels]})
+
+    async def stop_channel(request: Request) -> JSONResponse:
+        try:
+            channel = await manager.stop(
+                request.path_params["source_id"], request.path_params["channel_id"]
+            )
+        except ChannelError as exc:
+            return _error(exc.code, exc.detail, exc.status)
+        except Exception as exc:  # noqa: BLE001
+            return _google_failure(exc)
+        return JSONResponse(channel.as_json())
+
+    return [
+        Route("/google/{source_id}/channels", open_channel, methods=["POST"]),
+        Route("/google/{source_id}/channels", list_channels, methods=["GET"]),
+        Route("/google/{source_id}/channels/{channel_id}", stop_channel, methods=["DELETE"]),
+    ]

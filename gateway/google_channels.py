@@ -1,0 +1,278 @@
+"""Google push channels: open (events.watch), store, renew before expiry, stop.
+
+A channel is opened with a fresh UUID, the source's webhook address and a token
+signed over (source, channel, expiry) with the gateway's channel-token keys; the
+token is not stored (the ingress verifies it from the keys alone). Google does
+not renew channels, so a background loop opens a new channel for every active
+one close to expiry and then stops the old one (they overlap for a moment, which
+the coalescing consumer absorbs). Removing or disconnecting a source stops its
+channels; disconnecting keeps its appointments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.sources import SourceRecord
+from schemas.google_store import CHANNEL_ACTIVE, CHANNEL_STOPPED, google_channels
+from verifiers.google import mint_channel_token
+
+log = logging.getLogger(__name__)
+
+DISCONNECTED = "disconnected"
+
+
+class WatchResult(Protocol):
+    id: str
+    resource_id: str
+    resource_uri: str
+    expires_at: datetime
+
+
+class ChannelApi(Protocol):
+    """The Calendar API calls a channel needs (`GoogleCalendarClient` has them)."""
+
+    async def watch(
+        self, calendar_id: str, *, channel_id: str, address: str, token: str, expires_at: datetime
+    ) -> WatchResult: ...
+
+    async def stop_channel(self, channel_id: str, resource_id: str) -> None: ...
+
+
+class SourceLookup(Protocol):
+    async def get(self, source_id: str) -> SourceRecord | None: ...
+
+    async def set_status(self, source_id: str, status: str, detail: str | None) -> None: ...
+
+
+class ChannelError(Exception):
+    """A channel operation was refused; `code` and `status` for the admin API."""
+
+    def __init__(self, code: str, detail: str, status: int) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """A stored channel, as the admin API shows it (no token)."""
+
+    id: str
+    source_id: str
+    calendar_id: str
+    resource_id: str | None
+    state: str
+    expires_at: datetime
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source_id": self.source_id,
+            "calendar_id": self.calendar_id,
+            "resource_id": self.resource_id,
+            "state": self.state,
+            "expires_at": self.expires_at.isoformat(),
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _info(row: Any) -> ChannelInfo:
+    return ChannelInfo(
+        id=row.id,
+        source_id=row.source_id,
+        calendar_id=row.calendar_id,
+        resource_id=row.resource_id,
+        state=row.state,
+        expires_at=_aware(row.expires_at),
+        created_at=_aware(row.created_at),
+    )
+
+
+class ChannelManager:
+    """Opens, renews and stops the Google push channels of every source."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sources: SourceLookup,
+        api_for: Callable[[str], ChannelApi],
+        *,
+        public_url: str,
+        token_keys: Sequence[bytes],
+        ttl: timedelta = timedelta(days=7),
+        renew_before: timedelta = timedelta(hours=12),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._engine = engine
+        self._sources = sources
+        self._api_for = api_for
+        self._public_url = public_url.rstrip("/")
+        self._keys = tuple(token_keys)
+        self._ttl = ttl
+        self._renew_before = renew_before
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"ChannelManager(public_url={self._public_url!r})"
+
+    async def open(self, source_id: str, calendar_id: str) -> ChannelInfo:
+        """Open a channel on the calendar's events and store it."""
+        source = await self._sources.get(source_id)
+        if source is None or source.provider != "google":
+            raise ChannelError("unknown_source", f"There is no Google source {source_id}.", 404)
+        if source.status != "active":
+            raise ChannelError(
+                "source_inactive",
+                f"Source {source_id} is {source.status}; reconnect it before opening channels.",
+                409,
+            )
+        channel_id = str(uuid.uuid4())
+        now = self._clock()
+        expires_at = (now + self._ttl).replace(microsecond=0)
+        token = mint_channel_token(
+            self._keys, source_id=source_id, channel_id=channel_id, expires_at=expires_at
+        )
+        watched = await self._api_for(source_id).watch(
+            calendar_id,
+            channel_id=channel_id,
+            address=f"{self._public_url}/webhooks/google/{source_id}",
+            token=token,
+            expires_at=expires_at,
+        )
+        effective = min(_aware(watched.expires_at), expires_at)
+        row = {
+            "id": channel_id,
+            "source_id": source_id,
+            "calendar_id": calendar_id,
+            "resource_id": watched.resource_id,
+            "resource_uri": watched.resource_uri,
+            "state": CHANNEL_ACTIVE,
+            "expires_at": effective,
+            "created_at": now,
+        }
+        async with self._engine.begin() as connection:
+            await connection.execute(insert(google_channels).values(**row))
+        log.info("google: opened channel %s for source %s", channel_id, source_id)
+        return ChannelInfo(
+            id=channel_id,
+            source_id=source_id,
+            calendar_id=calendar_id,
+            resource_id=watched.resource_id,
+            state=CHANNEL_ACTIVE,
+            expires_at=effective,
+            created_at=now,
+        )
+
+    async def get(self, channel_id: str) -> ChannelInfo | None:
+        async with self._engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(google_channels).where(google_channels.c.id == channel_id)
+                )
+            ).one_or_none()
+        return None if row is None else _info(row)
+
+    async def active(self, source_id: str | None = None) -> list[ChannelInfo]:
+        query = select(google_channels).where(google_channels.c.state == CHANNEL_ACTIVE)
+        if source_id is not None:
+            query = query.where(google_channels.c.source_id == source_id)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query.order_by(google_channels.c.created_at))).all()
+        return [_info(row) for row in rows]
+
+    async def stop(
+        self, source_id: str, channel_id: str, *, replaced_by: str | None = None
+    ) -> ChannelInfo:
+        """Stop a channel at Google (an already-gone channel counts as stopped) and mark it."""
+        channel = await self.get(channel_id)
+        if channel is None or channel.source_id != source_id:
+            raise ChannelError(
+                "unknown_channel", f"Source {source_id} has no channel {channel_id}.", 404
+            )
+        if channel.state == CHANNEL_ACTIVE and channel.resource_id:
+            try:
+                await self._api_for(source_id).stop_channel(channel_id, channel.resource_id)
+            except Exception as exc:
+                if getattr(exc, "status", None) != 404:
+                    raise
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(google_channels)
+                .where(google_channels.c.id == channel_id)
+                .values(state=CHANNEL_STOPPED, stopped_at=self._clock(), replaced_by=replaced_by)
+            )
+        log.info("google: stopped channel %s of source %s", channel_id, source_id)
+        return await self.get(channel_id) or channel
+
+    async def stop_all(self, source_id: str) -> int:
+        """Stop every active channel of the source; failures are logged, the rows marked."""
+        channels = await self.active(source_id)
+        for channel in channels:
+            try:
+                await self.stop(source_id, channel.id)
+            except Exception:
+                log.exception("google: could not stop channel %s at Google", channel.id)
+                async with self._engine.begin() as connection:
+                    await connection.execute(
+                        update(google_channels)
+                        .where(google_channels.c.id == channel.id)
+                        .values(state=CHANNEL_STOPPED, stopped_at=self._clock())
+                    )
+        return len(channels)
+
+    async def on_source_removed(self, source: SourceRecord) -> None:
+        """A `SourceHook` for `DELETE /admin/sources/{id}`."""
+        if source.provider == "google":
+            await self.stop_all(source.id)
+
+    async def disconnect(self, source_id: str) -> int:
+        """Stop the source's channels and mark it disconnected; its appointments stay."""
+        stopped = await self.stop_all(source_id)
+        await self._sources.set_status(
+            source_id, DISCONNECTED, "Disconnected: channels stopped, synced appointments kept."
+        )
+        return stopped
+
+    async def renew_due(self) -> list[ChannelInfo]:
+        """Renew every active channel expiring within `renew_before`: new one first, then stop."""
+        horizon = self._clock() + self._renew_before
+        renewed = []
+        for channel in await self.active():
+            if channel.expires_at > horizon:
+                continue
+            try:
+                fresh = await self.open(channel.source_id, channel.calendar_id)
+            except Exception:
+                log.exception("google: could not renew channel %s", channel.id)
+                continue
+            try:
+                await self.stop(channel.source_id, channel.id, replaced_by=fresh.id)
+            except Exception:
+                log.exception("google: renewed channel %s but could not stop it", channel.id)
+            renewed.append(fresh)
+        return renewed
+
+    async def run_renewals(self, interval_seconds: float = 300.0) -> None:
+        """Renew due channels every `interval_seconds`, until cancelled."""
+        while True:
+            try:
+                await self.renew_due()
+            except Exception:
+                log.exception("google: channel renewal pass failed; retrying later")
+            await asyncio.sleep(interval_seconds)
