@@ -14,10 +14,13 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import schemas.store  # noqa: F401  (registers the store tables on the metadata)
+import schemas.google_store
+import schemas.store
 from schemas.tables import metadata
 
 config = context.config
+TABLE_MODULES = (schemas.store, schemas.google_store)
+"""Imported for the tables they add to `metadata`."""
 
 
 def _run(connection: Connection) -> None:
