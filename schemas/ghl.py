@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -71,6 +72,14 @@ Timestamp = Annotated[datetime, AfterValidator(_assume_utc)]
 """GHL's ISO 8601 times; the odd one without an offset is read as UTC."""
 
 
+def _none_as_empty(value: object) -> object:
+    return [] if value is None else value
+
+
+Strings = Annotated[list[str], BeforeValidator(_none_as_empty)]
+"""A list GHL may send as null when empty."""
+
+
 class GhlModel(BaseModel):
     """GHL objects: immutable, camelCase on the wire, open to fields GHL adds."""
 
@@ -95,14 +104,16 @@ class ContactEvent(_Event):
     name: str | None = None
     email: str | None = None
     phone: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    tags: Strings = Field(default_factory=list)
     dnd: bool | None = None
     company_name: str | None = None
     source: str | None = None
     country: str | None = None
     date_added: Timestamp | None = None
     date_updated: Timestamp | None = None
-    custom_fields: list[dict[str, Any]] = Field(default_factory=list)
+    custom_fields: Annotated[list[dict[str, Any]], BeforeValidator(_none_as_empty)] = Field(
+        default_factory=list
+    )
 
 
 class Appointment(GhlModel):
@@ -113,7 +124,7 @@ class Appointment(GhlModel):
     title: str | None = None
     appointment_status: str | None = None
     assigned_user_id: str | None = None
-    users: list[str] = Field(default_factory=list)
+    users: Strings = Field(default_factory=list)
     address: str | None = None
     notes: str | None = None
     source: str | None = None

@@ -121,6 +121,16 @@ def test_a_time_without_offset_is_read_as_utc() -> None:
     assert event.time == NOW
 
 
+def test_null_lists_read_as_empty() -> None:
+    body = orjson.loads(samples.ghl("ContactCreate", now=NOW))
+    body |= {"tags": None, "customFields": None}
+
+    parsed = ghl.parse_event(orjson.dumps(body))
+
+    assert isinstance(parsed, ghl.ContactEvent)
+    assert (parsed.tags, parsed.custom_fields) == ([], [])
+
+
 def test_unknown_types_pass_with_a_generic_type() -> None:
     body = orjson.dumps(
         {
