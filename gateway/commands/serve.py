@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+from collections.abc import Generator
 
 import uvicorn
+from uvicorn.server import HANDLED_SIGNALS
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from gateway.settings import Settings
 
@@ -23,8 +28,25 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(run=run)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, but SIGTERM/SIGINT end in a clean exit 0 after the graceful shutdown.
+
+    (uvicorn re-raises the captured signal once it has shut down, so the process would
+    die of SIGTERM; a supervisor reads that as a crash.)
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    uvicorn.run(
+    config = uvicorn.Config(
         "gateway.asgi:app_from_environment",
         factory=True,
         host=args.host or settings.host,
@@ -38,4 +60,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         timeout_graceful_shutdown=20,
         timeout_keep_alive=30,
     )
+    if config.workers > 1:
+        sock = config.bind_socket()
+        Multiprocess(config, target=_Server(config).run, sockets=[sock]).run()
+        return 0
+    _Server(config).run()
     return 0

@@ -1,0 +1,107 @@
+"""The quick start, as a newcomer runs it: migrate, add a source, serve, send."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+from sqlalchemy import create_engine, select
+
+from schemas.store import bookings
+from tests.gateway.harness import free_port
+
+HOOKGATE = str(Path(sys.executable).parent / "hookgate")
+
+
+def environment(tmp: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKGATE_")}
+    env |= {
+        "HOOKGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'hookgate.db'}",
+        "HOOKGATE_SPOOL_PATH": str(tmp / "hookgate-spool.db"),
+        "HOOKGATE_DEV_KEY_PATH": str(tmp / "hookgate-dev.key"),
+        "HOOKGATE_PORT": str(port),
+    }
+    return env
+
+
+def hookgate(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [HOOKGATE, *args],
+        check=False,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, (args, done.stdout, done.stderr)
+    return done.stdout
+
+
+def wait_until_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "hookgate serve exited early"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("hookgate serve did not become healthy in 30 s")
+
+
+def test_quick_start_serve_send_and_apply(tmp_path: Path) -> None:
+    port = free_port()
+    env = environment(tmp_path, port)
+    hookgate(env, "migrate")
+    source = orjson.loads(
+        hookgate(
+            env, "sources", "add", "calendly", "--tenant", "acme", "--secret", "-", stdin="s3cret\n"
+        )
+    )
+    assert source["url"] == f"http://127.0.0.1:{port}/webhooks/calendly/{source['id']}"
+    assert "s3cret" not in hookgate(env, "sources", "list")
+    server = subprocess.Popen([HOOKGATE, "serve"], env=env, stderr=subprocess.PIPE)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}", server)
+        sent = hookgate(env, "send", "calendly", "invitee.created", "--source", source["id"])
+        status, _, body = sent.partition(" ")
+        assert status == "200", sent
+        event_id = orjson.loads(body)["id"]
+        store = create_engine(f"sqlite:///{tmp_path / 'hookgate.db'}")
+        deadline = time.monotonic() + 20
+        rows: list[object] = []
+        while time.monotonic() < deadline and not rows:
+            with store.connect() as conn:
+                rows = list(conn.execute(select(bookings.c.status, bookings.c.tenant)).all())
+            time.sleep(0.2)
+        store.dispose()
+        assert [tuple(r) for r in rows] == [("active", "acme")], f"event {event_id} not applied"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    assert server.returncode == 0, stderr.decode()[-2000:]
+    assert b"s3cret" not in stderr
+
+
+def test_cli_errors_are_one_clear_sentence(tmp_path: Path) -> None:
+    env = environment(tmp_path, free_port())
+    hookgate(env, "migrate")
+    done = subprocess.run(
+        [HOOKGATE, "sources", "add", "calendly", "--tenant", "acme"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "hookgate sources: calendly sources need --secret (use - to read it from stdin)."
+    )
