@@ -62,7 +62,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     if config.workers > 1:
         sock = config.bind_socket()
-        Multiprocess(config, target=_Server(config).run, sockets=[sock]).run()
+        Multiprocess(config, sockets=[sock]).run()
         return 0
     _Server(config).run()
     return 0
