@@ -76,13 +76,13 @@ def test_quick_start_serve_send_and_apply(tmp_path: Path) -> None:
         event_id = orjson.loads(body)["id"]
         store = create_engine(f"sqlite:///{tmp_path / 'hookgate.db'}")
         deadline = time.monotonic() + 20
-        rows: list[object] = []
+        rows: list[tuple[str, str]] = []
         while time.monotonic() < deadline and not rows:
             with store.connect() as conn:
                 rows = list(conn.execute(select(bookings.c.status, bookings.c.tenant)).all())
             time.sleep(0.2)
         store.dispose()
-        assert [tuple(r) for r in rows] == [("active", "acme")], f"event {event_id} not applied"
+        assert rows == [("active", "acme")], f"event {event_id} not applied"
     finally:
         server.send_signal(signal.SIGTERM)
         _, stderr = server.communicate(timeout=30)
