@@ -1,0 +1,254 @@
+"""Dead letters: events a handler kept failing on, parked on `{prefix}.dlq`, and replay.
+
+A dead letter is the original record (key, value, CloudEvents headers) plus
+`hookgate_dlq_*` headers: where it came from (topic, partition, offset, group), how
+many attempts were made, and the error's class and first line. The error text never
+carries the payload: validation errors are summarized by location and type, database
+errors by their driver's first line, without the statement's parameters.
+
+`replay` reads the DLQ (from the replay group's committed position, or from the
+beginning), re-applies each event (or re-publishes it to its original topic), and
+commits as it goes; an event that still fails stops the replay there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
+from pydantic import ValidationError
+from sqlalchemy.exc import StatementError
+
+from schemas import CloudEvent
+
+log = logging.getLogger(__name__)
+
+Apply = Callable[[Sequence[CloudEvent]], Awaitable[object]]
+
+PREFIX = "hookgate_dlq_"
+H_TOPIC = PREFIX + "topic"
+H_PARTITION = PREFIX + "partition"
+H_OFFSET = PREFIX + "offset"
+H_GROUP = PREFIX + "group"
+H_ATTEMPTS = PREFIX + "attempts"
+H_ERROR_CLASS = PREFIX + "error_class"
+H_ERROR = PREFIX + "error"
+H_FAILED_AT = PREFIX + "failed_at"
+
+MAX_ERROR_CHARS = 300
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One record that could not be applied, and why."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    group: str
+    attempts: int
+    error_class: str
+    error: str
+
+    def kafka_headers(self, failed_at: datetime) -> list[tuple[str, bytes]]:
+        original = [(name, raw) for name, raw in self.headers if not name.startswith(PREFIX)]
+        return [
+            *original,
+            (H_TOPIC, self.topic.encode()),
+            (H_PARTITION, str(self.partition).encode()),
+            (H_OFFSET, str(self.offset).encode()),
+            (H_GROUP, self.group.encode()),
+            (H_ATTEMPTS, str(self.attempts).encode()),
+            (H_ERROR_CLASS, self.error_class.encode()),
+            (H_ERROR, self.error.encode()),
+            (H_FAILED_AT, failed_at.astimezone(UTC).isoformat().encode()),
+        ]
+
+
+def describe_error(exc: BaseException) -> tuple[str, str]:
+    """The error's class and one line about it, with no payload or parameters in it."""
+    if isinstance(exc, ValidationError):
+        places = sorted(
+            {".".join(str(part) for part in e["loc"]) or "(root)" for e in exc.errors()}
+        )
+        kinds = sorted({e["type"] for e in exc.errors()})
+        message = (
+            f"{exc.error_count()} validation error(s) at {', '.join(places)} ({', '.join(kinds)})"
+        )
+        return "ValidationError", message[:MAX_ERROR_CHARS]
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        cause = exc.orig
+        return f"{type(exc).__name__}({type(cause).__name__})", _first_line(cause)
+    return type(exc).__name__, _first_line(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else "")[:MAX_ERROR_CHARS]
+
+
+class DeadLetterProducer:
+    """Sends dead letters to the DLQ topic with acks=all; `send` returns once durable."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        *,
+        client_id: str = "hookgate-dlq",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.topic = topic
+        self.sent = 0
+        self._clock = clock
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers, client_id=client_id, acks="all"
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def send(self, letters: Sequence[DeadLetter]) -> None:
+        now = self._clock()
+        futures = [
+            await self._producer.send(
+                self.topic, key=letter.key, value=letter.value, headers=letter.kafka_headers(now)
+            )
+            for letter in letters
+        ]
+        await asyncio.gather(*futures)
+        self.sent += len(letters)
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    bootstrap_servers: str
+    dlq_topic: str
+    group_id: str
+    """The replay's own consumer group: its committed offsets are the stored position."""
+    from_beginning: bool = False
+    batch_size: int = 200
+
+
+@dataclass
+class ReplayReport:
+    replayed: int = 0
+    failed: int = 0
+    skipped_undecodable: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+async def replay(
+    config: ReplayConfig,
+    *,
+    apply: Apply | None = None,
+    republish: bool = False,
+) -> ReplayReport:
+    """Re-drive the DLQ up to its current end: re-apply each event, or re-publish it."""
+    if (apply is None) == (not republish):
+        raise ValueError("replay either applies (apply=...) or re-publishes (republish=True)")
+    report = ReplayReport()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=config.bootstrap_servers,
+        group_id=config.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    producer = (
+        AIOKafkaProducer(bootstrap_servers=config.bootstrap_servers, acks="all")
+        if republish
+        else None
+    )
+    await consumer.start()
+    if producer is not None:
+        await producer.start()
+    try:
+        partitions = [
+            TopicPartition(config.dlq_topic, p)
+            for p in sorted(await _partitions(consumer, config.dlq_topic))
+        ]
+        consumer.assign(partitions)
+        if config.from_beginning:
+            await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            while await consumer.position(tp) < ends[tp]:
+                records = (
+                    await consumer.getmany(tp, timeout_ms=1000, max_records=config.batch_size)
+                ).get(tp, [])
+                done = await _replay_records(records, apply, producer, report)
+                if done is not None:
+                    await consumer.commit({tp: done + 1})
+                if done is None or (records and done < records[-1].offset):
+                    break
+    finally:
+        await consumer.stop()
+        if producer is not None:
+            await producer.stop()
+    return report
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    partitions: set[int] | None = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer.topics()  # refreshes the metadata
+        partitions = consumer.partitions_for_topic(topic)
+    return partitions or set()
+
+
+async def _replay_records(
+    records: Sequence[Any],
+    apply: Apply | None,
+    producer: AIOKafkaProducer | None,
+    report: ReplayReport,
+) -> int | None:
+    """Replay in order; return the offset of the last record done (None if none was)."""
+    last_done: int | None = None
+    for record in records:
+        try:
+            if producer is not None:
+                await _republish(producer, record)
+            elif apply is not None and not await _reapply(apply, record):
+                report.skipped_undecodable += 1
+                last_done = record.offset
+                continue
+        except Exception as exc:  # noqa: BLE001 - reported; the replay stops here
+            report.failed += 1
+            report.errors.append(" ".join(describe_error(exc)))
+            log.warning(
+                "Replaying a dead letter failed (%s); stopping here.", describe_error(exc)[0]
+            )
+            return last_done
+        report.replayed += 1
+        last_done = record.offset
+    return last_done
+
+
+async def _republish(producer: AIOKafkaProducer, record: Any) -> None:
+    headers: dict[str, bytes] = dict(record.headers)
+    original = [(name, raw) for name, raw in record.headers if not name.startswith(PREFIX)]
+    await producer.send_and_wait(
+        headers[H_TOPIC].decode(), key=record.key, value=record.value, headers=original
+    )
+
+
+async def _reapply(apply: Apply, record: Any) -> bool:
+    """Apply the dead letter's event; False when it is not a CloudEvent at all."""
+    try:
+        event = CloudEvent.from_kafka(record.headers, record.key, record.value)
+    except (KeyError, ValueError):
+        return False
+    await apply([event])
+    return True
