@@ -85,7 +85,8 @@ class CalendlyVerifier:
             raise MissingSignature("The Calendly-Webhook-Signature header is missing.")
         timestamp, signatures = _parse(value)
         expected = [_digest(key, timestamp, body).encode() for key in self._keys]
-        if not any(matches_any(expected, sig.encode()) for sig in signatures):
+        given = [sig.encode("utf-8", "replace") for sig in signatures]  # lone surrogates too
+        if not any(matches_any(expected, sig) for sig in given):
             raise SignatureMismatch(
                 "The Calendly signature does not match the body under any signing key of this "
                 "source; check the signing key given to the webhook subscription."

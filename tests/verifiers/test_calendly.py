@@ -137,3 +137,10 @@ def test_repr_names_no_key() -> None:
     verifier = build(VerifierConfig("s", secrets=(KEY, OLD_KEY)))
     assert KEY not in repr(verifier)
     assert OLD_KEY not in repr(verifier)
+
+
+@pytest.mark.parametrize("signature", ["\ud800", "\xe9" * 64, "\U0001f600"])
+def test_non_ascii_signature_is_a_mismatch_not_a_crash(signature: str) -> None:
+    verifier = build(VerifierConfig("s", secrets=(KEY,)))
+    with pytest.raises(SignatureMismatch):
+        verifier.verify({"calendly-webhook-signature": f"t={T},v1={signature}"}, BODY, now=NOW)
