@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 KafkaHeaders = list[tuple[str, bytes]]
 
@@ -121,6 +121,28 @@ class MalformedPayload(ValueError):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+def malformed_from(
+    exc: ValidationError, what: str, tags: frozenset[str] = frozenset()
+) -> MalformedPayload:
+    """The first problem pydantic found, as one sentence (union `tags` left out of the path)."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    path = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}"
+        for part in error["loc"]
+        if part not in tags
+    ).lstrip(".")
+    if error["type"] == "json_invalid":
+        return MalformedPayload(f"The {what} is not valid JSON.")
+    if not path:
+        return MalformedPayload(f"The {what} must be a JSON object.")
+    if error["type"] == "missing":
+        return MalformedPayload(f"The {what} is missing `{path}`.")
+    message = error["msg"]
+    return MalformedPayload(
+        f"The {what} has an invalid `{path}` ({message[:1].lower()}{message[1:]})."
+    )
 
 
 def source_uri(provider: str, source_id: str) -> str:

@@ -37,6 +37,7 @@ from schemas.envelope import (
     Normalized,
     digest_id,
     format_time,
+    malformed_from,
     source_uri,
 )
 
@@ -168,7 +169,7 @@ def parse_event(data: bytes) -> ContactEvent | AppointmentEvent | OtherEvent:
     try:
         return _EVENTS.validate_json(data)
     except ValidationError as exc:
-        raise MalformedPayload(_sentence(exc, "GoHighLevel delivery")) from None
+        raise malformed_from(exc, "GoHighLevel delivery", _TAGS) from None
 
 
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
@@ -247,21 +248,3 @@ def _utc(moment: datetime) -> datetime:
         return moment.astimezone(UTC)
     except OverflowError:
         raise MalformedPayload("The GoHighLevel delivery has a time out of range.") from None
-
-
-def _sentence(exc: ValidationError, what: str) -> str:
-    """One human sentence naming the first problem pydantic found."""
-    error = exc.errors(include_url=False, include_input=False)[0]
-    path = "".join(
-        f"[{part}]" if isinstance(part, int) else f".{part}"
-        for part in error["loc"]
-        if part not in _TAGS
-    ).lstrip(".")
-    if error["type"] == "json_invalid":
-        return f"The {what} is not valid JSON."
-    if not path:
-        return f"The {what} must be a JSON object."
-    if error["type"] == "missing":
-        return f"The {what} is missing `{path}`."
-    message = error["msg"]
-    return f"The {what} has an invalid `{path}` ({message[:1].lower()}{message[1:]})."

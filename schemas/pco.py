@@ -32,7 +32,14 @@ from pydantic import (
     ValidationError,
 )
 
-from schemas.envelope import CloudEvent, Delivery, MalformedPayload, Normalized, source_uri
+from schemas.envelope import (
+    CloudEvent,
+    Delivery,
+    MalformedPayload,
+    Normalized,
+    malformed_from,
+    source_uri,
+)
 
 PROVIDER = "pco"
 
@@ -211,7 +218,7 @@ def parse_delivery(body: bytes) -> DeliveryBody:
     try:
         return _DELIVERY.validate_json(body)
     except ValidationError as exc:
-        raise MalformedPayload(_sentence(exc, "Planning Center delivery")) from None
+        raise malformed_from(exc, "Planning Center delivery", _TAGS) from None
 
 
 def parse_document(data: bytes | str) -> Document:
@@ -219,7 +226,7 @@ def parse_document(data: bytes | str) -> Document:
     try:
         return _DOCUMENT.validate_json(data)
     except ValidationError as exc:
-        raise MalformedPayload(_sentence(exc, "Planning Center event payload")) from None
+        raise malformed_from(exc, "Planning Center event payload", _TAGS) from None
 
 
 def event_type(name: str) -> str:
@@ -264,21 +271,3 @@ def _utc(moment: datetime) -> datetime:
         return moment.astimezone(UTC)
     except OverflowError:
         raise MalformedPayload("The Planning Center event has a time out of range.") from None
-
-
-def _sentence(exc: ValidationError, what: str) -> str:
-    """One human sentence naming the first problem pydantic found."""
-    error = exc.errors(include_url=False, include_input=False)[0]
-    path = "".join(
-        f"[{part}]" if isinstance(part, int) else f".{part}"
-        for part in error["loc"]
-        if part not in _TAGS
-    ).lstrip(".")
-    if error["type"] == "json_invalid":
-        return f"The {what} is not valid JSON."
-    if not path:
-        return f"The {what} must be a JSON object."
-    if error["type"] == "missing":
-        return f"The {what} is missing `{path}`."
-    message = error["msg"]
-    return f"The {what} has an invalid `{path}` ({message[:1].lower()}{message[1:]})."
