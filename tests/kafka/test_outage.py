@@ -13,9 +13,10 @@ import pytest_asyncio
 
 from gateway.durable_publisher import DurablePublisher
 from gateway.kafka_publisher import KafkaPublisher
+from gateway.publish import PublishUnavailable
 from gateway.relay import Relay
 from gateway.spool import Spool
-from tests.fixtures.kafka import OutageBroker, create_topics
+from tests.fixtures.kafka import OutageBroker, create_topics, free_port
 from tests.kafka.helpers import ce_id, read_topic, sample_record
 
 KEYS = [f"acme:invitee-{k}" for k in range(8)]
@@ -122,3 +123,20 @@ async def test_outage_loses_nothing_and_keeps_order_per_key(
         f" relayed={gateway.durable.relay.stats.relayed_records} on_kafka={len(records)}"
         f" duplicates={len(records) - load.total} fallbacks={gateway.durable.stats.fallbacks}"
     )
+
+
+async def test_neither_kafka_nor_spool_is_unavailable(tmp_path: Path) -> None:
+    kafka = KafkaPublisher(f"127.0.0.1:{free_port()}", timeout_seconds=0.2)
+    await kafka.start()
+    spool = Spool(tmp_path / "spool.db")
+    await spool.open()
+    durable = DurablePublisher(kafka, spool)
+    await durable.start()
+    await durable.stop()
+    await spool.close()  # the spool can no longer take anything
+    try:
+        with pytest.raises(PublishUnavailable):
+            await durable.publish([sample_record("x.calendly", 0)])
+        assert not await durable.ready()
+    finally:
+        await kafka.stop()
