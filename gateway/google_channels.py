@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,16 +26,23 @@ from gateway.sources import SourceRecord
 from schemas.google_store import CHANNEL_ACTIVE, CHANNEL_STOPPED, google_channels
 from verifiers.google import mint_channel_token
 
+if TYPE_CHECKING:
+    from gateway.app import GatewayContext
+
 log = logging.getLogger(__name__)
 
 DISCONNECTED = "disconnected"
 
 
 class WatchResult(Protocol):
-    id: str
-    resource_id: str
-    resource_uri: str
-    expires_at: datetime
+    @property
+    def resource_id(self) -> str: ...
+
+    @property
+    def resource_uri(self) -> str: ...
+
+    @property
+    def expires_at(self) -> datetime: ...
 
 
 class ChannelApi(Protocol):
@@ -276,3 +283,21 @@ class ChannelManager:
             except Exception:
                 log.exception("google: channel renewal pass failed; retrying later")
             await asyncio.sleep(interval_seconds)
+
+
+def context_channel_manager(
+    context: GatewayContext, api_for: Callable[[str], ChannelApi]
+) -> ChannelManager:
+    """The running gateway's one `ChannelManager` (made on first use, kept in `extras`)."""
+    manager = context.extras.get("google_channels")
+    if not isinstance(manager, ChannelManager):
+        manager = ChannelManager(
+            context.engine,
+            context.sources,
+            api_for,
+            public_url=context.settings.resolved_public_url,
+            token_keys=context.box.channel_token_keys,
+            clock=context.clock,
+        )
+        context.extras["google_channels"] = manager
+    return manager

@@ -50,8 +50,8 @@ class SyncScheduler:
         self,
         run: Callable[[SyncTarget], Awaitable[Any]],
         *,
-        quiet_seconds: float = 0.25,
-        max_delay_seconds: float = 5.0,
+        quiet_seconds: float = 1.0,
+        max_delay_seconds: float = 30.0,
         retry_delays: Sequence[float] = (1.0, 5.0, 30.0),
     ) -> None:
         self._run = run

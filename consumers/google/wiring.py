@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -23,6 +24,7 @@ class GoogleSync:
     scheduler: SyncScheduler
     sync: CalendarSync
     handler: Handler
+    client_for: Callable[[str], GoogleCalendarClient]
     clients: dict[str, GoogleCalendarClient] = field(default_factory=dict)
 
     def register(self, registry: HandlerRegistry) -> None:
@@ -44,7 +46,7 @@ def build_google_sync(
     api_base: str,
     token_url: str,
     retry: RetryPolicy | None = None,
-    quiet_seconds: float = 0.25,
+    quiet_seconds: float = 1.0,
     page_size: int = 250,
 ) -> GoogleSync:
     """Everything `google.calendar.changed` needs; `http` is owned by the caller."""
@@ -66,5 +68,6 @@ def build_google_sync(
         scheduler=scheduler,
         sync=sync,
         handler=google_calendar_handler(scheduler),
+        client_for=client_for,
         clients=clients,
     )

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -312,9 +312,9 @@ class GoogleEmulator:
         for channel in list(self.channels.values()):
             if channel.calendar_id == calendar_id and not channel.stopped:
                 channel.message_number += 1 + secrets.randbelow(3)
-                await self._send(channel, "exists")
+                await self.send_notification(channel, "exists")
 
-    async def _send(self, channel: EmulatedChannel, state: str) -> None:
+    async def send_notification(self, channel: EmulatedChannel, state: str) -> None:
         if self.deliver is None:
             return
         expires = datetime.fromtimestamp(channel.expiration_ms / 1000, UTC)
@@ -362,7 +362,9 @@ class GoogleEmulator:
         return None
 
     async def _token(self, request: Request) -> Response:
-        form = await request.form()
+        form = {
+            name: values[0] for name, values in parse_qs((await request.body()).decode()).items()
+        }
         client_id = str(form.get("client_id", ""))
         if self.clients.get(client_id) != str(form.get("client_secret", "")):
             return JSONResponse(
@@ -495,7 +497,7 @@ class GoogleEmulator:
             expiration_ms=expiration_ms,
         )
         self.channels[channel_id] = channel
-        await self._send(channel, "sync")
+        await self.send_notification(channel, "sync")
         result: dict[str, Any] = {
             "kind": "api#channel",
             "id": channel.id,

@@ -1,0 +1,180 @@
+"""A hookgate gateway wired to the Google emulator, with the Google sync consuming."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest_asyncio
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from consumers.apply import Applier
+from consumers.google.wiring import GoogleSync, build_google_sync
+from consumers.registry import HandlerRegistry
+from gateway.app import create_app
+from gateway.google_admin import google_admin_routes
+from gateway.google_channels import context_channel_manager
+from gateway.google_credentials import RepositoryCredentialStore
+from gateway.secretbox import SecretBox
+from gateway.settings import Settings
+from gateway.sources import SourceRecord, SourceRepository
+from schemas import BusRecord
+from schemas.store import appointments
+from tests.emulators.google import GoogleEmulator
+from tests.fixtures.google import (
+    GoogleAccount,
+    free_port,
+    google_account,  # noqa: F401
+    serve_on_loopback,
+)
+
+SECRET_KEY = "test-secret-key-for-google-0123456789"
+ADMIN_TOKEN = "admin-token-google"
+
+
+class ApplyingPublisher:
+    """A `Publisher` that applies each published batch at once (the bus is not under test)."""
+
+    def __init__(self, applier: Applier) -> None:
+        self._applier = applier
+        self.published = 0
+
+    async def publish(self, records: Sequence[BusRecord]) -> None:
+        self.published += len(records)
+        await self._applier.apply([record.to_event() for record in records])
+
+    async def ready(self) -> bool:
+        return True
+
+
+@dataclass
+class Harness:
+    account: GoogleAccount
+    engine: AsyncEngine
+    sources: SourceRepository
+    source: SourceRecord
+    google: GoogleSync
+    gateway: httpx.AsyncClient
+    public_url: str
+    publisher: ApplyingPublisher
+
+    @property
+    def emulator(self) -> GoogleEmulator:
+        return self.account.emulator
+
+    async def settle(self) -> None:
+        await self.google.scheduler.wait_idle()
+
+    async def store(self, calendar_id: str) -> dict[str, dict[str, Any]]:
+        table = appointments.c
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(appointments).where(
+                    table.tenant == self.source.tenant, table.calendar_id == calendar_id
+                )
+            )
+            return {row.google_event_id: dict(row._mapping) for row in rows}
+
+    async def assert_store_matches(self, calendar_id: str) -> None:
+        """Live rows equal the emulator's live events; every other row is cancelled there."""
+        rows = await self.store(calendar_id)
+        live_rows = {
+            event_id: row
+            for event_id, row in rows.items()
+            if row["status"] != "cancelled" and row["deleted_at"] is None
+        }
+        live = self.emulator.live_events(calendar_id)
+        assert set(live_rows) == set(live)
+        for event_id, event in live.items():
+            row = live_rows[event_id]
+            assert row["summary"] == event.summary
+            assert row["etag"] == event.etag
+            assert row["status"] == event.status
+            assert _utc(row["start_time"]) == event.start
+            assert _utc(row["end_time"]) == event.end
+        everything = self.emulator.calendar(calendar_id).events
+        for event_id in set(rows) - set(live_rows):
+            assert event_id not in everything or everything[event_id].status == "cancelled"
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@pytest_asyncio.fixture
+async def harness(
+    google_account: GoogleAccount,  # noqa: F811
+    engine: AsyncEngine,
+    tmp_path: Path,
+) -> AsyncIterator[Harness]:
+    box = SecretBox([SECRET_KEY])
+    sources = SourceRepository(engine, box)
+    source = await sources.create(
+        provider="google",
+        tenant="acme",
+        secret=None,
+        credentials=google_account.credentials(),
+        options=None,
+        now=datetime.now(UTC),
+    )
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        secret_keys=(SecretStr(SECRET_KEY),),
+        admin_token=SecretStr(ADMIN_TOKEN),
+        public_url=public_url,
+        spool_path=tmp_path / "spool.db",
+        dev_key_path=tmp_path / "dev.key",
+        google_api_base=google_account.api_base,
+        google_token_url=google_account.token_url,
+        source_cache_seconds=0.0,
+    )
+    async with httpx.AsyncClient(timeout=10) as http:
+        google = build_google_sync(
+            engine,
+            RepositoryCredentialStore(sources),
+            http,
+            api_base=settings.google_api_base,
+            token_url=settings.google_token_url,
+            page_size=7,
+        )
+        registry = HandlerRegistry()
+        google.register(registry)
+        publisher = ApplyingPublisher(Applier(engine, registry))
+        app = create_app(
+            settings,
+            publisher=publisher,
+            engine=engine,
+            admin_routes=[
+                lambda context: google_admin_routes(
+                    context_channel_manager(context, google.client_for)
+                )
+            ],
+            on_source_remove=[
+                lambda context: (
+                    context_channel_manager(context, google.client_for).on_source_removed
+                )
+            ],
+        )
+        async with (
+            serve_on_loopback(app, port=port, lifespan="on") as base,
+            httpx.AsyncClient(base_url=base, timeout=30) as gateway,
+        ):
+
+            async def deliver(address: str, headers: dict[str, str]) -> int:
+                response = await gateway.post(address, headers=headers, content=b"")
+                return response.status_code
+
+            google_account.emulator.deliver = deliver
+            try:
+                yield Harness(
+                    google_account, engine, sources, source, google, gateway, public_url, publisher
+                )
+            finally:
+                await google.aclose()
