@@ -15,11 +15,11 @@ from types import ModuleType
 
 from pydantic import ValidationError
 
-from gateway.commands import CommandError, migrate, send, serve, sources
+from gateway.commands import CommandError, consume, migrate, replay, send, serve, sources
 from gateway.logs import configure_logging
 from gateway.settings import Settings
 
-COMMANDS: tuple[ModuleType, ...] = (serve, migrate, sources, send)
+COMMANDS: tuple[ModuleType, ...] = (serve, consume, migrate, sources, send, replay)
 
 
 def build_parser() -> argparse.ArgumentParser:
