@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("hookgate_request_id", default=None)
+"""The id of the request being handled (set by `gateway.request_id`); logged on every line."""
+
+DELIVERY_LOG = logging.getLogger("hookgate.delivery")
 
 _STANDARD = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
@@ -27,6 +33,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
@@ -44,3 +53,32 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "sqlalchemy.engine", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def log_delivery(
+    *,
+    provider: str,
+    source: str | None,
+    outcome: str,
+    status: int,
+    latency_seconds: float,
+    event_id: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """The one line per webhook delivery: who sent it, what became of it, how long it took.
+
+    `reason` is a rejection's stable code; bodies, headers and signatures are never logged.
+    """
+    fields: dict[str, Any] = {
+        "provider": provider,
+        "source": source,
+        "outcome": outcome,
+        "status": status,
+        "latency_ms": round(latency_seconds * 1000, 3),
+    }
+    if event_id is not None:
+        fields["event_id"] = event_id
+    if reason is not None:
+        fields["reason"] = reason
+    level = logging.WARNING if outcome == "unavailable" else logging.INFO
+    DELIVERY_LOG.log(level, "delivery", extra=fields)
