@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from consumers.registry import HandlerRegistry
-from consumers.upsert import chunked, insert_missing, max_params
+from consumers.upsert import insert_missing, keys_in
 from schemas import CloudEvent
 from schemas.store import processed_events
 
@@ -43,7 +43,7 @@ class ApplyResult:
     """New events of a type no handler takes: recorded, otherwise skipped."""
     unhandled_types: Mapping[str, int] = field(default_factory=dict)
     statements: int = 0
-    """Round trips to the database the batch took."""
+    """SQL statements the batch sent; its round trips are these plus BEGIN and COMMIT."""
 
 
 class ApplyMetrics(Protocol):
@@ -82,7 +82,7 @@ class Applier:
                 for handler, group in groups:
                     await handler(connection, group)
                 await _record(connection, fresh, {id(item) for item in unhandled}, self._clock())
-            statements = count[0] + 1  # and the commit
+            statements = count[0]
         result = ApplyResult(
             applied=len(fresh) - len(unhandled),
             duplicates=len(events) - len(fresh),
@@ -122,14 +122,10 @@ async def _already_processed(
     connection: AsyncConnection, events: Sequence[CloudEvent]
 ) -> set[tuple[str, str]]:
     ledger = processed_events.c
+    keys = [(event.source, event.id) for event in events]
     found: set[tuple[str, str]] = set()
-    for chunk in chunked(events, max_params(connection) // 2):
-        keys = [(event.source, event.id) for event in chunk]
-        rows = await connection.execute(
-            select(ledger.source, ledger.event_id).where(
-                tuple_(ledger.source, ledger.event_id).in_(keys)
-            )
-        )
+    for condition in keys_in(connection, (ledger.source, ledger.event_id), keys):
+        rows = await connection.execute(select(ledger.source, ledger.event_id).where(condition))
         found.update((source, event_id) for source, event_id in rows)
     return found
 

@@ -12,11 +12,13 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, bindparam, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Row = Mapping[str, Any]
+Key = tuple[Any, ...]
 T = TypeVar("T")
 
 _POSTGRES_MAX_PARAMS = 32_767
@@ -42,6 +44,25 @@ def latest(rows: Iterable[Row], key: Sequence[str], version: str = "version") ->
         if current is None or row[version] > current[version]:
             best[k] = row
     return list(best.values())
+
+
+def keys_in(
+    connection: AsyncConnection, columns: Sequence[ColumnElement[Any]], keys: Sequence[Key]
+) -> Iterator[ColumnElement[bool]]:
+    """`(columns) IN keys` as few conditions as the dialect allows; one statement each.
+
+    PostgreSQL gets one condition with the keys as arrays (`unnest`): a long row
+    list would make it recurse too deep. SQLite gets row values, chunked.
+    """
+    if connection.dialect.name == "postgresql":
+        arrays = [
+            func.unnest(bindparam(None, [key[i] for key in keys], type_=ARRAY(column.type)))
+            for i, column in enumerate(columns)
+        ]
+        yield tuple_(*columns).in_(select(*arrays))
+        return
+    for chunk in chunked(keys, max_params(connection) // len(columns)):
+        yield tuple_(*columns).in_(list(chunk))
 
 
 def _insert(connection: AsyncConnection, table: Table) -> Any:

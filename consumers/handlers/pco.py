@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, select, true, tuple_, update
+from sqlalchemy import Table, and_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.phones import default_regions, to_e164
 from consumers.registry import HandlerRegistry
-from consumers.upsert import chunked, insert_missing, max_params, upsert
+from consumers.upsert import insert_missing, keys_in, upsert
 from consumers.versions import parse_time, row_version
 from schemas import CloudEvent
 from schemas.pco import Document, Email, Person, PhoneNumber, parse_document
@@ -122,12 +122,9 @@ async def _derive(
         .limit(1)
         .scalar_subquery()
     )
-    for chunk in chunked(keys, max_params(connection) // 2):
-        await connection.execute(
-            update(members)
-            .where(tuple_(members.c.tenant, members.c.pco_person_id).in_(list(chunk)))
-            .values({column: newest})
-        )
+    member_key = (members.c.tenant, members.c.pco_person_id)
+    for condition in keys_in(connection, member_key, keys):
+        await connection.execute(update(members).where(condition).values({column: newest}))
 
 
 def _moment(event: CloudEvent, document: Document, updated_at: datetime | None) -> datetime:

@@ -1,0 +1,85 @@
+"""A 10,000-event batch applies in a bounded number of statements, not one per row."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from consumers.apply import Applier
+from schemas import CloudEvent
+from schemas.store import bookings, contacts, ghl_appointments, members
+from tests.store import events
+from tests.store.events import at
+from tests.store.rows import rows
+
+BATCH = 10_000
+MAX_STATEMENTS = 15
+"""What this batch takes on both dialects: the ledger lookup; a bookings upsert; the
+members, emails and phones upserts, the partial members, two derivations (email,
+phone) and a source lookup (phone regions); another source lookup, the contacts,
+do-not-disturb and appointments upserts; the ledger insert in two chunks (6,553
+events per chunk). Upserts chunk at 32,766 parameters, so the figure grows by one
+statement per ~2,000 rows of one table, not per event."""
+
+
+def _batch(tenant: str) -> list[CloudEvent]:
+    made: list[CloudEvent] = []
+    for n in range(BATCH // 8):
+        invitee = f"https://api.calendly.com/scheduled_events/E{n}/invitees/I{n}"
+        person = str(5000 + n)
+        made += [
+            events.calendly(tenant, "invitee.created", at(n), invitee_uri=invitee),
+            events.calendly(tenant, "invitee.canceled", at(n + 1), invitee_uri=invitee),
+            events.pco(tenant, "person.created", at(n), person_id=person),
+            events.pco(tenant, "email.created", at(n), person_id=person, resource_id=f"E{n}"),
+            events.pco(
+                tenant, "phone_number.created", at(n), person_id=person, resource_id=f"P{n}"
+            ),
+            events.ghl(tenant, "ContactCreate", at(n), contact_id=f"C{n}"),
+            events.ghl(tenant, "ContactDndUpdate", at(n + 1), contact_id=f"C{n}"),
+            events.ghl(tenant, "AppointmentCreate", at(n), appointment_id=f"A{n}"),
+        ]
+    return made
+
+
+@contextmanager
+def _counting(engine: AsyncEngine) -> Iterator[list[str]]:
+    sent: list[str] = []
+
+    def record(*args: object) -> None:
+        sent.append(str(args[2]).split(None, 1)[0])
+
+    sa_event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa_event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_ten_thousand_events_in_a_bounded_number_of_statements(
+    engine: AsyncEngine, applier: Applier
+) -> None:
+    batch = _batch("bulk")
+    assert len(batch) == BATCH
+    started = time.perf_counter()
+    with _counting(engine) as sent:
+        result = await applier.apply(batch)
+    elapsed = time.perf_counter() - started
+    print(
+        f"\n{engine.dialect.name}: {BATCH} events -> {len(sent)} statements "
+        f"({len(sent) + 2} round trips with BEGIN/COMMIT) in {elapsed:.2f} s: {sent}"
+    )
+    assert result.applied == BATCH
+    assert result.statements == len(sent)
+    assert len(sent) <= MAX_STATEMENTS
+    assert len(await rows(engine, bookings, "bulk")) == BATCH // 8
+    assert len(await rows(engine, members, "bulk")) == BATCH // 8
+    assert len(await rows(engine, contacts, "bulk")) == BATCH // 8
+    assert len(await rows(engine, ghl_appointments, "bulk")) == BATCH // 8
+    assert all(row["status"] == "canceled" for row in await rows(engine, bookings, "bulk"))
+    assert all(row["dnd"] for row in await rows(engine, contacts, "bulk"))
+    assert all(row["phone"] == "+15550102030" for row in await rows(engine, members, "bulk"))
