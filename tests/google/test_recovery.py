@@ -1,0 +1,206 @@
+"""410 recovery, token refresh, revoked credentials, channel renewal, refused tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from consumers.google.sync import SyncTarget
+from gateway.google_channels import ChannelManager
+from gateway.secretbox import SecretBox
+from schemas.google_store import google_channels
+from tests.google.conftest import ADMIN_TOKEN, SECRET_KEY, Harness
+from tests.google.test_sync import CALENDAR, START, open_channel
+from verifiers.google import mint_channel_token, notification_headers
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+async def seed(harness: Harness, count: int) -> list[str]:
+    await open_channel(harness)
+    ids = []
+    for n in range(count):
+        event = await harness.emulator.create_event(
+            CALENDAR, summary=f"E{n}", start=START + timedelta(hours=n)
+        )
+        ids.append(event.id)
+    await harness.settle()
+    await harness.assert_store_matches(CALENDAR)
+    return ids
+
+
+async def test_gone_sync_token_recovers_with_a_full_sync_including_deletions(
+    harness: Harness,
+) -> None:
+    ids = await seed(harness, 10)
+    emulator = harness.emulator
+    emulator.deliver = None  # change the calendar silently, as if notifications were lost
+    await emulator.cancel_event(CALENDAR, ids[0])
+    emulator.calendar(CALENDAR).events.pop(ids[1])  # gone without a trace (e.g. purged)
+    await emulator.update_event(CALENDAR, ids[2], summary="renamed")
+    emulator.invalidate_sync_tokens(CALENDAR)
+    result = await harness.google.sync.run(_target(harness))
+    assert result.full
+    assert result.removed == 2
+    await harness.assert_store_matches(CALENDAR)
+    rows = await harness.store(CALENDAR)
+    assert rows[ids[1]]["deleted_at"] is not None
+    assert rows[ids[2]]["summary"] == "renamed"
+    # the new token works incrementally again
+    await emulator.create_event(CALENDAR, summary="after", start=START)
+    assert not (await harness.google.sync.run(_target(harness))).full
+    await harness.assert_store_matches(CALENDAR)
+
+
+async def test_expired_access_token_is_refreshed_once_and_the_sync_continues(
+    harness: Harness,
+) -> None:
+    await seed(harness, 3)
+    emulator = harness.emulator
+    refreshes = emulator.counters.token_refreshes
+    emulator.expire_access_tokens()
+    await emulator.create_event(CALENDAR, summary="later", start=START)
+    await harness.settle()
+    assert emulator.counters.token_refreshes == refreshes + 1
+    await harness.assert_store_matches(CALENDAR)
+    stored = await harness.sources.credentials(harness.source.id)
+    assert stored["access_token"].startswith("ya29.")
+
+
+async def test_rate_limits_and_server_errors_are_retried(harness: Harness) -> None:
+    await seed(harness, 2)
+    emulator = harness.emulator
+    emulator.inject(429, retry_after="0")
+    emulator.inject(403, reason="rateLimitExceeded")
+    emulator.inject(503)
+    await emulator.create_event(CALENDAR, summary="despite faults", start=START)
+    await harness.settle()
+    assert emulator.counters.faults_served == 3
+    await harness.assert_store_matches(CALENDAR)
+
+
+async def test_revoked_refresh_token_marks_the_source_error_and_keeps_the_store(
+    harness: Harness,
+) -> None:
+    await seed(harness, 4)
+    before = await harness.store(CALENDAR)
+    emulator = harness.emulator
+    emulator.revoke_refresh_token(harness.account.refresh_token)
+    await emulator.create_event(CALENDAR, summary="unseen", start=START)
+    await harness.settle()
+    response = await harness.gateway.get(f"/admin/sources/{harness.source.id}", headers=AUTH)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "error"
+    assert "invalid_grant" in body["status_detail"]
+    assert "reconnect" in body["status_detail"]
+    assert harness.account.refresh_token not in response.text
+    assert await harness.store(CALENDAR) == before
+
+
+async def test_channel_close_to_expiry_is_renewed_and_the_old_one_stopped(
+    harness: Harness,
+) -> None:
+    channel = await open_channel(harness)
+    assert "token" not in channel
+    clock_now = datetime.now(UTC)
+    manager = ChannelManager(
+        harness.engine,
+        harness.sources,
+        harness.google.client_for,
+        public_url=harness.public_url,
+        token_keys=_keys(),
+        renew_before=timedelta(days=8),  # every channel of a 7-day TTL is due
+        clock=lambda: clock_now,
+    )
+    renewed = await manager.renew_due()
+    assert len(renewed) == 1
+    emulator = harness.emulator
+    assert emulator.channels[str(channel["id"])].stopped
+    assert [c.id for c in emulator.active_channels(CALENDAR)] == [renewed[0].id]
+    async with harness.engine.connect() as connection:
+        old = (
+            await connection.execute(
+                select(google_channels).where(google_channels.c.id == channel["id"])
+            )
+        ).one()
+    assert old.state == "stopped"
+    assert old.replaced_by == renewed[0].id
+    # the new channel's notifications are accepted and synced
+    await emulator.create_event(CALENDAR, summary="via renewed", start=START)
+    assert emulator.delivered[-1][2] == 200
+    await harness.settle()
+    await harness.assert_store_matches(CALENDAR)
+    deleted = await harness.gateway.delete(
+        f"/admin/google/{harness.source.id}/channels/{renewed[0].id}", headers=AUTH
+    )
+    assert deleted.status_code == 200
+    assert deleted.json()["state"] == "stopped"
+    assert emulator.active_channels(CALENDAR) == []
+
+
+async def test_forged_expired_and_other_channel_tokens_are_refused(harness: Harness) -> None:
+    channel = await open_channel(harness)
+    source_id = harness.source.id
+    url = f"/webhooks/google/{source_id}"
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    resource = str(channel["resource_id"])
+
+    def headers(token: str, channel_id: str = str(channel["id"])) -> dict[str, str]:
+        return notification_headers(
+            token,
+            channel_id=channel_id,
+            resource_id=resource,
+            state="exists",
+            message_number=7,
+            calendar_id=CALENDAR,
+        )
+
+    forged = mint_channel_token(
+        [b"k" * 32], source_id=source_id, channel_id=str(channel["id"]), expires_at=expires
+    )
+    expired = mint_channel_token(
+        _keys(),
+        source_id=source_id,
+        channel_id=str(channel["id"]),
+        expires_at=datetime.now(UTC) - timedelta(seconds=1),
+    )
+    other = mint_channel_token(
+        _keys(), source_id=source_id, channel_id="another-channel", expires_at=expires
+    )
+    for token, code in (
+        (forged, "invalid_token"),
+        (expired, "expired_token"),
+        (other, "channel_mismatch"),
+    ):
+        response = await harness.gateway.post(url, headers=headers(token), content=b"")
+        assert response.status_code == 401
+        assert response.json()["error"] == code
+    assert harness.publisher.published == 0
+
+
+async def test_admin_errors_are_json_with_a_code(harness: Harness) -> None:
+    missing = await harness.gateway.post(
+        "/admin/google/src_nope/channels", json={"calendar_id": "primary"}, headers=AUTH
+    )
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "unknown_source"
+    bad = await harness.gateway.post(
+        f"/admin/google/{harness.source.id}/channels", content=b"[", headers=AUTH
+    )
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "malformed_body"
+    unknown = await harness.gateway.delete(
+        f"/admin/google/{harness.source.id}/channels/nope", headers=AUTH
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] == "unknown_channel"
+
+
+def _keys() -> tuple[bytes, ...]:
+    return SecretBox([SECRET_KEY]).channel_token_keys
+
+
+def _target(harness: Harness) -> SyncTarget:
+    return SyncTarget(harness.source.id, harness.source.tenant, CALENDAR)
