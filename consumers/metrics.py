@@ -1,0 +1,467 @@
+"""The consumers' Prometheus metrics, on a registry passed in (never the global one).
+
+Three ways in, so that a scrape never waits on the store or Kafka:
+
+- the apply path: `ConsumerMetrics` is the `Applier`'s `ApplyMetrics` (batch latency,
+  duplicates, unhandled types) and `instrument(apply)` wraps what the runner calls
+  (events applied or failed by type, end-to-end freshness);
+- pollers run by `polling(...)` every few seconds: Kafka lag and DLQ size
+  (`KafkaLagPoller`, from the brokers, so lag keeps rising while a consumer is stuck),
+  the store's sources and Google channels (`StoreStatePoller`), and the runner's
+  in-process counters (`RunnerStatsPoller`);
+- calls from the Google code: `oauth_refresh_failed`, `source_error`.
+
+Labels are bounded: event types outside the registry's set become `other`; never a
+tenant, source or channel id. Consumers never import the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter as Tally
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol, TypeVar
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from consumers.apply import ApplyResult
+from schemas import CloudEvent
+from schemas.google_store import CHANNEL_ACTIVE, google_channels, google_sync_state
+from schemas.tables import sources
+
+log = logging.getLogger(__name__)
+
+OTHER = "other"
+PROVIDERS = ("google", "calendly", "pco", "ghl")
+OAUTH_REASONS = ("revoked", "client_rejected", "rejected", "unavailable")
+APPLY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+FRESHNESS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 86400.0)
+POLL_INTERVAL_SECONDS = 15.0
+
+T = TypeVar("T")
+Apply = Callable[[Sequence[CloudEvent]], Awaitable[T]]
+
+
+def _bounded(value: str, allowed: Collection[str]) -> str:
+    return value if value in allowed else OTHER
+
+
+class _NextExpiry(Collector):
+    """`hookgate_google_channel_next_expiry_seconds`: no sample while no channel is active
+    (a 0 would look like a channel about to expire)."""
+
+    def __init__(self) -> None:
+        self.expires_at: datetime | None = None
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "hookgate_google_channel_next_expiry_seconds",
+            "Seconds until the soonest active Google push channel expires (absent: none "
+            "active). Channels are renewed 12 h ahead, so a low value means renewal fails.",
+        )
+        if self.expires_at is not None:
+            family.add_metric([], (self.expires_at - self.clock()).total_seconds())
+        yield family
+
+
+class ConsumerMetrics:
+    """Every consumer-side metric; also the `consumers.apply.ApplyMetrics` of an `Applier`."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        event_types: Collection[str] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.registry = registry
+        self.event_types = frozenset(event_types)
+        self._clock = clock
+        self.lag = Gauge(
+            "hookgate_consumer_lag_events",
+            "Events on a partition the consumer group has not committed yet.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.events_applied = Counter(
+            "hookgate_events_applied_total",
+            "Events in batches the store committed, by type (a redelivered duplicate counts "
+            "again; hookgate_events_duplicate_total says how many were).",
+            ["type"],
+            registry=registry,
+        )
+        self.events_failed = Counter(
+            "hookgate_events_failed_total",
+            "Events in apply attempts that failed, by type (each retry counts).",
+            ["type"],
+            registry=registry,
+        )
+        self.events_duplicate = Counter(
+            "hookgate_events_duplicate_total",
+            "Events skipped because the ledger had them (redeliveries).",
+            registry=registry,
+        )
+        self.events_unhandled = Counter(
+            "hookgate_events_unhandled_total",
+            "New events no handler takes, by type (recorded in the ledger, otherwise skipped).",
+            ["type"],
+            registry=registry,
+        )
+        self.apply_duration = Histogram(
+            "hookgate_apply_duration_seconds",
+            "Time to apply one batch to the store, commit included.",
+            buckets=APPLY_BUCKETS,
+            registry=registry,
+        )
+        self.freshness = Histogram(
+            "hookgate_event_freshness_seconds",
+            "From the provider's event time to the store's commit, by provider.",
+            ["provider"],
+            buckets=FRESHNESS_BUCKETS,
+            registry=registry,
+        )
+        self.dlq_sent = Counter(
+            "hookgate_dlq_sent_total",
+            "Events sent to the dead-letter topic after their retries ran out.",
+            registry=registry,
+        )
+        self.dlq_depth = Gauge(
+            "hookgate_dlq_events",
+            "Events on the dead-letter topic past the replay group's position (not replayed).",
+            registry=registry,
+        )
+        self.retries = Counter(
+            "hookgate_consumer_retries_total",
+            "Apply attempts retried after an error (transient or not).",
+            registry=registry,
+        )
+        self.commit_failures = Counter(
+            "hookgate_consumer_commit_failures_total",
+            "Offset commits refused after a rebalance (the new owner re-delivers).",
+            registry=registry,
+        )
+        self.sources = Gauge(
+            "hookgate_sources",
+            "Sources by provider and status (active, error, disconnected).",
+            ["provider", "status"],
+            registry=registry,
+        )
+        self.google_channels = Gauge(
+            "hookgate_google_channels",
+            "Google push channels by state (active, stopped).",
+            ["state"],
+            registry=registry,
+        )
+        self.google_calendars = Gauge(
+            "hookgate_google_calendars",
+            "Synced Google calendars by sync status (idle, ok, error).",
+            ["status"],
+            registry=registry,
+        )
+        self.oauth_refresh_failures = Counter(
+            "hookgate_oauth_refresh_failures_total",
+            "OAuth access-token refreshes that failed, by provider and reason.",
+            ["provider", "reason"],
+            registry=registry,
+        )
+        self.source_errors = Counter(
+            "hookgate_source_errors_total",
+            "Errors talking to a provider's API on a source's behalf, by provider and reason.",
+            ["provider", "reason"],
+            registry=registry,
+        )
+        self.poll_errors = Counter(
+            "hookgate_metrics_poll_errors_total",
+            "Background metric refreshes that failed (the values shown are stale).",
+            ["poller"],
+            registry=registry,
+        )
+        self.next_expiry = _NextExpiry()
+        self.next_expiry.clock = clock
+        registry.register(self.next_expiry)
+        for provider in PROVIDERS:
+            for reason in OAUTH_REASONS:
+                self.oauth_refresh_failures.labels(provider, reason)
+        for poller in ("kafka", "store", "runner"):
+            self.poll_errors.labels(poller)
+
+    def type_label(self, event_type: str) -> str:
+        return _bounded(event_type, self.event_types)
+
+    # ApplyMetrics ------------------------------------------------------------------
+
+    def observe(self, result: ApplyResult, seconds: float) -> None:
+        self.apply_duration.observe(seconds)
+        if result.duplicates:
+            self.events_duplicate.inc(result.duplicates)
+        for event_type, count in result.unhandled_types.items():
+            self.events_unhandled.labels(self.type_label(event_type)).inc(count)
+
+    def instrument(self, apply: Apply[T]) -> Apply[T]:
+        """Wrap the runner's apply: count by type, and freshness once the store committed."""
+
+        async def instrumented(events: Sequence[CloudEvent]) -> T:
+            types = Tally(self.type_label(event.type) for event in events)
+            try:
+                result = await apply(events)
+            except Exception:
+                for event_type, count in types.items():
+                    self.events_failed.labels(event_type).inc(count)
+                raise
+            for event_type, count in types.items():
+                self.events_applied.labels(event_type).inc(count)
+            now = self._clock()
+            for event in events:
+                provider = _bounded(event.provider, PROVIDERS)
+                age = (now - event.time).total_seconds()
+                self.freshness.labels(provider).observe(max(0.0, age))
+            return result
+
+        return instrumented
+
+    # calls from the provider code ----------------------------------------------------
+
+    def oauth_refresh_failed(self, provider: str, reason: str) -> None:
+        self.oauth_refresh_failures.labels(
+            _bounded(provider, PROVIDERS), _bounded(reason, OAUTH_REASONS)
+        ).inc()
+
+    def source_error(self, provider: str, reason: str) -> None:
+        """`reason` must be a code from a fixed set (e.g. `unavailable`, `rejected`)."""
+        self.source_errors.labels(_bounded(provider, PROVIDERS), reason).inc()
+
+
+class _GaugeRows:
+    """Sets a labelled gauge from query rows; label sets seen before and now gone go to 0."""
+
+    def __init__(self, gauge: Gauge) -> None:
+        self._gauge = gauge
+        self._seen: set[tuple[str, ...]] = set()
+
+    def set(self, rows: Iterable[tuple[tuple[str, ...], float]]) -> None:
+        current = dict(rows)
+        for labels in self._seen - current.keys():
+            self._gauge.labels(*labels).set(0)
+        for labels, value in current.items():
+            self._gauge.labels(*labels).set(value)
+        self._seen |= current.keys()
+
+
+class StoreStatePoller:
+    """Sources by status, Google channels by state, the next channel expiry, calendars."""
+
+    def __init__(self, engine: AsyncEngine, metrics: ConsumerMetrics) -> None:
+        self._engine = engine
+        self._metrics = metrics
+        self._sources = _GaugeRows(metrics.sources)
+        self._channels = _GaugeRows(metrics.google_channels)
+        self._calendars = _GaugeRows(metrics.google_calendars)
+
+    async def poll(self) -> None:
+        async with self._engine.connect() as connection:
+            by_status = await connection.execute(
+                select(sources.c.provider, sources.c.status, func.count()).group_by(
+                    sources.c.provider, sources.c.status
+                )
+            )
+            source_rows = [((_bounded(p, PROVIDERS), s), float(n)) for p, s, n in by_status]
+            channel_rows = await connection.execute(
+                select(google_channels.c.state, func.count()).group_by(google_channels.c.state)
+            )
+            channels = [((state,), float(n)) for state, n in channel_rows]
+            soonest = await connection.scalar(
+                select(func.min(google_channels.c.expires_at)).where(
+                    google_channels.c.state == CHANNEL_ACTIVE
+                )
+            )
+            calendar_rows = await connection.execute(
+                select(google_sync_state.c.status, func.count()).group_by(
+                    google_sync_state.c.status
+                )
+            )
+            calendars = [((status,), float(n)) for status, n in calendar_rows]
+        self._sources.set(_summed(source_rows))
+        self._channels.set(channels)
+        self._calendars.set(calendars)
+        self._metrics.next_expiry.expires_at = _aware(soonest)
+
+
+def _summed(rows: Iterable[tuple[tuple[str, ...], float]]) -> list[tuple[tuple[str, ...], float]]:
+    """Rows whose labels collapsed (to `other`) are added together."""
+    total: dict[tuple[str, ...], float] = {}
+    for labels, value in rows:
+        total[labels] = total.get(labels, 0.0) + value
+    return list(total.items())
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite hands back text for min() of a datetime column
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class LagConfig:
+    bootstrap_servers: str
+    group_id: str
+    topics: tuple[str, ...]
+    dlq_topic: str
+    replay_group_id: str
+    client_id: str = "hookgate-metrics"
+
+
+class KafkaLagPoller:
+    """Consumer lag and DLQ size, from the brokers: end offsets against committed offsets.
+
+    Its own clients (an admin client and a group-less consumer), so the numbers keep
+    coming while the worker is stuck. Use as `async with KafkaLagPoller(...) as poller:`.
+    """
+
+    def __init__(self, config: LagConfig, metrics: ConsumerMetrics) -> None:
+        self._config = config
+        self._metrics = metrics
+        self._admin = AIOKafkaAdminClient(
+            bootstrap_servers=config.bootstrap_servers, client_id=config.client_id
+        )
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=config.bootstrap_servers,
+            client_id=config.client_id,
+            group_id=None,
+            enable_auto_commit=False,
+        )
+
+    async def __aenter__(self) -> KafkaLagPoller:
+        await self._admin.start()
+        try:
+            await self._consumer.start()
+        except BaseException:
+            await self._admin.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+        await self._admin.close()
+
+    async def poll(self) -> None:
+        cfg = self._config
+        await self._consumer.topics()  # refresh the metadata: partitions may have been added
+        lag = await self._unconsumed(cfg.group_id, cfg.topics)
+        for tp, value in lag.items():
+            self._metrics.lag.labels(tp.topic, str(tp.partition)).set(value)
+        dlq = await self._unconsumed(cfg.replay_group_id, (cfg.dlq_topic,))
+        self._metrics.dlq_depth.set(sum(dlq.values()))
+
+    async def _unconsumed(self, group: str, topics: Sequence[str]) -> dict[TopicPartition, int]:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(self._consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return {}
+        ends = await self._consumer.end_offsets(partitions)
+        starts = await self._consumer.beginning_offsets(partitions)
+        committed = await self._admin.list_consumer_group_offsets(group, partitions=partitions)
+        result = {}
+        for tp in partitions:
+            position = committed.get(tp)
+            offset = position.offset if position is not None and position.offset >= 0 else -1
+            result[tp] = max(0, ends[tp] - max(offset, starts[tp]))
+        return result
+
+
+class RunnerStats(Protocol):
+    """What the poller reads of `consumers.kafka_runner.KafkaRunnerStats`."""
+
+    @property
+    def dead_letters(self) -> int: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def commit_failures(self) -> int: ...
+
+
+@dataclass
+class RunnerStatsPoller:
+    """Advances the counters to the runner's in-process totals (which only grow)."""
+
+    stats: RunnerStats
+    metrics: ConsumerMetrics
+    _last: dict[str, int] = field(default_factory=dict)
+
+    async def poll(self) -> None:
+        for name, counter in (
+            ("dead_letters", self.metrics.dlq_sent),
+            ("retries", self.metrics.retries),
+            ("commit_failures", self.metrics.commit_failures),
+        ):
+            total = int(getattr(self.stats, name))
+            delta = total - self._last.get(name, 0)
+            if delta > 0:
+                counter.inc(delta)
+            self._last[name] = max(total, self._last.get(name, 0))
+
+
+class Poller(Protocol):
+    async def poll(self) -> None: ...
+
+
+async def _every(
+    name: str, poller: Poller, metrics: ConsumerMetrics, interval_seconds: float
+) -> None:
+    while True:
+        try:
+            await poller.poll()
+        except Exception:
+            metrics.poll_errors.labels(name).inc()
+            log.warning("refreshing the %s metrics failed; retrying", name, exc_info=True)
+        await asyncio.sleep(interval_seconds)
+
+
+@contextlib.asynccontextmanager
+async def polling(
+    metrics: ConsumerMetrics,
+    *,
+    engine: AsyncEngine | None = None,
+    lag: LagConfig | None = None,
+    runner_stats: RunnerStats | None = None,
+    interval_seconds: float = POLL_INTERVAL_SECONDS,
+) -> AsyncIterator[None]:
+    """Run the pollers that apply, each in its own task, for the duration of the block."""
+    async with contextlib.AsyncExitStack() as stack:
+        pollers: list[tuple[str, Poller]] = []
+        if lag is not None:
+            pollers.append(("kafka", await stack.enter_async_context(KafkaLagPoller(lag, metrics))))
+        if engine is not None:
+            pollers.append(("store", StoreStatePoller(engine, metrics)))
+        if runner_stats is not None:
+            pollers.append(("runner", RunnerStatsPoller(runner_stats, metrics)))
+        tasks = [
+            asyncio.create_task(
+                _every(name, poller, metrics, interval_seconds), name=f"hookgate-metrics-{name}"
+            )
+            for name, poller in pollers
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
