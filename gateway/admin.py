@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.providers import Provider
+from gateway.rejections import RejectionLog
 from gateway.responses import JSON, error
 from gateway.source_cache import SourceCache
 from gateway.sources import SourceRecord, SourceRepository
@@ -199,6 +200,29 @@ class SourcesAdmin:
         if updated is None:
             return _not_found()
         return JSON(describe(updated, self._public_url))
+
+
+class RejectionsAdmin:
+    """`GET /admin/rejections?limit=N`: this process's recent rejected deliveries, newest first."""
+
+    def __init__(self, rejections: RejectionLog) -> None:
+        self._rejections = rejections
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/rejections", self.list, methods=["GET"])]
+
+    async def list(self, request: Request) -> Response:
+        given = request.query_params.get("limit", "")
+        if given and not given.isdigit():
+            return error(422, "invalid_request", "limit must be a whole number.")
+        entries = self._rejections.recent(int(given) if given else None)
+        return JSON(
+            {
+                "rejections": [entry.as_json() for entry in entries],
+                "kept": self._rejections.capacity,
+                "total": self._rejections.total,
+            }
+        )
 
 
 def _check_material(provider: Provider, new: NewSource) -> str | None:

@@ -22,12 +22,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from gateway.admin import BearerAuth, SourceHook, SourcesAdmin
+from gateway.admin import BearerAuth, RejectionsAdmin, SourceHook, SourcesAdmin
+from gateway.admin_listener import ListenerSplit
 from gateway.bus import Bus, open_bus
 from gateway.health import Health
 from gateway.metrics import GatewayMetrics
 from gateway.providers import PROVIDERS
 from gateway.publish import Publisher
+from gateway.ratelimit import RateLimiter
+from gateway.rejections import RejectionLog
 from gateway.secretbox import SecretBox, load_keys
 from gateway.settings import Settings
 from gateway.source_cache import SourceCache
@@ -53,6 +56,8 @@ class GatewayContext:
     clock: Callable[[], datetime]
     bus: Bus | None = None
     """The spool-backed bus, unless the caller passed its own publisher."""
+    rejections: RejectionLog = field(default_factory=RejectionLog)
+    """Recent rejected deliveries in this process (`GET /admin/rejections`)."""
     extras: dict[str, object] = field(default_factory=dict)
 
 
@@ -91,6 +96,7 @@ def create_app(
         admin_mount,
     ]
     webhooks = _Deferred()
+    rejections = RejectionLog(settings.rejections_kept)
     routes.insert(0, Route("/webhooks/{provider}/{source_id}", webhooks.handle, methods=["POST"]))
 
     @contextlib.asynccontextmanager
@@ -124,6 +130,7 @@ def create_app(
                 metrics=metrics,
                 clock=clock,
                 bus=bus,
+                rejections=rejections,
             )
             webhooks.endpoint = WebhookEndpoint(
                 sources=cache,
@@ -133,6 +140,9 @@ def create_app(
                 topic=settings.topic,
                 max_body_bytes=settings.max_body_bytes,
                 clock=clock,
+                body_timeout_seconds=settings.body_timeout_seconds,
+                rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+                rejections=rejections,
             )
             admin = SourcesAdmin(
                 repository=repository,
@@ -144,6 +154,7 @@ def create_app(
                 on_remove=[hook(context) for hook in on_source_remove],
             )
             admin_mount.routes.extend(admin.routes())
+            admin_mount.routes.extend(RejectionsAdmin(rejections).routes())
             for extra in admin_routes:
                 admin_mount.routes.extend(extra(context))
             health.attach(db, chosen)
@@ -152,7 +163,11 @@ def create_app(
                 await stack.enter_async_context(factory(context))
             yield
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(ListenerSplit, admin_port=settings.admin_port)],
+    )
 
 
 class _Deferred:

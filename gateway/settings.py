@@ -54,9 +54,24 @@ class Settings(BaseSettings):
     dev_key_path: Path = Path("./hookgate-dev.key")
     host: str = "127.0.0.1"
     port: int = 8000
+    admin_port: int | None = None
+    """When set, `/admin` is served on this port only (and not on `port`)."""
+    admin_host: str | None = None
+    """Where the admin port listens; defaults to `host` (e.g. 127.0.0.1 beside a public 0.0.0.0)."""
     workers: int = 1
     public_url: str | None = None
     max_body_bytes: int = 1_048_576
+    max_header_bytes: int = 32_768
+    """The request line and headers together; more gets 431 and the connection closed."""
+    header_timeout_seconds: float = 10.0
+    """How long a connection may take to send a request's line and headers (slow-loris)."""
+    body_timeout_seconds: float = 15.0
+    """How long a webhook body may take to arrive once the headers are in (slow-loris)."""
+    rate_limit_per_second: float = 100.0
+    """Deliveries per second per source and process; 0 turns the limit off."""
+    rate_limit_burst: int = 200
+    rejections_kept: int = 200
+    """How many recent rejected deliveries `GET /admin/rejections` shows (per process)."""
     secret_grace_seconds: int = 86_400
     source_cache_seconds: float = 5.0
     ghl_public_key_rsa: str = GHL_RSA_PUBLIC_KEY
