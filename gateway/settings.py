@@ -67,9 +67,9 @@ class Settings(BaseSettings):
     """How long a connection may take to send a request's line and headers (slow-loris)."""
     body_timeout_seconds: float = 15.0
     """How long a webhook body may take to arrive once the headers are in (slow-loris)."""
-    rate_limit_per_second: float = 100.0
+    rate_limit_per_second: float = 1000.0
     """Deliveries per second per source and process; 0 turns the limit off."""
-    rate_limit_burst: int = 200
+    rate_limit_burst: int = 2000
     rejections_kept: int = 200
     """How many recent rejected deliveries `GET /admin/rejections` shows (per process)."""
     secret_grace_seconds: int = 86_400

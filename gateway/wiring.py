@@ -2,7 +2,8 @@
 
 On the embedded default (no Kafka) the consumers run inside the gateway process,
 reading the spool; with several uvicorn workers a lease in the spool lets one
-worker at a time run them.
+worker at a time run them. With Kafka, `hookgate consume` applies the events and
+`serve` only keeps Google's channels open (admin routes and renewals).
 """
 
 from __future__ import annotations
@@ -12,13 +13,19 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 
+import httpx
 from starlette.applications import Starlette
 
 from consumers.apply import Applier
+from consumers.google.wiring import GoogleSync, build_google_sync
 from consumers.handlers import build_registry
 from consumers.log_runner import LogRunner
+from consumers.registry import HandlerRegistry
 from gateway.app import Background, GatewayContext, create_app
 from gateway.bus import EMBEDDED_GROUP
+from gateway.google_admin import google_admin_routes
+from gateway.google_channels import ChannelManager, context_channel_manager
+from gateway.google_credentials import RepositoryCredentialStore
 from gateway.settings import Settings
 from gateway.spool import Spool
 from schemas import CloudEvent
@@ -27,6 +34,53 @@ log = logging.getLogger("hookgate.wiring")
 
 TRIM_INTERVAL_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
+GOOGLE_HTTP_TIMEOUT_SECONDS = 30.0
+
+
+def google_sync(context: GatewayContext) -> GoogleSync:
+    """The process's one Google client set and sync (made on first use)."""
+    found = context.extras.get("google_sync")
+    if isinstance(found, GoogleSync):
+        return found
+    http = httpx.AsyncClient(timeout=GOOGLE_HTTP_TIMEOUT_SECONDS)
+    context.extras["google_http"] = http
+    made = build_google_sync(
+        context.engine,
+        RepositoryCredentialStore(context.sources),
+        http,
+        api_base=context.settings.google_api_base,
+        token_url=context.settings.google_token_url,
+    )
+    context.extras["google_sync"] = made
+    return made
+
+
+def channel_manager(context: GatewayContext) -> ChannelManager:
+    return context_channel_manager(context, google_sync(context).client_for)
+
+
+def consumer_registry(context: GatewayContext) -> HandlerRegistry:
+    registry = build_registry()
+    google_sync(context).register(registry)
+    return registry
+
+
+@contextlib.asynccontextmanager
+async def google_channels(context: GatewayContext) -> AsyncIterator[None]:
+    """Renew Google channels before they expire; close the Google HTTP client at exit."""
+    renewing = asyncio.create_task(
+        channel_manager(context).run_renewals(), name="hookgate-google-renewals"
+    )
+    try:
+        yield
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+        await google_sync(context).aclose()
+        http = context.extras.get("google_http")
+        if isinstance(http, httpx.AsyncClient):
+            await http.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -36,7 +90,8 @@ async def embedded_consumers(context: GatewayContext) -> AsyncIterator[None]:
     if bus is None or context.settings.kafka_bootstrap_servers:
         yield
         return
-    applier = Applier(context.engine, build_registry())
+    applier = Applier(context.engine, consumer_registry(context))
+    await google_sync(context).start()
 
     async def apply(events: Sequence[CloudEvent]) -> None:
         await applier.apply(events)
@@ -67,8 +122,13 @@ async def _trim_forever(spool: Spool) -> None:
 
 
 def background(settings: Settings) -> list[Background]:
-    return [embedded_consumers]
+    return [google_channels, embedded_consumers]
 
 
 def build_app(settings: Settings) -> Starlette:
-    return create_app(settings, background=background(settings))
+    return create_app(
+        settings,
+        background=background(settings),
+        admin_routes=[lambda context: google_admin_routes(channel_manager(context))],
+        on_source_remove=[lambda context: channel_manager(context).on_source_removed],
+    )

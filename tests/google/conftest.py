@@ -30,7 +30,6 @@ from tests.emulators.google import GoogleEmulator
 from tests.fixtures.google import (
     GoogleAccount,
     free_port,
-    google_account,  # noqa: F401
     serve_on_loopback,
 )
 
@@ -109,7 +108,7 @@ def _utc(value: datetime) -> datetime:
 
 @pytest_asyncio.fixture
 async def harness(
-    google_account: GoogleAccount,  # noqa: F811
+    google_account: GoogleAccount,
     engine: AsyncEngine,
     tmp_path: Path,
 ) -> AsyncIterator[Harness]:
