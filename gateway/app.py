@@ -114,6 +114,10 @@ def create_app(
                     "rsa": (settings.ghl_public_key_rsa,),
                     "ed25519": (settings.ghl_public_key_ed25519,),
                 },
+                tolerances={
+                    "calendly": settings.calendly_tolerance_seconds,
+                    "ghl": settings.ghl_tolerance_seconds,
+                },
                 ttl=settings.source_cache_seconds,
             )
             bus: Bus | None = None

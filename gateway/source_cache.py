@@ -44,6 +44,7 @@ class SourceCache:
         *,
         channel_token_keys: tuple[bytes, ...],
         public_keys: Mapping[str, tuple[str, ...]],
+        tolerances: Mapping[str, int],
         ttl: float,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -51,6 +52,7 @@ class SourceCache:
         self._providers = providers
         self._channel_token_keys = channel_token_keys
         self._public_keys = public_keys
+        self._tolerances = tolerances
         self._ttl = ttl
         self._monotonic = monotonic
         self._entries: dict[str, _Entry] = {}
@@ -93,6 +95,7 @@ class SourceCache:
                 secrets=found.secrets,
                 channel_token_keys=self._channel_token_keys,
                 public_keys=self._public_keys,
+                tolerance_seconds=self._tolerances.get(provider.name),
             )
         )
         lifetime = self._ttl

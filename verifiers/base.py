@@ -117,12 +117,15 @@ class VerifierConfig:
     rotation grace period). `channel_token_keys` are the gateway's own signing keys,
     newest first (Google channel tokens). `public_keys` are PEM public keys by
     scheme name (GHL's published keys, or the operator's overrides).
+    `tolerance_seconds` is the operator's timestamp window, where configured.
     """
 
     source_id: str
     secrets: tuple[str, ...] = ()
     channel_token_keys: tuple[bytes, ...] = ()
     public_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    tolerance_seconds: int | None = None
+    """The signed-timestamp window, both ways, for providers that sign one; None: their default."""
 
 
 def single_header(headers: Headers, name: str) -> str | None:

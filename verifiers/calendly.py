@@ -100,8 +100,8 @@ class CalendlyVerifier:
         return Verified(scheme="hmac-sha256", signed_at=datetime.fromtimestamp(signed_at, UTC))
 
 
-def build(
-    config: VerifierConfig, *, tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS
-) -> CalendlyVerifier:
+def build(config: VerifierConfig) -> CalendlyVerifier:
     """The verifier for one Calendly source; `config.secrets` are its signing keys."""
-    return CalendlyVerifier(config.secrets, tolerance_seconds=tolerance_seconds)
+    return CalendlyVerifier(
+        config.secrets, tolerance_seconds=config.tolerance_seconds or DEFAULT_TOLERANCE_SECONDS
+    )

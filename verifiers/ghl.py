@@ -151,9 +151,7 @@ def _load_pems(config: VerifierConfig, scheme: str) -> list[PublicKeyTypes]:
     ]
 
 
-def build(
-    config: VerifierConfig, *, tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS
-) -> GhlVerifier:
+def build(config: VerifierConfig) -> GhlVerifier:
     """The verifier for one GHL source; loads `config.public_keys["ed25519"|"rsa"]` (PEM) once.
 
     Raises ValueError when a configured key is not a PEM public key of its scheme.
@@ -163,4 +161,6 @@ def build(
     rsa = [key for key in rsa_pems if isinstance(key, RSAPublicKey)]
     if len(ed25519) != len(ed25519_pems) or len(rsa) != len(rsa_pems):
         raise ValueError("a GHL public key is configured under the wrong scheme (ed25519 or rsa)")
-    return GhlVerifier(ed25519, rsa, tolerance_seconds=tolerance_seconds)
+    return GhlVerifier(
+        ed25519, rsa, tolerance_seconds=config.tolerance_seconds or DEFAULT_TOLERANCE_SECONDS
+    )

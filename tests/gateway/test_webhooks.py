@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,10 +14,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 import verifiers.ghl
+from gateway.app import create_app
 from gateway.spool import Spool
 from schemas import BusRecord, samples
 from tests.gateway import deliveries
-from tests.gateway.harness import FrozenClock, RunningGateway
+from tests.gateway.harness import FrozenClock, RunningGateway, make_settings, running_gateway
 
 GOOGLE_CREDENTIALS = {"client_id": "cid", "client_secret": "csecret", "refresh_token": "rtoken"}
 
@@ -380,3 +382,17 @@ async def test_accepted_only_once_durable(
     async with Spool(gateway.settings.spool_path) as second_reader:
         records = await second_reader.read(0, 10)
     assert [orjson.loads(r.value)["event"] for _, r in records] == ["invitee.created"]
+
+
+async def test_configured_tolerance_reaches_the_verifier(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, calendly_tolerance_seconds=900)
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    async with running_gateway(settings, lambda s: create_app(s, clock=clock)) as gateway:
+        source = await gateway.add_source("calendly", tenant="acme", secret=deliveries.CALENDLY_KEY)
+        ten_minutes_old = deliveries.calendly(clock.now - timedelta(minutes=10))
+        accepted = await post(gateway, "calendly", source["id"], ten_minutes_old)
+        twenty_minutes_old = deliveries.calendly(clock.now - timedelta(minutes=20))
+        refused = await post(gateway, "calendly", source["id"], twenty_minutes_old)
+    assert accepted.status_code == 200, accepted.text
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "stale_timestamp"

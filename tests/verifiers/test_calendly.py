@@ -113,7 +113,7 @@ def test_timestamp_at_the_tolerance_edge_is_accepted(offset: int) -> None:
 
 
 def test_tolerance_is_configurable() -> None:
-    verifier = build(VerifierConfig("s", secrets=(KEY,)), tolerance_seconds=600)
+    verifier = build(VerifierConfig("s", secrets=(KEY,), tolerance_seconds=600))
     assert verifier.verify(received(sign(BODY, KEY, T - 500)), BODY, now=NOW)
 
 

@@ -41,13 +41,17 @@ def pem(key: PublicKey) -> str:
 def ghl(
     ed_keys: tuple[ed25519.Ed25519PrivateKey, ...] = (ED,),
     rsa_keys: tuple[rsa.RSAPrivateKey, ...] = (RSA,),
-    **kwargs: int,
+    tolerance_seconds: int | None = None,
 ) -> GhlVerifier:
     public_keys = {
         "ed25519": tuple(pem(key.public_key()) for key in ed_keys),
         "rsa": tuple(pem(key.public_key()) for key in rsa_keys),
     }
-    return build(VerifierConfig(source_id="src-ghl", public_keys=public_keys), **kwargs)
+    return build(
+        VerifierConfig(
+            source_id="src-ghl", public_keys=public_keys, tolerance_seconds=tolerance_seconds
+        )
+    )
 
 
 def stamped(at: datetime | str) -> bytes:
