@@ -37,9 +37,13 @@ OUTCOMES = (
     "too_large",
     "malformed",
     "unavailable",
+    "rate_limited",
+    "timeout",
+    "disconnected",
 )
 """`hookgate_deliveries_total` outcomes: accepted (published), acknowledged (verified,
-nothing to publish, e.g. Google's sync), and the rejections."""
+nothing to publish, e.g. Google's sync), the rejections, and the reliability limits
+(rate_limited 429, timeout 408 for a body too slow, disconnected: the client left)."""
 
 PUBLISH_TARGETS = ("kafka", "spool")
 READY_CHECKS = ("store", "bus")
