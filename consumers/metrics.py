@@ -183,8 +183,8 @@ class ConsumerMetrics:
             registry=registry,
         )
         self.poll_errors = Counter(
-            "hookgate_metrics_poll_errors_total",
-            "Background metric refreshes that failed (the values shown are stale).",
+            "hookgate_consumer_poll_errors_total",
+            "Background consumer-metric refreshes that failed (the values shown are stale).",
             ["poller"],
             registry=registry,
         )

@@ -14,6 +14,7 @@ from consumers.apply import Applier, ApplyResult
 from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunnerStats
 from consumers.metrics import ConsumerMetrics, RunnerStatsPoller, StoreStatePoller
+from gateway.metrics import GatewayMetrics
 from schemas import CloudEvent
 from schemas.google_store import google_channels, google_sync_state
 from schemas.tables import sources
@@ -180,3 +181,11 @@ def test_provider_code_reports_with_bounded_labels() -> None:
     assert (
         value(registry, "hookgate_source_errors_total", provider="other", reason="unavailable") == 1
     )
+
+
+def test_gateway_and_consumer_metrics_share_one_registry_in_embedded_mode() -> None:
+    registry = CollectorRegistry()
+    GatewayMetrics(registry)
+    ConsumerMetrics(registry)
+    assert value(registry, "hookgate_deliveries_total", provider="pco", outcome="accepted") == 0
+    assert value(registry, "hookgate_consumer_poll_errors_total", poller="store") == 0
