@@ -1,0 +1,232 @@
+"""Apply: a mixed stream from Kafka into PostgreSQL, against raw asyncpg upserts.
+
+The stream is `events` CloudEvents, as the gateway makes them (sample deliveries
+run through the normalizers), a third each Calendly `invitee.created` (bookings),
+PCO `person.created` (members) and GHL `ContactCreate` (contacts), each about its
+own resource. They are published to the provider topics first; then a consumer
+process (`tests.bench.consumer`: `hookgate consume` plus a report) applies them,
+and the rate is events over the time from its first batch's start to its last
+batch's end.
+
+The reference is the database limit: the rows the consumer wrote, read back,
+the tables emptied, then written again with raw asyncpg, one transaction per
+batch of the same size, one `INSERT … SELECT unnest(…) ON CONFLICT DO UPDATE
+… WHERE version` per table. It writes no ledger and parses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import orjson
+from aiokafka.errors import TopicAlreadyExistsError
+
+from gateway.kafka_publisher import KafkaPublisher
+from schemas import BusRecord, CloudEvent
+from tests.bench.consumer import ConsumerSummary
+from tests.bench.procs import BenchError, python_module
+from tests.bench.stack import Stack, create_topics
+from tests.bench.table import Line
+from tests.store import events
+from tests.store.events import at
+
+DATA_TABLES = ("bookings", "members", "contacts")
+PROVIDERS = ("calendly", "pco", "ghl")
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    events: int = 100_000
+    max_batch: int = 500
+    timeout_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class ApplyFigures:
+    events: int
+    consumer: ConsumerSummary
+    raw_rows: int
+    raw_seconds: float
+    raw_batches: int
+
+    @property
+    def consumer_rate(self) -> float:
+        return self.consumer.events / self.consumer.seconds
+
+    @property
+    def raw_rate(self) -> float:
+        """Rows per second; one row per event in this stream."""
+        return self.raw_rows / self.raw_seconds if self.raw_seconds else 0.0
+
+
+def mixed_stream(count: int, tenants: int = 8) -> list[CloudEvent]:
+    made: list[CloudEvent] = []
+    for n in range(count):
+        tenant = f"bench{n % tenants}"
+        kind = n % 3
+        moment = at(n / 1000)
+        if kind == 0:
+            invitee = f"https://api.calendly.com/scheduled_events/E{n}/invitees/I{n}"
+            made.append(events.calendly(tenant, "invitee.created", moment, invitee_uri=invitee))
+        elif kind == 1:
+            made.append(events.pco(tenant, "person.created", moment, person_id=str(10_000 + n)))
+        else:
+            made.append(events.ghl(tenant, "ContactCreate", moment, contact_id=f"C{n}"))
+    return made
+
+
+async def publish(bootstrap: str, prefix: str, stream: list[CloudEvent]) -> None:
+    topics = [f"{prefix}.{provider}" for provider in PROVIDERS]
+    with contextlib.suppress(TopicAlreadyExistsError):
+        await create_topics(bootstrap, [*topics, f"{prefix}.dlq"])
+    records = [BusRecord.from_event(event, f"{prefix}.{event.provider}") for event in stream]
+    async with KafkaPublisher(bootstrap, timeout_seconds=60) as publisher:
+        await publisher.start(wait_seconds=20)
+        chunk = 2_000
+        await asyncio.gather(
+            *(
+                publisher.publish(records[start : start + chunk])
+                for start in range(0, len(records), chunk)
+            )
+        )
+
+
+async def _consume(stack: Stack, prefix: str, options: ApplyOptions) -> ConsumerSummary:
+    summary_path = stack.workdir / "consumer-summary.json"
+    env = {
+        "HOOKGATE_DATABASE_URL": stack.database_url,
+        "HOOKGATE_KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
+        "HOOKGATE_TOPIC_PREFIX": prefix,
+        "HOOKGATE_LOG_LEVEL": "WARNING",
+    }
+    service = stack.services.start(
+        "consumer",
+        python_module(
+            "tests.bench.consumer",
+            "--expect",
+            str(options.events),
+            "--summary",
+            str(summary_path),
+            "--max-batch",
+            str(options.max_batch),
+        ),
+        env=env,
+    )
+    deadline = time.monotonic() + options.timeout_seconds
+    while service.alive():
+        if time.monotonic() > deadline:
+            stack.services.stop(service)
+            raise BenchError(f"the consumer did not apply {options.events} events in time")
+        await asyncio.sleep(0.2)
+    stack.services.stop(service)
+    if not summary_path.exists():
+        raise BenchError(f"the consumer exited without a summary:\n{service.tail()}")
+    fields: dict[str, Any] = orjson.loads(summary_path.read_bytes())
+    return ConsumerSummary(**fields)
+
+
+async def _columns(connection: asyncpg.Connection, table: str) -> list[tuple[str, str]]:
+    rows = await connection.fetch(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        table,
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+async def _key(connection: asyncpg.Connection, table: str) -> list[str]:
+    rows = await connection.fetch(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+        "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indrelid = $1::regclass AND i.indisprimary",
+        table,
+    )
+    return [row[0] for row in rows]
+
+
+def _upsert_sql(table: str, columns: list[tuple[str, str]], key: list[str]) -> str:
+    names = ", ".join(name for name, _ in columns)
+    arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(columns, 1))
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name, _ in columns if name not in key)
+    # Names come from pg_attribute, not from input.
+    return (
+        f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) "  # noqa: S608
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} "
+        f"WHERE EXCLUDED.version > {table}.version"
+    )
+
+
+async def raw_upsert(dsn: str, events_per_batch: int) -> tuple[int, float, int]:
+    """Re-write the consumer's rows with raw asyncpg; (rows, seconds, batches)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        plans = []
+        for table in DATA_TABLES:
+            columns = await _columns(connection, table)
+            key = await _key(connection, table)
+            rows = await connection.fetch(f"SELECT {', '.join(c for c, _ in columns)} FROM {table}")  # noqa: S608
+            plans.append((_upsert_sql(table, columns, key), len(columns), rows))
+        await connection.execute(f"TRUNCATE {', '.join(DATA_TABLES)}")
+        total = sum(len(rows) for _, _, rows in plans)
+        batches = max(1, -(-total // events_per_batch))
+        started = time.perf_counter()
+        for batch in range(batches):
+            async with connection.transaction():
+                for sql, width, rows in plans:
+                    size = -(-len(rows) // batches)
+                    part = rows[batch * size : (batch + 1) * size]
+                    if part:
+                        await connection.execute(
+                            sql, *([row[i] for row in part] for i in range(width))
+                        )
+        return total, time.perf_counter() - started, batches
+    finally:
+        await connection.close()
+
+
+async def run_apply(stack: Stack, options: ApplyOptions) -> ApplyFigures:
+    prefix = f"{stack.prefix}apply"
+    print(f"apply: building {options.events:,} events", file=sys.stderr, flush=True)
+    stream = mixed_stream(options.events)
+    await publish(stack.bootstrap, prefix, stream)
+    del stream
+    print("apply: consuming", file=sys.stderr, flush=True)
+    summary = await _consume(stack, prefix, options)
+    print("apply: raw asyncpg reference", file=sys.stderr, flush=True)
+    rows, seconds, batches = await raw_upsert(stack.dsn, options.max_batch)
+    if rows != options.events:
+        raise BenchError(f"the consumer wrote {rows} rows for {options.events} events")
+    return ApplyFigures(options.events, summary, rows, seconds, batches)
+
+
+def apply_lines(figures: ApplyFigures) -> list[Line]:
+    summary = figures.consumer
+    ratio = figures.consumer_rate / figures.raw_rate if figures.raw_rate else 0.0
+    per_batch = summary.statements / summary.batches + 2 if summary.batches else 0.0
+    mean_batch = summary.events / summary.batches if summary.batches else 0.0
+    return [
+        Line(
+            f"apply events/s, {figures.events:,} mixed events Kafka -> PostgreSQL",
+            f"{figures.consumer_rate:,.0f} events/s",
+            f"raw asyncpg upsert {figures.raw_rate:,.0f} rows/s",
+            f"{ratio:.2f}x",
+            ">= 0.5x",
+            ratio >= 0.5,
+        ),
+        Line(
+            "apply round trips per batch",
+            f"{per_batch:.1f} (mean batch {mean_batch:.0f} events)",
+            f"raw asyncpg {len(DATA_TABLES) + 2} (BEGIN, one per table, COMMIT)",
+        ),
+        Line(
+            "consumer peak RSS",
+            f"{summary.peak_rss_bytes / MIB:.0f} MiB",
+        ),
+    ]

@@ -1,0 +1,100 @@
+"""A `hookgate consume` worker that also reports what it did, for the apply section.
+
+`python -m tests.bench.consumer --expect N --summary PATH` runs the same runner,
+applier and registry as `hookgate consume` (configured from `HOOKGATE_*` through
+`gateway.commands.consume.runner_config`), observes every batch, stops once `N`
+events were applied, and writes a JSON summary: events, batches, statements, the
+time from the first batch's start to the last batch's end, and its own `VmHWM`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import orjson
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from consumers.apply import Applier, ApplyResult
+from consumers.handlers import build_registry
+from consumers.kafka_runner import KafkaRunner, run_until_signalled
+from gateway.commands.consume import handled_providers, runner_config
+from gateway.settings import Settings
+from tests.bench.procs import peak_rss_bytes
+
+
+@dataclass
+class ConsumerSummary:
+    events: int = 0
+    batches: int = 0
+    statements: int = 0
+    apply_seconds: float = 0.0
+    first_started: float = 0.0
+    last_finished: float = 0.0
+    peak_rss_bytes: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return max(self.last_finished - self.first_started, 1e-9)
+
+
+class _Observer:
+    def __init__(self, summary: ConsumerSummary, expect: int, runner: list[KafkaRunner]) -> None:
+        self.summary = summary
+        self._expect = expect
+        self._runner = runner
+
+    def observe(self, result: ApplyResult, seconds: float) -> None:
+        now = time.monotonic()
+        summary = self.summary
+        if summary.batches == 0:
+            summary.first_started = now - seconds
+        summary.last_finished = now
+        summary.batches += 1
+        count = result.applied + result.duplicates + result.unhandled
+        summary.events += count
+        summary.batch_sizes.append(count)
+        summary.statements += result.statements
+        summary.apply_seconds += seconds
+        if summary.events >= self._expect:
+            self._runner[0].stop()
+
+
+async def consume(expect: int, summary_path: Path, max_batch: int) -> None:
+    settings = Settings()
+    registry = build_registry()
+    args = argparse.Namespace(
+        group=None, max_batch=max_batch, max_retries=3, session_timeout_ms=10_000
+    )
+    config = runner_config(settings, args, handled_providers(registry))
+    engine = create_async_engine(settings.database_url)
+    summary = ConsumerSummary()
+    holder: list[KafkaRunner] = []
+    applier = Applier(engine, registry, metrics=_Observer(summary, expect, holder))
+    try:
+        runner = KafkaRunner(config, applier.apply)
+        holder.append(runner)
+        await run_until_signalled(runner, signal.SIGTERM, signal.SIGINT)
+    finally:
+        await engine.dispose()
+    summary.peak_rss_bytes = peak_rss_bytes(os.getpid())
+    summary_path.write_bytes(orjson.dumps(asdict(summary)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--expect", type=int, required=True)
+    parser.add_argument("--summary", type=Path, required=True)
+    parser.add_argument("--max-batch", type=int, default=500)
+    args = parser.parse_args()
+    asyncio.run(consume(args.expect, args.summary, args.max_batch))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""Google: events synced per second from the emulator, and sync runs per notification burst.
+
+The gateway and the Google sync are wired as in `tests/google` (the gateway's
+webhook publishes straight into the applier, so the bus is not what is measured
+here), on the bench's PostgreSQL database, against the Google Calendar emulator
+on loopback with the production page size (250). First a full sync of a calendar
+of `events` events, timed around `CalendarSync.run`; then a few changes and a
+burst of `notifications` `exists` notifications through the gateway (100 at a
+time), and the scheduler's sync runs for that calendar are counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from consumers.apply import Applier
+from consumers.google.sync import SyncTarget
+from consumers.google.wiring import build_google_sync
+from consumers.registry import HandlerRegistry
+from gateway.app import create_app
+from gateway.google_admin import google_admin_routes
+from gateway.google_channels import context_channel_manager
+from gateway.google_credentials import RepositoryCredentialStore
+from gateway.secretbox import SecretBox
+from gateway.settings import Settings
+from gateway.sources import SourceRepository
+from tests.bench.stack import SECRET_KEY, Stack
+from tests.bench.table import Line
+from tests.emulators.google import GoogleEmulator
+from tests.fixtures.google import GoogleAccount, free_port, serve_on_loopback
+from tests.google.conftest import ADMIN_TOKEN, ApplyingPublisher, Harness
+from tests.google.test_sync import harness_deliver, open_channel
+
+CALENDAR = "bench@example.com"
+START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+CLIENT_ID = "bench.apps.googleusercontent.com"
+CLIENT_SECRET = "bench-client-secret"
+
+
+@dataclass(frozen=True)
+class GoogleOptions:
+    events: int = 2_000
+    notifications: int = 1_000
+    concurrency: int = 100
+
+
+@dataclass(frozen=True)
+class GoogleFigures:
+    events: int
+    sync_seconds: float
+    notifications: int
+    burst_seconds: float
+    runs: int
+    statuses_ok: bool
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.sync_seconds if self.sync_seconds else 0.0
+
+
+async def run_google(stack: Stack, options: GoogleOptions) -> GoogleFigures:
+    print("google: emulator, gateway, sync", file=sys.stderr, flush=True)
+    emulator = GoogleEmulator()
+    refresh = emulator.add_client(CLIENT_ID, CLIENT_SECRET)
+    engine = stack.engine()
+    try:
+        async with serve_on_loopback(emulator.app) as base:
+            account = GoogleAccount(
+                emulator, base, f"{base}/token", CLIENT_ID, CLIENT_SECRET, refresh
+            )
+            return await _measure(stack, account, engine, options)
+    finally:
+        await engine.dispose()
+
+
+async def _measure(
+    stack: Stack, account: GoogleAccount, engine: AsyncEngine, options: GoogleOptions
+) -> GoogleFigures:
+    sources = SourceRepository(engine, SecretBox([SECRET_KEY]))
+    source = await sources.create(
+        provider="google",
+        tenant="bench-google",
+        secret=None,
+        credentials=account.credentials(),
+        options=None,
+        now=datetime.now(UTC),
+    )
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        secret_keys=(SecretStr(SECRET_KEY),),
+        admin_token=SecretStr(ADMIN_TOKEN),
+        public_url=public_url,
+        spool_path=stack.workdir / "google-spool.db",
+        dev_key_path=stack.workdir / "dev.key",
+        google_api_base=account.api_base,
+        google_token_url=account.token_url,
+        rate_limit_per_second=0,
+    )
+    async with httpx.AsyncClient(timeout=30) as http:
+        google = build_google_sync(
+            engine,
+            RepositoryCredentialStore(sources),
+            http,
+            api_base=settings.google_api_base,
+            token_url=settings.google_token_url,
+        )
+        registry = HandlerRegistry()
+        google.register(registry)
+        publisher = ApplyingPublisher(Applier(engine, registry))
+        app = create_app(
+            settings,
+            publisher=publisher,
+            engine=engine,
+            admin_routes=[
+                lambda context: google_admin_routes(
+                    context_channel_manager(context, google.client_for)
+                )
+            ],
+        )
+        limits = httpx.Limits(max_connections=options.concurrency)
+        async with (
+            serve_on_loopback(app, port=port, lifespan="on") as gateway_base,
+            httpx.AsyncClient(base_url=gateway_base, timeout=30, limits=limits) as gateway,
+        ):
+            harness = Harness(
+                account, engine, sources, source, google, gateway, public_url, publisher
+            )
+            try:
+                return await _scenario(harness, source.id, options)
+            finally:
+                await google.aclose()
+
+
+async def _scenario(harness: Harness, source_id: str, options: GoogleOptions) -> GoogleFigures:
+    emulator = harness.emulator
+
+    async def post(address: str, headers: dict[str, str]) -> int:
+        response = await harness.gateway.post(address, headers=headers, content=b"")
+        return response.status_code
+
+    emulator.deliver = post
+    channel = await open_channel(harness, CALENDAR)
+    await harness.settle()
+    emulator.deliver = None
+    for n in range(options.events):
+        await emulator.create_event(
+            CALENDAR, summary=f"Event {n}", start=START + timedelta(minutes=30 * n)
+        )
+    target = SyncTarget(source_id=source_id, tenant="bench-google", calendar_id=CALENDAR)
+    started = time.perf_counter()
+    await harness.google.sync.run(target)
+    sync_seconds = time.perf_counter() - started
+
+    emulated = emulator.channels[str(channel["id"])]
+    for n in range(5):
+        await emulator.update_event(
+            CALENDAR, next(iter(emulator.live_events(CALENDAR))), summary=f"Changed {n}"
+        )
+    key = (source_id, CALENDAR)
+    runs_before = harness.google.scheduler.stats.runs_by_calendar.get(key, 0)
+    deliver = harness_deliver(harness)
+    statuses: list[int] = []
+    started = time.perf_counter()
+    for chunk in range(0, options.notifications, options.concurrency):
+        size = min(options.concurrency, options.notifications - chunk)
+        statuses += await asyncio.gather(*(deliver(emulated) for _ in range(size)))
+    burst_seconds = time.perf_counter() - started
+    await harness.settle()
+    runs = harness.google.scheduler.stats.runs_by_calendar.get(key, 0) - runs_before
+    await harness.assert_store_matches(CALENDAR)
+    return GoogleFigures(
+        events=options.events,
+        sync_seconds=sync_seconds,
+        notifications=options.notifications,
+        burst_seconds=burst_seconds,
+        runs=runs,
+        statuses_ok=all(status == 200 for status in statuses),
+    )
+
+
+def google_lines(figures: GoogleFigures) -> list[Line]:
+    answered = "" if figures.statuses_ok else " (some notifications were not answered 200)"
+    return [
+        Line(
+            f"Google sync runs for a {figures.notifications:,}-notification burst (1 calendar)",
+            f"{figures.runs} run(s){answered}",
+            f"burst sent in {figures.burst_seconds:.1f} s",
+            "",
+            "<= 2 runs",
+            figures.runs <= 2 and figures.statuses_ok,
+        ),
+        Line(
+            f"Google events synced per second (full sync of {figures.events:,} events)",
+            f"{figures.events_per_second:,.0f} events/s",
+            f"{figures.sync_seconds:.2f} s, pages of 250",
+        ),
+    ]

@@ -1,0 +1,269 @@
+"""Ingress and store-and-forward: wrk against the gateway and its two references.
+
+For each worker count, in this order, each server alone on the machine: the bare
+Starlette endpoint, the minimal peer (HMAC, JSON, `send_and_wait` with acks=all),
+then `hookgate serve` (full verification, normalization, durable Kafka ack), and
+the same gateway with the broker paused (SIGSTOP), so every delivery goes to the
+spool. Every server gets one warm-up run, then `runs` measured runs; the figures
+are medians.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.bench.procs import Service, free_port, paused, python_module, wait_http_ok
+from tests.bench.stack import SIGNING_KEY, Stack, create_topics
+from tests.bench.table import Line, median, ratio_line
+from tests.bench.wrk import SignedBodies, WrkResult, run_wrk
+
+MIB = 1024 * 1024
+RELAY_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class IngressOptions:
+    workers: tuple[int, ...] = (1, 2)
+    runs: int = 3
+    seconds: float = 8.0
+    warmup_seconds: float = 3.0
+    connections: int = 64
+    bodies: int = 1000
+    wrk_threads: int = 1
+
+
+@dataclass(frozen=True)
+class Measured:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    runs: tuple[WrkResult, ...]
+
+    @property
+    def clean(self) -> bool:
+        return all(run.clean for run in self.runs)
+
+    @classmethod
+    def of(cls, runs: list[WrkResult]) -> Measured:
+        return cls(
+            rps=median([r.rps for r in runs]),
+            p50_ms=median([r.p50_ms for r in runs]),
+            p99_ms=median([r.p99_ms for r in runs]),
+            runs=tuple(runs),
+        )
+
+    def describe(self) -> str:
+        dirty = "" if self.clean else " (errors: see log)"
+        return f"{self.rps:,.0f} req/s, p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms{dirty}"
+
+
+@dataclass
+class WorkerFigures:
+    workers: int
+    bare: Measured
+    peer: Measured
+    kafka: Measured
+    spool: Measured
+    gateway_rss: int
+
+
+@dataclass
+class IngressFigures:
+    by_workers: dict[int, WorkerFigures] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _measure(
+    url: str, bodies: SignedBodies, workdir: Path, options: IngressOptions, label: str
+) -> Measured:
+    run_wrk(
+        url,
+        bodies,
+        workdir,
+        seconds=options.warmup_seconds,
+        connections=options.connections,
+        threads=options.wrk_threads,
+    )
+    runs = []
+    for _ in range(options.runs):
+        result = run_wrk(
+            url,
+            bodies,
+            workdir,
+            seconds=options.seconds,
+            connections=options.connections,
+            threads=options.wrk_threads,
+        )
+        runs.append(result)
+        _say(
+            f"  {label}: {result.rps:,.0f} req/s p50 {result.p50_ms:.1f} ms "
+            f"p99 {result.p99_ms:.1f} ms ({result.non_2xx} non-2xx, {result.errors} errors)"
+        )
+    return Measured.of(runs)
+
+
+def _reference(stack: Stack, app: str, workers: int, topic: str) -> Service:
+    port = free_port()
+    service = stack.services.start(
+        f"{app}-{workers}w",
+        python_module("tests.bench.reference", app, "--port", str(port), "--workers", str(workers)),
+        env={
+            "BENCH_KAFKA_BOOTSTRAP": stack.bootstrap,
+            "BENCH_TOPIC": topic,
+            "BENCH_SIGNING_KEY": SIGNING_KEY,
+        },
+        port=port,
+    )
+    wait_http_ok(service)
+    return service
+
+
+def _gateway(stack: Stack, workers: int) -> Service:
+    port = free_port()
+    spool = stack.workdir / f"spool-{workers}w.db"
+    service = stack.services.start(
+        f"gateway-{workers}w",
+        [str(Path(sys.executable).with_name("hookgate")), "serve"],
+        env=stack.gateway_env(port=port, workers=workers, spool=spool),
+        port=port,
+    )
+    wait_http_ok(service)
+    wait_http_ok(service, "/readyz")
+    return service
+
+
+async def run_ingress(stack: Stack, options: IngressOptions) -> IngressFigures:
+    source_id = await stack.calendly_source()
+    bodies = SignedBodies.calendly(source_id, SIGNING_KEY, options.bodies)
+    peer_topic = f"{stack.prefix}-peer.calendly"
+    await create_topics(stack.bootstrap, [peer_topic])
+    figures = IngressFigures()
+    for workers in options.workers:
+        _say(f"ingress, {workers} worker(s):")
+        measured: dict[str, Measured] = {}
+        for app in ("bare", "peer"):
+            service = _reference(stack, app, workers, peer_topic)
+            try:
+                url = f"http://127.0.0.1:{service.port}"
+                measured[app] = _measure(url, bodies, stack.workdir, options, app)
+            finally:
+                stack.services.stop(service)
+        gateway = _gateway(stack, workers)
+        try:
+            url = f"http://127.0.0.1:{gateway.port}"
+            measured["kafka"] = _measure(url, bodies, stack.workdir, options, "hookgate (Kafka)")
+            gateway.sample_memory()
+            with paused(stack.broker):
+                measured["spool"] = _measure(
+                    url, bodies, stack.workdir, options, "hookgate (broker paused: spool)"
+                )
+                gateway.sample_memory()
+            await asyncio.sleep(RELAY_SECONDS)  # the relay drains the spool into Kafka
+            rss = gateway.worker_peak_rss()
+        finally:
+            stack.services.stop(gateway)
+        figures.by_workers[workers] = WorkerFigures(
+            workers=workers,
+            bare=measured["bare"],
+            peer=measured["peer"],
+            kafka=measured["kafka"],
+            spool=measured["spool"],
+            gateway_rss=rss,
+        )
+    return figures
+
+
+def ingress_lines(figures: IngressFigures, connections: int) -> list[Line]:
+    lines: list[Line] = []
+    for workers, f in sorted(figures.by_workers.items()):
+        tag = f"{workers} worker{'s' if workers > 1 else ''}, {connections} conn"
+        lines.append(
+            ratio_line(
+                f"ingress req/s vs peer ({tag})",
+                f.kafka.rps,
+                "peer",
+                f.peer.rps,
+                unit="req/s",
+                target=1.5,
+            )
+        )
+        lines.append(
+            ratio_line(
+                f"ingress req/s vs bare Starlette ({tag})",
+                f.kafka.rps,
+                "bare",
+                f.bare.rps,
+                unit="req/s",
+            )
+        )
+        lines.append(
+            Line(
+                f"ingress latency p50 / p99 ({tag})",
+                f"{f.kafka.p50_ms:.1f} / {f.kafka.p99_ms:.1f} ms",
+                f"peer {f.peer.p50_ms:.1f} / {f.peer.p99_ms:.1f} ms; "
+                f"bare {f.bare.p50_ms:.1f} / {f.bare.p99_ms:.1f} ms",
+                "",
+                "p99 <= 20 ms",
+                f.kafka.p99_ms <= 20.0,
+            )
+        )
+        lines.append(
+            ratio_line(
+                f"store-and-forward req/s, broker paused ({tag})",
+                f.spool.rps,
+                "Kafka path",
+                f.kafka.rps,
+                unit="req/s",
+                target=0.8,
+            )
+        )
+        lines.append(
+            Line(
+                f"store-and-forward latency p50 / p99 ({tag})",
+                f"{f.spool.p50_ms:.1f} / {f.spool.p99_ms:.1f} ms",
+                f"Kafka path {f.kafka.p50_ms:.1f} / {f.kafka.p99_ms:.1f} ms",
+            )
+        )
+        lines.append(
+            Line(
+                f"gateway peak RSS per worker ({tag})",
+                f"{f.gateway_rss / MIB:.0f} MiB",
+                "",
+                "",
+                "<= 150 MiB",
+                f.gateway_rss <= 150 * MIB,
+            )
+        )
+        for name, m in (("bare", f.bare), ("peer", f.peer), ("Kafka", f.kafka), ("spool", f.spool)):
+            if not m.clean:
+                errors = sum(r.errors + r.non_2xx for r in m.runs)
+                figures.log.append(f"{name} ({tag}): {errors} errors or non-2xx answers")
+    one, two = figures.by_workers.get(1), figures.by_workers.get(2)
+    if one is not None and two is not None:
+        lines.append(
+            ratio_line(
+                "ingress scaling: 2 workers vs 1",
+                two.kafka.rps,
+                "1 worker",
+                one.kafka.rps,
+                unit="req/s",
+                target=1.7,
+            )
+        )
+        lines.append(
+            ratio_line(
+                "peer scaling: 2 workers vs 1 (for comparison)",
+                two.peer.rps,
+                "1 worker",
+                one.peer.rps,
+                unit="req/s",
+            )
+        )
+    return lines

@@ -1,0 +1,53 @@
+"""The bench script works: its quick mode runs every part and reports real figures.
+
+Not a performance test: nothing here asserts a rate, only that every section ran
+against the real services and measured something.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.bench.run import BenchOptions, main, run_bench
+from tests.bench.wrk import parse_output
+
+pytestmark = pytest.mark.timeout(240)
+
+
+async def test_quick_bench_runs_every_section(tmp_path: Path) -> None:
+    report = await run_bench(BenchOptions.quick(), tmp_path)
+    figures = {line.figure: line for line in report.lines}
+    ingress = figures["ingress req/s vs peer (1 worker, 64 conn)"]
+    assert not ingress.value.startswith("0 "), ingress
+    assert not ingress.reference.endswith(" 0 req/s"), ingress
+    assert report.notes == [], report.notes  # every answer was 2xx
+    spool = figures["store-and-forward req/s, broker paused (1 worker, 64 conn)"]
+    assert not spool.value.startswith("0 "), spool
+    assert "MiB" in figures["gateway peak RSS per worker (1 worker, 64 conn)"].value
+    apply = next(line for line in report.lines if line.figure.startswith("apply events/s"))
+    assert "3,000 mixed events" in apply.figure
+    assert not apply.value.startswith("0 "), apply
+    burst = next(line for line in report.lines if line.figure.startswith("Google sync runs"))
+    assert burst.value.startswith(("1 run", "2 run")), burst
+    table = report.render()
+    assert table.count("\n|") == len(report.lines) + 1
+
+
+def test_wrk_figures_are_parsed() -> None:
+    out = (
+        "Running 1s test\n"
+        'BENCH {"requests":1200,"duration_us":2000000,"connect":0,"read":1,"write":0,'
+        '"status":200,"timeout":0,"p50_us":1500,"p99_us":9000,"max_us":12000}\n'
+    )
+    result = parse_output(out)
+    assert result.rps == 500.0
+    assert (result.p50_ms, result.p99_ms, result.errors) == (1.5, 9.0, 1)
+    assert not result.clean
+
+
+def test_only_known_sections_are_accepted(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--only", "nonsense"])
+    assert "invalid choice" in capsys.readouterr().err
