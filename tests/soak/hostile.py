@@ -1,0 +1,176 @@
+"""Soak: send many hostile requests at a `hookgate serve` on loopback and count the answers.
+
+    .venv/bin/python -m tests.soak.hostile [--requests N] [--concurrency C] [--max-seconds S]
+
+Starts its own gateway (`hookgate serve`, embedded mode, in a temporary directory,
+127.0.0.1 only, rate limit off so the counts are about hostility), registers one
+source per provider, sends requests drawn by `tests.reliability.hostile.draw`, and
+prints the answers by status and by kind. It exits 1 if any answer broke a rule
+(a 5xx, a 2xx without a valid signature, a genuine delivery refused) or if the
+events the gateway published differ from the 200s it gave.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tests.gateway import deliveries
+from tests.gateway.conftest import public_pem
+from tests.gateway.harness import ADMIN_TOKEN, SECRET_KEYS, free_port
+from tests.reliability import hostile
+from tests.reliability.rawhttp import exchange
+
+HOOKGATE = str(Path(sys.executable).parent / "hookgate")
+MAX_HEADER_BYTES = 16_384
+MAX_BODY_BYTES = 256 * 1024
+
+
+def gateway_environment(tmp: Path, port: int, ghl_key: Ed25519PrivateKey) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKGATE_")}
+    env |= {
+        "HOOKGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'store.db'}",
+        "HOOKGATE_SPOOL_PATH": str(tmp / "spool.db"),
+        "HOOKGATE_HOST": "127.0.0.1",
+        "HOOKGATE_PORT": str(port),
+        "HOOKGATE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "HOOKGATE_SECRET_KEYS": ",".join(SECRET_KEYS),
+        "HOOKGATE_GHL_PUBLIC_KEY_ED25519": public_pem(ghl_key),
+        "HOOKGATE_RATE_LIMIT_PER_SECOND": "0",
+        "HOOKGATE_MAX_HEADER_BYTES": str(MAX_HEADER_BYTES),
+        "HOOKGATE_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+        "HOOKGATE_HEADER_TIMEOUT_SECONDS": "2",
+        "HOOKGATE_LOG_LEVEL": "WARNING",
+        # loopback only: the embedded consumers must not call out to Google
+        "HOOKGATE_GOOGLE_API_BASE": "http://127.0.0.1:9",
+        "HOOKGATE_GOOGLE_TOKEN_URL": "http://127.0.0.1:9/token",
+    }
+    return env
+
+
+async def wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient(base_url=base) as client:
+        for _ in range(300):
+            if server.poll() is not None:
+                raise SystemExit("hookgate serve exited early")
+            try:
+                if (await client.get("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("hookgate serve did not become healthy")
+
+
+async def add_sources(base: str) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    bodies: dict[str, dict[str, Any]] = {
+        "calendly": {"tenant": "soak", "secret": deliveries.CALENDLY_KEY},
+        "pco": {"tenant": "soak", "secret": deliveries.PCO_SECRET},
+        "ghl": {"tenant": "soak"},
+        "google": {
+            "tenant": "soak",
+            "credentials": {"client_id": "c", "client_secret": "s", "refresh_token": "r"},
+        },
+    }
+    async with httpx.AsyncClient(base_url=base, headers=headers) as admin:
+        made = {}
+        for provider, body in bodies.items():
+            response = await admin.post("/admin/sources", json={"provider": provider, **body})
+            response.raise_for_status()
+            made[provider] = response.json()["id"]
+    return made
+
+
+async def published_events(base: str) -> float:
+    async with httpx.AsyncClient(base_url=base) as client:
+        text = (await client.get("/metrics")).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("hookgate_events_published_total{")
+    )
+
+
+async def soak(args: argparse.Namespace) -> int:
+    ghl_key = Ed25519PrivateKey.generate()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="hookgate-soak-") as tmp:
+        env = gateway_environment(Path(tmp), port, ghl_key)
+        subprocess.run([HOOKGATE, "migrate"], env=env, check=True, capture_output=True)
+        server = subprocess.Popen([HOOKGATE, "serve"], env=env, stderr=subprocess.DEVNULL)
+        try:
+            await wait_healthy(base, server)
+            targets = hostile.Targets(
+                await add_sources(base), ghl_key, MAX_HEADER_BYTES, MAX_BODY_BYTES
+            )
+            by_status: Counter[int | None] = Counter()
+            by_kind: Counter[tuple[str, int | None]] = Counter()
+            problems: Counter[str] = Counter()
+            rng = random.Random(args.seed)
+            sent = 0
+            deadline = time.monotonic() + args.max_seconds
+            started = time.monotonic()
+
+            async def worker() -> None:
+                nonlocal sent
+                while sent < args.requests and time.monotonic() < deadline:
+                    sent += 1
+                    case = hostile.draw(rng, targets)
+                    try:
+                        answer = await exchange("127.0.0.1", port, case.raw, timeout=30)
+                    except (TimeoutError, OSError):
+                        answer = None
+                    status = answer.status if answer else None
+                    by_status[status] += 1
+                    by_kind[(case.kind, status)] += 1
+                    problem = hostile.judge(case, status)
+                    if problem:
+                        problems[f"{case.kind}: {problem}"] += 1
+
+            await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+            elapsed = time.monotonic() - started
+            published = await published_events(base)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(60)
+    total = sum(by_status.values())
+    print(f"sent {total} requests in {elapsed:.0f} s ({total / elapsed:.0f}/s), seed {args.seed}")
+    print("by status:", ", ".join(f"{s}: {n}" for s, n in sorted(by_status.items(), key=str)))
+    for kind in hostile.KINDS:
+        row = {s: n for (k, s), n in by_kind.items() if k == kind}
+        print(f"  {kind:22} " + ", ".join(f"{s}: {n}" for s, n in sorted(row.items(), key=str)))
+    print(f"events published (metrics): {published:.0f}; 200 answers: {by_status[200]}")
+    print(f"gateway exit code after SIGTERM: {server.returncode}")
+    for problem, count in problems.most_common():
+        print(f"PROBLEM x{count}: {problem}")
+    ok = not problems and published == by_status[200] and server.returncode == 0
+    print("OK" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--max-seconds", type=float, default=900)
+    parser.add_argument("--seed", type=int, default=6)
+    return asyncio.run(soak(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
