@@ -1,21 +1,35 @@
-"""`hookgate consume`: a Kafka consumer-group worker that applies events to the store."""
+"""`hookgate consume`: a Kafka consumer-group worker that applies events to the store.
+
+With `--stats-file`, the worker keeps a small JSON file up to date with what it has
+done (events handled, applied, duplicates, commits) and the partitions it owns, so
+an operator or a test can see how a group shares its partitions.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import os
 import signal
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
+import orjson
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from consumers.apply import Applier
+from consumers.apply import Applier, ApplyResult
 from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunner, KafkaRunnerConfig, run_until_signalled
 from consumers.registry import HandlerRegistry
 from gateway.commands import CommandError
 from gateway.settings import Settings
 from gateway.topics import ensure_hookgate_topics
+from schemas import CloudEvent
 
 DEFAULT_GROUP_SUFFIX = "store"
+STATS_INTERVAL_SECONDS = 0.2
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +55,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument(
         "--session-timeout-ms", type=int, default=10_000, help="group session timeout"
+    )
+    parser.add_argument(
+        "--stats-file",
+        type=Path,
+        help="keep this JSON file up to date with the worker's counts and partitions",
     )
     parser.set_defaults(run=run)
 
@@ -77,8 +96,70 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     await ensure_hookgate_topics(settings, providers)
     engine = create_async_engine(settings.database_url)
     try:
-        runner = KafkaRunner(config, Applier(engine, registry).apply)
-        await run_until_signalled(runner, signal.SIGTERM, signal.SIGINT)
+        applied = AppliedCounts(Applier(engine, registry))
+        runner = KafkaRunner(config, applied.apply)
+        if args.stats_file is None:
+            await run_until_signalled(runner, signal.SIGTERM, signal.SIGINT)
+        else:
+            async with keep_stats(args.stats_file, runner, applied):
+                await run_until_signalled(runner, signal.SIGTERM, signal.SIGINT)
     finally:
         await engine.dispose()
     return 0
+
+
+@dataclass
+class AppliedCounts:
+    """Counts what the applier did with the events this worker handed it."""
+
+    applier: Applier
+    applied: int = 0
+    duplicates: int = 0
+
+    async def apply(self, events: Sequence[CloudEvent]) -> ApplyResult:
+        result = await self.applier.apply(events)
+        self.applied += result.applied
+        self.duplicates += result.duplicates
+        return result
+
+
+def stats_snapshot(runner: KafkaRunner, counts: AppliedCounts) -> dict[str, object]:
+    stats = runner.stats
+    return {
+        "pid": os.getpid(),
+        "group": runner.config.group_id,
+        "partitions": sorted(f"{tp.topic}[{tp.partition}]" for tp in runner.assignment),
+        "events": stats.events,
+        "applied": counts.applied,
+        "duplicates": counts.duplicates,
+        "batches": stats.batches,
+        "commits": stats.commits,
+        "assignments": stats.assignments,
+        "dead_letters": stats.dead_letters,
+    }
+
+
+def write_stats(path: Path, snapshot: dict[str, object]) -> None:
+    """Replace `path` atomically, so a reader never sees half a file."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(orjson.dumps(snapshot))
+    partial.replace(path)
+
+
+@contextlib.asynccontextmanager
+async def keep_stats(path: Path, runner: KafkaRunner, counts: AppliedCounts) -> AsyncIterator[None]:
+    """Write the stats file every `STATS_INTERVAL_SECONDS` while running, and once at the end."""
+
+    async def refresh() -> None:
+        while True:
+            await asyncio.to_thread(write_stats, path, stats_snapshot(runner, counts))
+            await asyncio.sleep(STATS_INTERVAL_SECONDS)
+
+    task = asyncio.create_task(refresh(), name="hookgate-consume-stats")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await asyncio.to_thread(write_stats, path, stats_snapshot(runner, counts))
