@@ -20,12 +20,14 @@ from consumers.apply import Applier
 from consumers.google.wiring import GoogleSync, build_google_sync
 from consumers.handlers import build_registry
 from consumers.log_runner import LogRunner
+from consumers.metrics import ConsumerMetrics, polling
 from consumers.registry import HandlerRegistry
 from gateway.app import Background, GatewayContext, create_app
 from gateway.bus import EMBEDDED_GROUP
 from gateway.google_admin import google_admin_routes
 from gateway.google_channels import ChannelManager, context_channel_manager
 from gateway.google_credentials import RepositoryCredentialStore
+from gateway.metrics import metrics_poller
 from gateway.settings import Settings
 from gateway.spool import Spool
 from schemas import CloudEvent
@@ -90,17 +92,21 @@ async def embedded_consumers(context: GatewayContext) -> AsyncIterator[None]:
     if bus is None or context.settings.kafka_bootstrap_servers:
         yield
         return
-    applier = Applier(context.engine, consumer_registry(context))
+    registry = consumer_registry(context)
+    metrics = ConsumerMetrics(context.metrics.registry, event_types=registry.event_types)
+    applier = Applier(context.engine, registry, metrics=metrics)
+    instrumented = metrics.instrument(applier.apply)
     await google_sync(context).start()
 
     async def apply(events: Sequence[CloudEvent]) -> None:
-        await applier.apply(events)
+        await instrumented(events)
 
     runner = LogRunner(bus.spool, apply, group=EMBEDDED_GROUP, lease=bus.spool)
     consuming = asyncio.create_task(runner.run(), name="hookgate-embedded-consumer")
     trimming = asyncio.create_task(_trim_forever(bus.spool), name="hookgate-spool-trim")
     try:
-        yield
+        async with polling(metrics, engine=context.engine):
+            yield
     finally:
         runner.stop()
         trimming.cancel()
@@ -122,7 +128,7 @@ async def _trim_forever(spool: Spool) -> None:
 
 
 def background(settings: Settings) -> list[Background]:
-    return [google_channels, embedded_consumers]
+    return [metrics_poller, google_channels, embedded_consumers]
 
 
 def build_app(settings: Settings) -> Starlette:
