@@ -6,6 +6,15 @@ spool lets one process relay at a time when several gateway workers share it.
 A batch whose acknowledgement timed out may still land in Kafka and is sent again:
 records can reach Kafka twice (consumers dedupe by `ce_id`), never out of order.
 
+A record Kafka refuses for good (too large, an illegal topic name, corrupt) must not
+hold the spool up forever. The relay sends it to the DLQ (`{prefix}.dlq`, the
+record's key, value and headers plus `hookgate_dlq_*` headers naming the error), or,
+when the DLQ refuses it too (a record too large for any topic), sets it aside in a
+file beside the spool (`{spool}.set-aside.jsonl`, one JSON object per line, synced);
+then it moves on to the next record. Both are logged and counted. Some refusals are
+caught here before sending, because aiokafka never reports them: it retries the
+metadata of an illegal topic name forever. Transient failures are never dead-lettered.
+
 The relay also keeps the `Backlog`: whether the spool may hold records, so that the
 `DurablePublisher` sends new records behind them instead of overtaking them.
 """
@@ -13,13 +22,30 @@ The relay also keeps the `Backlog`: whether the spool may hold records, so that 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
+import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
+
+import orjson
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTimestampError,
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    UnsupportedForMessageFormatError,
+)
 
 from gateway.publish import Publisher, PublishUnavailable
 from schemas import BusRecord
@@ -28,9 +54,150 @@ log = logging.getLogger(__name__)
 
 LEASE_NAME = "hookgate-relay"
 
+PERMANENT_ERRORS: tuple[type[KafkaError], ...] = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    InvalidTopicError,
+    CorruptRecordException,
+    InvalidTimestampError,
+    UnsupportedForMessageFormatError,
+)
+"""Refusals of the record itself: sending it again can never succeed. Errors about
+the cluster (authorization, availability) are not here: they are fixed, then retried."""
+
+MAX_TOPIC_NAME = 249
+_LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]+")
+
+DLQ_HEADER_PREFIX = "hookgate_dlq_"
+"""The dead-letter headers, named as `consumers.dlq` names them (so `hookgate replay`
+re-drives the relay's dead letters too)."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a record can never be published: the error's class and one sentence."""
+
+    error_class: str
+    error: str
+
+
+def permanent_refusal(exc: BaseException) -> Refusal | None:
+    """The refusal behind a publish failure, if Kafka refused the record for good."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, PERMANENT_ERRORS):
+            return Refusal(type(cause).__name__, _first_line(cause))
+        if cause.__cause__ is not None or cause.__suppress_context__:
+            cause = cause.__cause__
+        else:
+            cause = cause.__context__
+    return None
+
+
+def topic_refusal(topic: str) -> Refusal | None:
+    """Kafka's rules for topic names (aiokafka does not report breaking them)."""
+    if topic in ("", ".", "..") or len(topic) > MAX_TOPIC_NAME or not _LEGAL_TOPIC.fullmatch(topic):
+        return Refusal(
+            InvalidTopicError.__name__,
+            f"{topic[:60]!r} is not a legal Kafka topic name (at most {MAX_TOPIC_NAME} "
+            "of ASCII letters, digits, '.', '_' and '-').",
+        )
+    return None
+
+
+def record_size(record: BusRecord) -> int:
+    """Key, value and headers: what counts against the broker's message size limit."""
+    headers = sum(len(name) + len(value) for name, value in record.headers)
+    return len(record.key) + len(record.value) + headers
+
+
+def dlq_topic_for(topic: str) -> str | None:
+    """`{prefix}.dlq` for a topic `{prefix}.{provider}`; None when it has no prefix."""
+    prefix, dot, _ = topic.rpartition(".")
+    return f"{prefix}.dlq" if dot and prefix else None
+
+
+def dead_letter(record: BusRecord, refusal: Refusal, topic: str, failed_at: datetime) -> BusRecord:
+    """The record as a dead letter on `topic`, with where it was going and why it did not."""
+    original = tuple(
+        (name, value) for name, value in record.headers if not name.startswith(DLQ_HEADER_PREFIX)
+    )
+    return BusRecord(
+        topic=topic,
+        key=record.key,
+        value=record.value,
+        headers=(
+            *original,
+            (DLQ_HEADER_PREFIX + "topic", record.topic.encode()),
+            (DLQ_HEADER_PREFIX + "group", b"hookgate-relay"),
+            (DLQ_HEADER_PREFIX + "attempts", b"1"),
+            (DLQ_HEADER_PREFIX + "error_class", refusal.error_class.encode()),
+            (DLQ_HEADER_PREFIX + "error", refusal.error.encode()),
+            (DLQ_HEADER_PREFIX + "failed_at", failed_at.astimezone(UTC).isoformat().encode()),
+        ),
+        event_id=record.event_id,
+    )
+
+
+class SetAsideFile:
+    """Records neither their topic nor the DLQ would take, one JSON line each, synced.
+
+    Each line holds the record whole (key, value and headers in base64), its spool
+    offset, and the refusals, so an operator can inspect or re-send it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def add(self, offset: int, record: BusRecord, refusals: list[Refusal]) -> None:
+        line = orjson.dumps(
+            {
+                "spool_offset": offset,
+                "set_aside_at": datetime.now(UTC).isoformat(),
+                "topic": record.topic,
+                "event_id": record.event_id,
+                "key": _b64(record.key),
+                "value": _b64(record.value),
+                "headers": [[name, _b64(value)] for name, value in record.headers],
+                "refusals": [{"error_class": r.error_class, "error": r.error} for r in refusals],
+            }
+        )
+        try:
+            await asyncio.to_thread(self._append, line + b"\n")
+        except OSError as exc:
+            raise PublishUnavailable(
+                f"The record could not be set aside in {self.path} ({type(exc).__name__})."
+            ) from exc
+
+    def _append(self, line: bytes) -> None:
+        with self.path.open("ab") as file:
+            file.write(line)
+            file.flush()
+            os.fsync(file.fileno())
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every record set aside so far (for operators and tests)."""
+        if not self.path.exists():
+            return []
+        return [orjson.loads(line) for line in self.path.read_bytes().splitlines() if line]
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
 
 class RelaySpool(Protocol):
     """What the relay needs of `gateway.spool.Spool`."""
+
+    path: Path
 
     async def pending(self, limit: int) -> list[tuple[int, BusRecord]]: ...
     async def delete(self, offsets: list[int]) -> int: ...
@@ -79,6 +246,10 @@ class RelayStats:
     relayed_records: int = 0
     batches: int = 0
     failed_attempts: int = 0
+    dead_lettered: int = 0
+    """Records Kafka refused for good, sent to the DLQ instead."""
+    set_aside: int = 0
+    """Records the DLQ refused too, written to the set-aside file instead."""
     last_error: str | None = field(default=None, repr=False)
 
 
@@ -104,9 +275,20 @@ class Relay:
         initial_backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 5.0,
         lease_ttl_seconds: float = 15.0,
+        max_record_bytes: int | None = None,
+        dlq_topic: Callable[[str], str | None] = dlq_topic_for,
+        set_aside: SetAsideFile | None = None,
     ) -> None:
+        """`max_record_bytes`: refuse larger records without sending them (set it to the
+        broker's `message.max.bytes`; None leaves the decision to the broker).
+        `dlq_topic` names the DLQ for a record's topic (None: no DLQ, set it aside)."""
         self.spool = spool
         self.kafka = kafka
+        self.set_aside = set_aside or SetAsideFile(
+            spool.path.with_name(spool.path.name + ".set-aside.jsonl")
+        )
+        self._max_record_bytes = max_record_bytes
+        self._dlq_topic = dlq_topic
         self.backlog = Backlog()
         self.stats = RelayStats()
         self.depth = 0
@@ -177,11 +359,88 @@ class Relay:
         pending = await self.spool.pending(self._batch_size)
         if not pending:
             return 0
-        await self.kafka.publish([record for _, record in pending])
+        if any(self._refusal(record) for _, record in pending):
+            return await self._relay_one_by_one(pending)
+        try:
+            await self.kafka.publish([record for _, record in pending])
+        except PublishUnavailable as exc:
+            if permanent_refusal(exc) is None:
+                raise
+            return await self._relay_one_by_one(pending)
         await self.spool.delete([offset for offset, _ in pending])
         self.stats.relayed_records += len(pending)
         self.stats.batches += 1
         return len(pending)
+
+    def _refusal(self, record: BusRecord) -> Refusal | None:
+        """A refusal known before sending: an illegal topic name, or a record too large."""
+        refusal = topic_refusal(record.topic)
+        if refusal is None and self._max_record_bytes is not None:
+            size = record_size(record)
+            if size > self._max_record_bytes:
+                refusal = Refusal(
+                    MessageSizeTooLargeError.__name__,
+                    f"The record has {size} bytes, more than the {self._max_record_bytes} "
+                    "the relay may send.",
+                )
+        return refusal
+
+    async def _publish_one(self, record: BusRecord) -> Refusal | None:
+        """Publish one record: None once acknowledged, the refusal if refused for good.
+
+        Raises `PublishUnavailable` for anything that may clear (the record stays).
+        """
+        refusal = self._refusal(record)
+        if refusal is not None:
+            return refusal
+        try:
+            await self.kafka.publish([record])
+        except PublishUnavailable as exc:
+            refusal = permanent_refusal(exc)
+            if refusal is None:
+                raise
+            return refusal
+        return None
+
+    async def _relay_one_by_one(self, pending: list[tuple[int, BusRecord]]) -> int:
+        """A batch holding a refused record: find it, park it, relay the others in order."""
+        self.stats.batches += 1
+        for offset, record in pending:
+            refusal = await self._publish_one(record)
+            if refusal is not None:
+                await self._park(offset, record, refusal)
+                continue
+            await self.spool.delete([offset])
+            self.stats.relayed_records += 1
+        return len(pending)
+
+    async def _park(self, offset: int, record: BusRecord, refusal: Refusal) -> None:
+        """Send a refused record to the DLQ, or set it aside; then delete it from the spool."""
+        refusals = [refusal]
+        dlq = self._dlq_topic(record.topic)
+        if dlq is not None:
+            letter = dead_letter(record, refusal, dlq, datetime.now(UTC))
+            dlq_refusal = await self._publish_one(letter)
+            if dlq_refusal is None:
+                await self.spool.delete([offset])
+                self.stats.dead_lettered += 1
+                log.error(
+                    "Kafka refused a record for good (%s); sent it to %s.",
+                    refusal.error_class,
+                    dlq,
+                    extra={"topic": record.topic, "event_id": record.event_id},
+                )
+                return
+            refusals.append(dlq_refusal)
+        await self.set_aside.add(offset, record, refusals)
+        await self.spool.delete([offset])
+        self.stats.set_aside += 1
+        log.error(
+            "Kafka refused a record for good (%s) and no DLQ took it; set it aside in %s.",
+            " then ".join(r.error_class for r in refusals),
+            self.set_aside.path,
+            extra={"topic": record.topic, "event_id": record.event_id},
+        )
 
     async def _run(self) -> None:
         backoff = self._initial_backoff
