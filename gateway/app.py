@@ -31,6 +31,7 @@ from gateway.providers import PROVIDERS
 from gateway.publish import Publisher
 from gateway.ratelimit import RateLimiter
 from gateway.rejections import RejectionLog
+from gateway.request_id import RequestIdMiddleware
 from gateway.secretbox import SecretBox, load_keys
 from gateway.settings import Settings
 from gateway.source_cache import SourceCache
@@ -170,7 +171,10 @@ def create_app(
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(ListenerSplit, admin_port=settings.admin_port)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(ListenerSplit, admin_port=settings.admin_port),
+        ],
     )
 
 

@@ -9,16 +9,16 @@ published for any other answer. Every non-2xx answer is kept in the rejection lo
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime
 
-import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from gateway.body import BodyTooLarge, declared_too_large, read_bounded
+from gateway.logs import log_delivery
 from gateway.metrics import GatewayMetrics
 from gateway.publish import Publisher, PublishUnavailable
 from gateway.ratelimit import RateLimiter, retry_after_header
@@ -27,8 +27,6 @@ from gateway.responses import JSON, error
 from gateway.source_cache import SourceCache
 from schemas import BusRecord, Delivery, MalformedPayload
 from verifiers import VerificationError
-
-log = logging.getLogger("hookgate.webhooks")
 
 RETRY_AFTER_SECONDS = "30"
 
@@ -64,56 +62,79 @@ class WebhookEndpoint:
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
         provider = request.path_params["provider"]
-        response, outcome = await self._handle(request, provider)
-        if response.status_code >= 400:
-            self._remember(request, provider, response)
-        if outcome != "unknown_source" or provider in ("google", "calendly", "pco", "ghl"):
-            self._metrics.deliveries.labels(provider, outcome).inc()
-            self._metrics.request_duration.labels(provider).observe(time.perf_counter() - started)
-        return response
+        if provider not in self._providers:
+            return error(404, "unknown_source", "No source with this id exists for this provider.")
+        answer = await self._handle(request, provider)
+        elapsed = time.perf_counter() - started
+        source_id = str(request.path_params["source_id"])
+        if answer.code is not None:
+            self.rejections.record(
+                at=self._clock(),
+                provider=provider,
+                source_id=source_id,
+                status=answer.response.status_code,
+                code=answer.code,
+                detail=answer.detail or "",
+            )
+        self._metrics.deliveries.labels(provider, answer.outcome).inc()
+        self._metrics.request_duration.labels(provider).observe(elapsed)
+        log_delivery(
+            provider=provider,
+            source=source_id,
+            outcome=answer.outcome,
+            status=answer.response.status_code,
+            latency_seconds=elapsed,
+            event_id=answer.event_id,
+            reason=answer.code,
+        )
+        return answer.response
 
-    async def _handle(self, request: Request, provider: str) -> tuple[Response, str]:
+    async def _handle(self, request: Request, provider: str) -> _Answer:
         if declared_too_large(request, self._max_body_bytes):
-            return self._too_large(), "too_large"
+            return _TOO_LARGE
         now = self._clock()
         source = await self._sources.resolve(request.path_params["source_id"], now=now)
         if source is None or source.provider.name != provider:
-            return error(
-                404, "unknown_source", "No source with this id exists for this provider."
-            ), "unknown_source"
+            return _reject(
+                404,
+                "unknown_source",
+                "unknown_source",
+                "No source with this id exists for this provider.",
+            )
         wait = self._limiter.acquire(source.id)
         if wait is not None:
-            return error(
+            return _reject(
                 429,
+                "rate_limited",
                 "rate_limited",
                 "This source sent more deliveries than the gateway takes per second; retry later.",
                 headers={"Retry-After": retry_after_header(wait)},
-            ), "rate_limited"
+            )
         try:
             async with asyncio.timeout(self._body_timeout):
                 body = await read_bounded(request, self._max_body_bytes)
         except BodyTooLarge:
-            return self._too_large(), "too_large"
+            return _TOO_LARGE
         except TimeoutError:
-            return error(
+            return _reject(
                 408,
+                "timeout",
                 "request_timeout",
                 f"The request body did not arrive within {self._body_timeout:g} seconds.",
                 headers={"Connection": "close"},
-            ), "timeout"
+            )
         except ClientDisconnect:
-            return error(
-                400, "client_disconnected", "The client went away before sending the body."
-            ), "disconnected"
+            return _reject(
+                400,
+                "disconnected",
+                "client_disconnected",
+                "The client went away before sending the body.",
+            )
         try:
             source.verifier.verify(request.headers, body, now=now)
         except VerificationError as exc:
             self._metrics.verification_failures.labels(provider, exc.code).inc()
-            log.info(
-                "delivery rejected",
-                extra={"provider": provider, "source": source.id, "reason": exc.code},
-            )
-            return error(401, exc.code, exc.detail), "rejected"
+            return _reject(401, "rejected", exc.code, exc.detail)
         try:
             normalized = source.provider.normalize(
                 Delivery(
@@ -126,45 +147,47 @@ class WebhookEndpoint:
                 )
             )
         except MalformedPayload as exc:
-            return error(400, exc.code, exc.detail), "malformed"
+            return _reject(400, "malformed", exc.code, exc.detail)
+        accepted = JSON({"id": normalized.delivery_id})
         if not normalized.events:
-            return JSON({"id": normalized.delivery_id}), "acknowledged"
+            return _Answer(accepted, "acknowledged", event_id=normalized.delivery_id)
         topic = self._topic(provider)
         records = [BusRecord.from_event(event, topic) for event in normalized.events]
         publish_started = time.perf_counter()
         try:
             await self._publisher.publish(records)
         except PublishUnavailable:
-            log.warning(
-                "delivery not durable; asking the provider to retry",
-                extra={"provider": provider, "source": source.id},
-            )
-            return error(
+            return _reject(
                 source.provider.retry_status,
+                "unavailable",
                 "unavailable",
                 "The event could not be stored durably; retry later.",
                 headers={"Retry-After": RETRY_AFTER_SECONDS},
-            ), "unavailable"
+            )
         self._metrics.publish_duration.labels(provider).observe(
             time.perf_counter() - publish_started
         )
         self._metrics.events_published.labels(provider).inc(len(records))
-        return JSON({"id": normalized.delivery_id}), "accepted"
+        return _Answer(accepted, "accepted", event_id=normalized.delivery_id)
 
-    def _remember(self, request: Request, provider: str, response: Response) -> None:
-        try:
-            answer = orjson.loads(bytes(response.body))
-        except orjson.JSONDecodeError:
-            answer = {}
-        self.rejections.record(
-            at=self._clock(),
-            provider=provider,
-            source_id=str(request.path_params.get("source_id", "")),
-            status=response.status_code,
-            code=str(answer.get("error", "")),
-            detail=str(answer.get("detail", "")),
-        )
 
-    @staticmethod
-    def _too_large() -> Response:
-        return error(413, "body_too_large", "The request body is larger than this gateway accepts.")
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A response with what it means: the outcome label, and for rejections the code."""
+
+    response: Response
+    outcome: str
+    code: str | None = None
+    detail: str | None = None
+    event_id: str | None = None
+
+
+def _reject(
+    status: int, outcome: str, code: str, detail: str, headers: dict[str, str] | None = None
+) -> _Answer:
+    return _Answer(error(status, code, detail, headers=headers), outcome, code, detail)
+
+
+_TOO_LARGE = _reject(
+    413, "too_large", "body_too_large", "The request body is larger than this gateway accepts."
+)

@@ -396,3 +396,29 @@ async def test_configured_tolerance_reaches_the_verifier(tmp_path: Path) -> None
     assert accepted.status_code == 200, accepted.text
     assert refused.status_code == 401
     assert refused.json()["error"] == "stale_timestamp"
+
+
+async def test_one_log_line_per_delivery_with_its_outcome_and_request_id(
+    gateway: RunningGateway,
+    sources: dict[str, str],
+    clock: FrozenClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", logger="hookgate")
+    good = deliveries.calendly(clock.now)
+    accepted = await gateway.client.post(
+        f"/webhooks/calendly/{sources['calendly']}",
+        content=good.body,
+        headers={**good.headers, "X-Request-ID": "req-abc-123"},
+    )
+    refused = await post(gateway, "calendly", sources["calendly"], _tampered(good))
+    lines = [vars(r) for r in caplog.records if r.getMessage() == "delivery"]
+    assert [(r["outcome"], r["status"], r.get("reason")) for r in lines] == [
+        ("accepted", 200, None),
+        ("rejected", 401, "invalid_signature"),
+    ]
+    assert lines[0]["event_id"] == accepted.json()["id"]
+    assert lines[0]["source"] == sources["calendly"]
+    assert accepted.headers["X-Request-ID"] == "req-abc-123"
+    assert refused.headers["X-Request-ID"]
+    assert deliveries.CALENDLY_KEY not in caplog.text
