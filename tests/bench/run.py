@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import platform
 import shutil
 import sys
@@ -105,6 +106,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # "unable to connect" while it starts
     sections = tuple(args.only or SECTIONS)
     options = BenchOptions.quick(sections) if args.quick else BenchOptions(sections=sections)
     workdir = Path(tempfile.mkdtemp(prefix="hookgate-bench-"))
