@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy gateway verifiers consumers schemas tests
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(BIN)/promtool
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test: lint pytest
@@ -37,6 +37,17 @@ bench: $(STAMP) install-bench-tools
 install-bench-tools:
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y wrk; } \
 		|| { echo "wrk is missing: run apt-get install wrk" >&2; exit 1; }
+
+# promtool checks the alert rules: taken from Debian's prometheus package without
+# installing it (no service is started), into the virtual environment.
+$(BIN)/promtool: | $(STAMP)
+	@command -v promtool >/dev/null && ln -sf "$$(command -v promtool)" $@ && exit 0; \
+	tmp=$$(mktemp -d) && cd $$tmp && \
+	{ apt-get download prometheus >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null 2>&1 && apt-get download prometheus >/dev/null 2>&1; }; } && \
+	dpkg-deb -x prometheus_*.deb root && cp root/usr/bin/promtool $(CURDIR)/$@; \
+	status=$$?; rm -rf $$tmp; \
+	[ $$status = 0 ] || { echo "promtool is missing and could not be fetched with apt-get download prometheus" >&2; exit 1; }
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
