@@ -1,0 +1,140 @@
+"""`hookgate serve` on a PostgreSQL store (and Kafka, when given), and what the fault
+tests read back: the stored invitees and the consumer group's committed offsets."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from gateway.bus import EMBEDDED_GROUP
+from gateway.commands.consume import DEFAULT_GROUP_SUFFIX
+from schemas.store import bookings, processed_events
+from tests.reliability.processes import Gateway
+
+
+@dataclass
+class StoreGateway(Gateway):
+    """`hookgate serve` with its sources and store in `database_url`; Kafka mode when
+    `bootstrap_servers` is set (the spool and the log stay in `tmp`)."""
+
+    database_url: str = ""
+    bootstrap_servers: str | None = None
+    topic_prefix: str = "hookgate"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = super().env | {
+            "HOOKGATE_DATABASE_URL": self.database_url,
+            "HOOKGATE_TOPIC_PREFIX": self.topic_prefix,
+        }
+        if self.bootstrap_servers:
+            env |= {
+                "HOOKGATE_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+                "HOOKGATE_KAFKA_TOPIC_PARTITIONS": "3",
+                "HOOKGATE_KAFKA_PUBLISH_TIMEOUT_SECONDS": "0.5",
+            }
+        return env | self.extra_env
+
+    @property
+    def topic(self) -> str:
+        return f"{self.topic_prefix}.calendly"
+
+    @property
+    def group(self) -> str:
+        """The group `hookgate consume` joins by default."""
+        return f"{self.topic_prefix}.{DEFAULT_GROUP_SUFFIX}"
+
+
+def with_port(url: str, port: int) -> str:
+    """`url` (a database URL on 127.0.0.1) pointed at another port, e.g. a proxy's."""
+    parts = urlsplit(url)
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit(parts._replace(netloc=f"{user}{parts.hostname}:{port}"))
+
+
+def port_of(url: str) -> int:
+    return urlsplit(url).port or 5432
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    invitees: frozenset[str]
+    bookings: int
+    processed_events: int
+
+
+async def read_store(database_url: str) -> StoreCounts:
+    """The bookings' invitees and the row counts, read directly (never through a proxy)."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            invitees = (await connection.execute(select(bookings.c.invitee_uri))).scalars().all()
+            processed = (
+                await connection.execute(select(func.count()).select_from(processed_events))
+            ).scalar_one()
+    finally:
+        await engine.dispose()
+    return StoreCounts(frozenset(invitees), len(invitees), int(processed))
+
+
+async def committed_offsets(bootstrap_servers: str, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offset per partition of `topic` (absent: never committed).
+
+    Asked through a consumer of the group that never subscribes, so it does not join
+    the group (tansu does not answer the admin client's OffsetFetch version)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+        request_timeout_ms=5000,
+    )
+    await consumer.start()
+    try:
+        offsets: dict[int, int] = {}
+        for partition in consumer.partitions_for_topic(topic) or set():
+            offset = await consumer.committed(TopicPartition(topic, partition))
+            if offset is not None:
+                offsets[partition] = offset
+    finally:
+        await consumer.stop()
+    return offsets
+
+
+async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
+    """Each partition's log-end offset (the next offset Kafka will write)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+    finally:
+        await consumer.stop()
+    return {tp.partition: offset for tp, offset in ends.items()}
+
+
+@dataclass(frozen=True)
+class SpoolState:
+    depth: int
+    """Records in the spool."""
+    last_offset: int
+    committed: int
+    """The embedded consumers' committed offset (0 before their first commit)."""
+
+
+def read_spool(path: Path) -> SpoolState:
+    """The spool of a running (or killed) `hookgate serve`, read with plain SQLite."""
+    with contextlib.closing(sqlite3.connect(path, timeout=10)) as db:
+        depth, last = db.execute("SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM records").fetchone()
+        row = db.execute(
+            "SELECT committed FROM consumer_offsets WHERE consumer_group = ?", (EMBEDDED_GROUP,)
+        ).fetchone()
+    return SpoolState(int(depth), int(last), int(row[0]) if row else 0)
