@@ -59,8 +59,8 @@ class Settings(BaseSettings):
     admin_host: str | None = None
     """Where the admin port listens; defaults to `host` (e.g. 127.0.0.1 beside a public 0.0.0.0)."""
     workers: int = 1
-    metrics_port: int = 9100
-    """Where `hookgate consume` serves its own /metrics and /healthz."""
+    metrics_port: int | None = None
+    """Where `hookgate consume` serves its own /metrics and /healthz (0: any free port)."""
     public_url: str | None = None
     max_body_bytes: int = 1_048_576
     max_header_bytes: int = 32_768

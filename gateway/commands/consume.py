@@ -16,20 +16,30 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import orjson
-from sqlalchemy.ext.asyncio import create_async_engine
+from prometheus_client import CollectorRegistry
 
 from consumers.apply import Applier, ApplyResult
+from consumers.google.wiring import build_google_sync
 from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunner, KafkaRunnerConfig, run_until_signalled
+from consumers.metrics import ConsumerMetrics, LagConfig, polling
 from consumers.registry import HandlerRegistry
+from consumers.retention import prune_forever
+from gateway.app import create_engine
 from gateway.commands import CommandError
+from gateway.google_credentials import RepositoryCredentialStore
+from gateway.metrics_server import serve_metrics
+from gateway.secretbox import SecretBox, load_keys
 from gateway.settings import Settings
+from gateway.sources import SourceRepository
 from gateway.topics import ensure_hookgate_topics
 from schemas import CloudEvent
 
 DEFAULT_GROUP_SUFFIX = "store"
 STATS_INTERVAL_SECONDS = 0.2
+GOOGLE_HTTP_TIMEOUT = 30.0
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -90,21 +100,48 @@ def runner_config(
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    registry = build_registry()
-    providers = args.providers or handled_providers(registry)
-    config = runner_config(settings, args, providers)
-    await ensure_hookgate_topics(settings, providers)
-    engine = create_async_engine(settings.database_url)
-    try:
-        applied = AppliedCounts(Applier(engine, registry))
-        runner = KafkaRunner(config, applied.apply)
-        if args.stats_file is None:
-            await run_until_signalled(runner, signal.SIGTERM, signal.SIGINT)
-        else:
-            async with keep_stats(args.stats_file, runner, applied):
-                await run_until_signalled(runner, signal.SIGTERM, signal.SIGINT)
-    finally:
-        await engine.dispose()
+    engine = create_engine(settings)
+    keys = load_keys([k.get_secret_value() for k in settings.secret_keys], settings.dev_key_path)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(engine.dispose)
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=GOOGLE_HTTP_TIMEOUT))
+        google = build_google_sync(
+            engine,
+            RepositoryCredentialStore(SourceRepository(engine, SecretBox(keys))),
+            http,
+            api_base=settings.google_api_base,
+            token_url=settings.google_token_url,
+        )
+        stack.push_async_callback(google.aclose)
+        registry = build_registry()
+        google.register(registry)
+        providers = args.providers or handled_providers(registry)
+        config = runner_config(settings, args, providers)
+        await ensure_hookgate_topics(settings, providers)
+        metrics = ConsumerMetrics(CollectorRegistry(), event_types=registry.event_types)
+        applier = Applier(engine, registry, metrics=metrics)
+        applied = AppliedCounts(applier)
+        runner = KafkaRunner(config, metrics.instrument(applied.apply))
+        await google.start()
+        if settings.metrics_port is not None:
+            await stack.enter_async_context(
+                serve_metrics(metrics.registry, host=settings.host, port=settings.metrics_port)
+            )
+        lag = LagConfig(
+            config.bootstrap_servers,
+            config.group_id,
+            config.topics,
+            config.dlq_topic,
+            f"{settings.topic_prefix}.replay",
+        )
+        await stack.enter_async_context(
+            polling(metrics, engine=engine, lag=lag, runner_stats=runner.stats)
+        )
+        pruning = asyncio.create_task(prune_forever(applier.prune), name="hookgate-ledger-prune")
+        stack.callback(pruning.cancel)
+        if args.stats_file is not None:
+            await stack.enter_async_context(keep_stats(args.stats_file, runner, applied))
+        await run_until_signalled(runner, signal.SIGTERM, signal.SIGINT)
     return 0
 
 

@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -20,7 +21,7 @@ from gateway.settings import Settings
 from gateway.spool import Spool
 from gateway.topics import ensure_hookgate_topics
 from tests.gateway import deliveries
-from tests.gateway.harness import FrozenClock, make_settings, running_gateway
+from tests.gateway.harness import FrozenClock, free_port, make_settings, running_gateway
 from tests.kafka.consuming import eventually
 from tests.kafka.helpers import read_topic
 
@@ -79,6 +80,7 @@ async def test_delivery_reaches_topic_and_store(
         "HOOKGATE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "HOOKGATE_DATABASE_URL": postgres_url,
         "HOOKGATE_TOPIC_PREFIX": topic_prefix,
+        "HOOKGATE_METRICS_PORT": str(metrics_port := free_port()),
     }
     consumer = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -104,6 +106,10 @@ async def test_delivery_reaches_topic_and_store(
 
     try:
         await eventually(booked, timeout=60, what="the booking row")
+        async with httpx.AsyncClient() as client:
+            scraped = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+        assert 'hookgate_events_applied_total{type="calendly.invitee.created"} 1.0' in scraped
+        assert f'topic="{topic_prefix}.google"' in scraped  # the Google handler is wired
     finally:
         consumer.send_signal(signal.SIGTERM)
         exit_code = await asyncio.wait_for(consumer.wait(), 30)
