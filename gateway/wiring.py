@@ -22,6 +22,7 @@ from consumers.handlers import build_registry
 from consumers.log_runner import LogRunner
 from consumers.metrics import ConsumerMetrics, polling
 from consumers.registry import HandlerRegistry
+from consumers.retention import prune_forever
 from gateway.app import Background, GatewayContext, create_app
 from gateway.bus import EMBEDDED_GROUP
 from gateway.google_admin import google_admin_routes
@@ -104,18 +105,22 @@ async def embedded_consumers(context: GatewayContext) -> AsyncIterator[None]:
     runner = LogRunner(bus.spool, apply, group=EMBEDDED_GROUP, lease=bus.spool)
     consuming = asyncio.create_task(runner.run(), name="hookgate-embedded-consumer")
     trimming = asyncio.create_task(_trim_forever(bus.spool), name="hookgate-spool-trim")
+    pruning = asyncio.create_task(prune_forever(applier.prune), name="hookgate-ledger-prune")
     try:
         async with polling(metrics, engine=context.engine):
             yield
     finally:
         runner.stop()
         trimming.cancel()
+        pruning.cancel()
         try:
             await asyncio.wait_for(consuming, STOP_TIMEOUT_SECONDS)
         except TimeoutError:
             log.warning("the embedded consumer did not stop in time; its batch will be re-read")
         with contextlib.suppress(asyncio.CancelledError):
             await trimming
+        with contextlib.suppress(asyncio.CancelledError):
+            await pruning
 
 
 async def _trim_forever(spool: Spool) -> None:
