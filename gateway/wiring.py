@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 
 import httpx
 from starlette.applications import Starlette
@@ -97,7 +98,9 @@ async def embedded_consumers(context: GatewayContext) -> AsyncIterator[None]:
     metrics = ConsumerMetrics(context.metrics.registry, event_types=registry.event_types)
     applier = Applier(context.engine, registry, metrics=metrics)
     instrumented = metrics.instrument(applier.apply)
-    await google_sync(context).start()
+    google = google_sync(context)
+    google.refresh_failure_listeners.append(partial(metrics.oauth_refresh_failed, "google"))
+    await google.start()
 
     async def apply(events: Sequence[CloudEvent]) -> None:
         await instrumented(events)

@@ -125,6 +125,7 @@ class GoogleCalendarClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         refresh_margin: timedelta = timedelta(seconds=60),
+        on_refresh_failure: Callable[[str], None] = lambda reason: None,
     ) -> None:
         self._http = http
         self._store = credentials
@@ -135,6 +136,8 @@ class GoogleCalendarClient:
         self._sleep = sleep
         self._clock = clock
         self._margin = refresh_margin
+        self._on_refresh_failure = on_refresh_failure
+        """Told why a token refresh failed: revoked, client_rejected, rejected, unavailable."""
         self._token: str | None = None
         self._token_expires_at: datetime | None = None
         self._lock = asyncio.Lock()
@@ -268,7 +271,17 @@ class GoogleCalendarClient:
             if stored is not None:
                 self._token, self._token_expires_at = stored, expires_at
                 return stored
-            return await self._refresh(credentials)
+            try:
+                return await self._refresh(credentials)
+            except RefreshTokenRevoked as exc:
+                self._on_refresh_failure(exc.reason)
+                raise
+            except GoogleRequestRejected:
+                self._on_refresh_failure("rejected")
+                raise
+            except GoogleUnavailable:
+                self._on_refresh_failure("unavailable")
+                raise
 
     def _usable(
         self, token: str | None, expires_at: datetime | None, now: datetime, rejected: str | None
@@ -310,7 +323,9 @@ class GoogleCalendarClient:
             detail = REVOKED_DETAIL if error == "invalid_grant" else CLIENT_REJECTED_DETAIL
             log.warning("google: source %s: %s", self.source_id, detail)
             await self._store.mark_error(self.source_id, detail)
-            raise RefreshTokenRevoked(detail)
+            raise RefreshTokenRevoked(
+                detail, reason="revoked" if error == "invalid_grant" else "client_rejected"
+            )
         if response.status_code >= 300:
             raise GoogleRequestRejected(
                 f"The token endpoint answered {response.status_code} ({error}).",

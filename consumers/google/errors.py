@@ -26,6 +26,11 @@ class GoogleError(Exception):
 class RefreshTokenRevoked(GoogleError):
     """Google refused the source's refresh token (invalid_grant); it must be reconnected."""
 
+    def __init__(self, detail: str, *, reason: str = "revoked") -> None:
+        super().__init__(detail)
+        self.reason = reason
+        """`revoked` (invalid_grant) or `client_rejected` (invalid_client)."""
+
 
 class SourceInactive(GoogleError):
     """The source no longer exists or is not active; nothing is synced for it."""

@@ -26,6 +26,8 @@ class GoogleSync:
     handler: Handler
     client_for: Callable[[str], GoogleCalendarClient]
     clients: dict[str, GoogleCalendarClient] = field(default_factory=dict)
+    refresh_failure_listeners: list[Callable[[str], None]] = field(default_factory=list)
+    """Called with the reason whenever a source's token refresh fails (for metrics)."""
 
     def register(self, registry: HandlerRegistry) -> None:
         registry.register([CALENDAR_CHANGED], self.handler)
@@ -51,12 +53,23 @@ def build_google_sync(
 ) -> GoogleSync:
     """Everything `google.calendar.changed` needs; `http` is owned by the caller."""
     clients: dict[str, GoogleCalendarClient] = {}
+    listeners: list[Callable[[str], None]] = []
+
+    def report(reason: str) -> None:
+        for listener in listeners:
+            listener(reason)
 
     def client_for(source_id: str) -> GoogleCalendarClient:
         client = clients.get(source_id)
         if client is None:
             client = GoogleCalendarClient(
-                http, credentials, source_id, api_base=api_base, token_url=token_url, retry=retry
+                http,
+                credentials,
+                source_id,
+                api_base=api_base,
+                token_url=token_url,
+                retry=retry,
+                on_refresh_failure=report,
             )
             clients[source_id] = client
         return client
@@ -70,4 +83,5 @@ def build_google_sync(
         handler=google_calendar_handler(scheduler),
         client_for=client_for,
         clients=clients,
+        refresh_failure_listeners=listeners,
     )

@@ -14,6 +14,7 @@ import os
 import signal
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -122,6 +123,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         applier = Applier(engine, registry, metrics=metrics)
         applied = AppliedCounts(applier)
         runner = KafkaRunner(config, metrics.instrument(applied.apply))
+        google.refresh_failure_listeners.append(partial(metrics.oauth_refresh_failed, "google"))
         await google.start()
         if settings.metrics_port is not None:
             await stack.enter_async_context(

@@ -86,6 +86,8 @@ async def test_revoked_refresh_token_marks_the_source_error_and_keeps_the_store(
     await seed(harness, 4)
     before = await harness.store(CALENDAR)
     emulator = harness.emulator
+    refresh_failures: list[str] = []
+    harness.google.refresh_failure_listeners.append(refresh_failures.append)
     emulator.revoke_refresh_token(harness.account.refresh_token)
     await emulator.create_event(CALENDAR, summary="unseen", start=START)
     await harness.settle()
@@ -97,6 +99,7 @@ async def test_revoked_refresh_token_marks_the_source_error_and_keeps_the_store(
     assert "reconnect" in body["status_detail"]
     assert harness.account.refresh_token not in response.text
     assert await harness.store(CALENDAR) == before
+    assert refresh_failures == ["revoked"]
 
 
 async def test_channel_close_to_expiry_is_renewed_and_the_old_one_stopped(
