@@ -13,14 +13,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from gateway.admin import BearerAuth, RejectionsAdmin, SourceHook, SourcesAdmin
 from gateway.admin_listener import ListenerSplit
@@ -36,7 +36,7 @@ from gateway.secretbox import SecretBox, load_keys
 from gateway.settings import Settings
 from gateway.source_cache import SourceCache
 from gateway.sources import SourceRepository
-from gateway.webhooks import WebhookEndpoint
+from gateway.webhooks import WebhookEndpoint, webhook_target
 
 
 def utc_now() -> datetime:
@@ -82,7 +82,7 @@ def create_app(
     background: Sequence[Background] = (),
     admin_routes: Sequence[AdminRoutes] = (),
     on_source_remove: Sequence[Callable[[GatewayContext], SourceHook]] = (),
-) -> Starlette:
+) -> GatewayApp:
     metrics = GatewayMetrics(registry or CollectorRegistry())
     box = SecretBox(
         load_keys([k.get_secret_value() for k in settings.secret_keys], settings.dev_key_path)
@@ -98,7 +98,7 @@ def create_app(
     ]
     webhooks = _Deferred()
     rejections = RejectionLog(settings.rejections_kept)
-    routes.insert(0, Route("/webhooks/{provider}/{source_id}", webhooks.handle, methods=["POST"]))
+    routes.insert(0, Route("/webhooks/{provider}/{source_id}", webhooks, methods=["POST"]))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -168,7 +168,9 @@ def create_app(
                 await stack.enter_async_context(factory(context))
             yield
 
-    return Starlette(
+    return GatewayApp(
+        webhooks,
+        admin_port=settings.admin_port,
         routes=routes,
         lifespan=lifespan,
         middleware=[
@@ -179,11 +181,43 @@ def create_app(
 
 
 class _Deferred:
-    """The webhook route's endpoint, which exists only once the lifespan opened its resources."""
+    """The webhook route's endpoint (ASGI), which exists only once the lifespan opened its
+    resources."""
 
     endpoint: WebhookEndpoint | None = None
 
-    async def handle(self, request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.endpoint is None:
             raise RuntimeError("the gateway's lifespan has not started")
-        return await self.endpoint(request)
+        params = scope["path_params"]
+        await self.endpoint.serve(scope, receive, send, params["provider"], params["source_id"])
+
+
+class GatewayApp(Starlette):
+    """Starlette, with `POST /webhooks/{provider}/{source_id}` answered in front of it.
+
+    The webhook route is the hot path: it skips the middleware stack and the router
+    (it sets its own request id, and is never served on the admin port, as
+    `ListenerSplit` would decide). Everything else, and any webhook request this does
+    not take, goes through Starlette as usual.
+    """
+
+    def __init__(self, webhooks: _Deferred, *, admin_port: int | None, **options: Any) -> None:
+        super().__init__(**options)
+        self._webhooks = webhooks
+        self._admin_port = admin_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            endpoint = self._webhooks.endpoint
+            target = webhook_target(scope["path"])
+            if target is not None and endpoint is not None and self._public(scope):
+                await endpoint.serve(scope, receive, send, *target)
+                return
+        await super().__call__(scope, receive, send)
+
+    def _public(self, scope: Scope) -> bool:
+        if self._admin_port is None:
+            return True
+        server = scope.get("server")
+        return server is None or server[1] != self._admin_port

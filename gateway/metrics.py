@@ -142,6 +142,50 @@ class GatewayMetrics:
         for check in READY_CHECKS:
             self.ready.labels(check)
         self.poll_errors.labels("gateway")
+        self._by_provider: dict[str, ProviderMetrics] = {}
+
+    def for_provider(self, provider: str) -> ProviderMetrics:
+        """The request path's metric children for one (known) provider, made once."""
+        found = self._by_provider.get(provider)
+        if found is None:
+            found = self._by_provider[provider] = ProviderMetrics(self, provider)
+        return found
+
+
+class ProviderMetrics:
+    """One provider's labelled children, so a delivery never pays for `.labels(...)`."""
+
+    def __init__(self, metrics: GatewayMetrics, provider: str) -> None:
+        self._metrics = metrics
+        self._provider = provider
+        self._outcomes = {
+            outcome: metrics.deliveries.labels(provider, outcome) for outcome in OUTCOMES
+        }
+        self._failures: dict[str, Counter] = {}
+        self._request_duration = metrics.request_duration.labels(provider)
+        self._publish_duration = metrics.publish_duration.labels(provider)
+        self._events_published = metrics.events_published.labels(provider)
+
+    def delivered(self, outcome: str, seconds: float) -> None:
+        counter = self._outcomes.get(outcome)
+        if counter is None:
+            counter = self._outcomes[outcome] = self._metrics.deliveries.labels(
+                self._provider, outcome
+            )
+        counter.inc()
+        self._request_duration.observe(seconds)
+
+    def verification_failed(self, reason: str) -> None:
+        counter = self._failures.get(reason)
+        if counter is None:
+            counter = self._failures[reason] = self._metrics.verification_failures.labels(
+                self._provider, reason
+            )
+        counter.inc()
+
+    def published(self, events: int, seconds: float) -> None:
+        self._publish_duration.observe(seconds)
+        self._events_published.inc(events)
 
 
 class _SpoolStats(Protocol):

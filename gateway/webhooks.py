@@ -4,6 +4,11 @@ The order is the contract's: size bound, source lookup, the source's rate limit,
 the body read (bounded in size and in time), verification on the raw bytes,
 normalization, publish; a 2xx only once the events are durable, and nothing
 published for any other answer. Every non-2xx answer is kept in the rejection log.
+
+This is the hot path, so it is plain ASGI (`serve`), called by the app in front of
+Starlette's middleware and routing (`gateway.app`): headers become one dict of
+lowercase names, answers are pre-built bytes where they never change, and the
+metric children are looked up once per provider.
 """
 
 from __future__ import annotations
@@ -14,21 +19,106 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+import orjson
+from starlette.types import Receive, Scope, Send
 
-from gateway.body import BodyTooLarge, declared_too_large, read_bounded
-from gateway.logs import log_delivery
-from gateway.metrics import GatewayMetrics
+from gateway.body import BodyTooLarge, ClientGone, declared_too_large, read_bounded
+from gateway.logs import REQUEST_ID, log_delivery
+from gateway.metrics import GatewayMetrics, ProviderMetrics
 from gateway.publish import Publisher, PublishUnavailable
 from gateway.ratelimit import RateLimiter, retry_after_header
 from gateway.rejections import RejectionLog
-from gateway.responses import JSON, error
+from gateway.request_id import request_id_from
 from gateway.source_cache import SourceCache
 from schemas import BusRecord, Delivery, MalformedPayload
 from verifiers import VerificationError
 
 RETRY_AFTER_SECONDS = "30"
+PREFIX = "/webhooks/"
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+def webhook_target(path: str) -> tuple[str, str] | None:
+    """`(provider, source_id)` when `path` is `/webhooks/{provider}/{source_id}`, else None."""
+    if not path.startswith(PREFIX):
+        return None
+    provider, sep, source_id = path[len(PREFIX) :].partition("/")
+    if not sep or not provider or not source_id or "/" in source_id:
+        return None
+    return provider, source_id
+
+
+def header_dict(raw: RawHeaders) -> dict[str, str]:
+    """Request headers by lowercase name; the first of repeated names wins (as Starlette's)."""
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1").lower()
+        if key not in headers:
+            headers[key] = value.decode("latin-1")
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A response with what it means: the outcome label, and for rejections the code."""
+
+    status: int
+    body: bytes
+    outcome: str
+    code: str | None = None
+    detail: str | None = None
+    event_id: str | None = None
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+def _reject(
+    status: int,
+    outcome: str,
+    code: str,
+    detail: str,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> _Answer:
+    body = orjson.dumps({"error": code, "detail": detail})
+    return _Answer(status, body, outcome, code, detail, headers=headers)
+
+
+def _accept(outcome: str, delivery_id: str) -> _Answer:
+    return _Answer(200, orjson.dumps({"id": delivery_id}), outcome, event_id=delivery_id)
+
+
+_UNKNOWN_SOURCE = _reject(
+    404, "unknown_source", "unknown_source", "No source with this id exists for this provider."
+)
+_TOO_LARGE = _reject(
+    413, "too_large", "body_too_large", "The request body is larger than this gateway accepts."
+)
+_DISCONNECTED = _reject(
+    400, "disconnected", "client_disconnected", "The client went away before sending the body."
+)
+_RETRY_AFTER = ((b"retry-after", RETRY_AFTER_SECONDS.encode()),)
+_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+_INTERNAL_ERROR = _reject(
+    500, "error", "internal_error", "The gateway failed on this request; retry later."
+)
+
+
+async def _respond(send: Send, answer: _Answer, request_id: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": answer.status,
+            "headers": [
+                _CONTENT_TYPE,
+                (b"content-length", str(len(answer.body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                *answer.headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer.body})
 
 
 class WebhookEndpoint:
@@ -52,55 +142,81 @@ class WebhookEndpoint:
         self._providers = frozenset(providers)
         self._publisher = publisher
         self._metrics = metrics
-        self._topic = topic
+        self._topics = {provider: topic(provider) for provider in self._providers}
         self._max_body_bytes = max_body_bytes
         self._clock = clock
         self._body_timeout = body_timeout_seconds
         self._limiter = rate_limiter or RateLimiter(0, 1)
         self.rejections = rejections or RejectionLog()
-
-    async def __call__(self, request: Request) -> Response:
-        started = time.perf_counter()
-        provider = request.path_params["provider"]
-        if provider not in self._providers:
-            return error(404, "unknown_source", "No source with this id exists for this provider.")
-        answer = await self._handle(request, provider)
-        elapsed = time.perf_counter() - started
-        source_id = str(request.path_params["source_id"])
-        if answer.code is not None:
-            self.rejections.record(
-                at=self._clock(),
-                provider=provider,
-                source_id=source_id,
-                status=answer.response.status_code,
-                code=answer.code,
-                detail=answer.detail or "",
-            )
-        self._metrics.deliveries.labels(provider, answer.outcome).inc()
-        self._metrics.request_duration.labels(provider).observe(elapsed)
-        log_delivery(
-            provider=provider,
-            source=source_id,
-            outcome=answer.outcome,
-            status=answer.response.status_code,
-            latency_seconds=elapsed,
-            event_id=answer.event_id,
-            reason=answer.code,
+        self._timed_out = _reject(
+            408,
+            "timeout",
+            "request_timeout",
+            f"The request body did not arrive within {body_timeout_seconds:g} seconds.",
+            headers=((b"connection", b"close"),),
         )
-        return answer.response
 
-    async def _handle(self, request: Request, provider: str) -> _Answer:
-        if declared_too_large(request, self._max_body_bytes):
+    async def serve(
+        self, scope: Scope, receive: Receive, send: Send, provider: str, source_id: str
+    ) -> None:
+        """Answer one webhook request (ASGI), with its request id set for every log line."""
+        started = time.perf_counter()
+        headers = header_dict(scope["headers"])
+        request_id = REQUEST_ID.get()  # set already when served through the middleware
+        if request_id is None:
+            given = headers.get("x-request-id")
+            request_id = request_id_from(given.encode("latin-1") if given is not None else None)
+        token = REQUEST_ID.set(request_id)
+        try:
+            metrics: ProviderMetrics | None = None
+            if provider in self._providers:
+                metrics = self._metrics.for_provider(provider)
+                try:
+                    answer = await self._handle(receive, headers, provider, source_id, metrics)
+                except Exception:
+                    await _respond(send, _INTERNAL_ERROR, request_id)
+                    raise  # uvicorn logs it and closes the connection, as Starlette would
+            else:
+                answer = _UNKNOWN_SOURCE  # a made-up provider: no metric labels for it
+            elapsed = time.perf_counter() - started
+            if answer.code is not None:
+                self.rejections.record(
+                    at=self._clock(),
+                    provider=provider,
+                    source_id=source_id,
+                    status=answer.status,
+                    code=answer.code,
+                    detail=answer.detail or "",
+                )
+            if metrics is not None:
+                metrics.delivered(answer.outcome, elapsed)
+            log_delivery(
+                provider=provider,
+                source=source_id,
+                outcome=answer.outcome,
+                status=answer.status,
+                latency_seconds=elapsed,
+                event_id=answer.event_id,
+                reason=answer.code,
+            )
+            await _respond(send, answer, request_id)
+        finally:
+            REQUEST_ID.reset(token)
+
+    async def _handle(
+        self,
+        receive: Receive,
+        headers: dict[str, str],
+        provider: str,
+        source_id: str,
+        metrics: ProviderMetrics,
+    ) -> _Answer:
+        if declared_too_large(headers, self._max_body_bytes):
             return _TOO_LARGE
         now = self._clock()
-        source = await self._sources.resolve(request.path_params["source_id"], now=now)
+        source = await self._sources.resolve(source_id, now=now)
         if source is None or source.provider.name != provider:
-            return _reject(
-                404,
-                "unknown_source",
-                "unknown_source",
-                "No source with this id exists for this provider.",
-            )
+            return _UNKNOWN_SOURCE
         wait = self._limiter.acquire(source.id)
         if wait is not None:
             return _reject(
@@ -108,32 +224,21 @@ class WebhookEndpoint:
                 "rate_limited",
                 "rate_limited",
                 "This source sent more deliveries than the gateway takes per second; retry later.",
-                headers={"Retry-After": retry_after_header(wait)},
+                headers=((b"retry-after", retry_after_header(wait).encode()),),
             )
         try:
             async with asyncio.timeout(self._body_timeout):
-                body = await read_bounded(request, self._max_body_bytes)
+                body = await read_bounded(receive, self._max_body_bytes)
         except BodyTooLarge:
             return _TOO_LARGE
         except TimeoutError:
-            return _reject(
-                408,
-                "timeout",
-                "request_timeout",
-                f"The request body did not arrive within {self._body_timeout:g} seconds.",
-                headers={"Connection": "close"},
-            )
-        except ClientDisconnect:
-            return _reject(
-                400,
-                "disconnected",
-                "client_disconnected",
-                "The client went away before sending the body.",
-            )
+            return self._timed_out
+        except ClientGone:
+            return _DISCONNECTED
         try:
-            source.verifier.verify(request.headers, body, now=now)
+            source.verifier.verify(headers, body, now=now)
         except VerificationError as exc:
-            self._metrics.verification_failures.labels(provider, exc.code).inc()
+            metrics.verification_failed(exc.code)
             return _reject(401, "rejected", exc.code, exc.detail)
         try:
             normalized = source.provider.normalize(
@@ -141,17 +246,16 @@ class WebhookEndpoint:
                     provider=provider,
                     source_id=source.id,
                     tenant=source.tenant,
-                    headers=request.headers,
+                    headers=headers,
                     body=body,
                     received_at=now,
                 )
             )
         except MalformedPayload as exc:
             return _reject(400, "malformed", exc.code, exc.detail)
-        accepted = JSON({"id": normalized.delivery_id})
         if not normalized.events:
-            return _Answer(accepted, "acknowledged", event_id=normalized.delivery_id)
-        topic = self._topic(provider)
+            return _accept("acknowledged", normalized.delivery_id)
+        topic = self._topics[provider]
         records = [BusRecord.from_event(event, topic) for event in normalized.events]
         publish_started = time.perf_counter()
         try:
@@ -162,32 +266,7 @@ class WebhookEndpoint:
                 "unavailable",
                 "unavailable",
                 "The event could not be stored durably; retry later.",
-                headers={"Retry-After": RETRY_AFTER_SECONDS},
+                headers=_RETRY_AFTER,
             )
-        self._metrics.publish_duration.labels(provider).observe(
-            time.perf_counter() - publish_started
-        )
-        self._metrics.events_published.labels(provider).inc(len(records))
-        return _Answer(accepted, "accepted", event_id=normalized.delivery_id)
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    """A response with what it means: the outcome label, and for rejections the code."""
-
-    response: Response
-    outcome: str
-    code: str | None = None
-    detail: str | None = None
-    event_id: str | None = None
-
-
-def _reject(
-    status: int, outcome: str, code: str, detail: str, headers: dict[str, str] | None = None
-) -> _Answer:
-    return _Answer(error(status, code, detail, headers=headers), outcome, code, detail)
-
-
-_TOO_LARGE = _reject(
-    413, "too_large", "body_too_large", "The request body is larger than this gateway accepts."
-)
+        metrics.published(len(records), time.perf_counter() - publish_started)
+        return _accept("accepted", normalized.delivery_id)

@@ -4,7 +4,8 @@ Starts a tansu broker, a fresh PostgreSQL database on 127.0.0.1:5432, the gatewa
 (`hookgate serve`) and the reference servers, drives them with `wrk`, and prints
 one table: each figure beside its reference measured in the same run, and the
 target it must reach. Everything listens on loopback and is stopped at the end.
-`--quick` runs every part briefly (a smoke test of the script, not a measurement).
+`--quick` runs every part briefly (a smoke test of the script, not a measurement);
+`--workers`, `--runs` and `--seconds` narrow the ingress section while tuning.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tests.bench.apply import ApplyOptions, apply_lines, run_apply
@@ -100,15 +101,32 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only", action="append", choices=SECTIONS, help="run only this section (repeatable)"
     )
+    parser.add_argument(
+        "--workers", action="append", type=int, help="ingress: only this worker count (repeatable)"
+    )
+    parser.add_argument("--runs", type=int, help="ingress: measured runs per server (default 3)")
+    parser.add_argument("--seconds", type=float, help="ingress: seconds per run (default 8)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs) afterwards")
     return parser.parse_args(argv)
+
+
+def options_from(args: argparse.Namespace) -> BenchOptions:
+    sections = tuple(args.only or SECTIONS)
+    options = BenchOptions.quick(sections) if args.quick else BenchOptions(sections=sections)
+    ingress = options.ingress
+    if args.workers:
+        ingress = replace(ingress, workers=tuple(args.workers))
+    if args.runs:
+        ingress = replace(ingress, runs=args.runs)
+    if args.seconds:
+        ingress = replace(ingress, seconds=args.seconds)
+    return replace(options, ingress=ingress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # "unable to connect" while it starts
-    sections = tuple(args.only or SECTIONS)
-    options = BenchOptions.quick(sections) if args.quick else BenchOptions(sections=sections)
+    options = options_from(args)
     workdir = Path(tempfile.mkdtemp(prefix="hookgate-bench-"))
     try:
         report = asyncio.run(run_bench(options, workdir))
