@@ -1,11 +1,12 @@
 """Apply a consumed batch of events to the local store, in one transaction.
 
 The runners (embedded log, Kafka) call `Applier.apply` with each batch and commit
-their offsets only after it returns. Within the transaction: events already in
-the ledger are skipped (one set-based query), the rest are routed to their
-handlers, and every new event is recorded in the ledger, including those no
-handler takes (counted, not failed, and not counted again on redelivery). If a
-handler raises, nothing of the batch is written and the error propagates.
+their offsets only after it returns. Within the transaction: every event of the
+batch is first claimed in the ledger (one set-based insert that returns the
+events not there before; on SQLite a lookup and an insert), including those no
+handler takes (counted, not failed, and not counted again on redelivery); the
+claimed ones then go to their handlers. If a handler raises, nothing of the batch
+is written, the ledger rows included, and the error propagates.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from consumers.registry import HandlerRegistry
-from consumers.upsert import insert_missing, keys_in
+from consumers.upsert import insert_new
 from schemas import CloudEvent
 from schemas.store import processed_events
 
@@ -74,18 +75,20 @@ class Applier:
         unique = _first_of_each(events)
         if not unique:
             return ApplyResult(duplicates=len(events))
+        groups, unhandled = self._registry.route(unique)
+        unhandled_ids = {id(event) for event in unhandled}
         async with self._engine.begin() as connection:
             with _counting(connection) as count:
-                seen = await _already_processed(connection, unique)
-                fresh = [item for item in unique if (item.source, item.id) not in seen]
-                groups, unhandled = self._registry.route(fresh)
+                claimed = await _claim(connection, unique, unhandled_ids, self._clock())
                 for handler, group in groups:
-                    await handler(connection, group)
-                await _record(connection, fresh, {id(item) for item in unhandled}, self._clock())
+                    fresh = [event for event in group if (event.source, event.id) in claimed]
+                    if fresh:
+                        await handler(connection, fresh)
             statements = count[0]
+        unhandled = [event for event in unhandled if (event.source, event.id) in claimed]
         result = ApplyResult(
-            applied=len(fresh) - len(unhandled),
-            duplicates=len(events) - len(fresh),
+            applied=len(claimed) - len(unhandled),
+            duplicates=len(events) - len(claimed),
             unhandled=len(unhandled),
             unhandled_types=dict(Counter(event.type for event in unhandled)),
             statements=statements,
@@ -118,24 +121,13 @@ def _first_of_each(events: Sequence[CloudEvent]) -> list[CloudEvent]:
     return unique
 
 
-async def _already_processed(
-    connection: AsyncConnection, events: Sequence[CloudEvent]
-) -> set[tuple[str, str]]:
-    ledger = processed_events.c
-    keys = [(event.source, event.id) for event in events]
-    found: set[tuple[str, str]] = set()
-    for condition in keys_in(connection, (ledger.source, ledger.event_id), keys):
-        rows = await connection.execute(select(ledger.source, ledger.event_id).where(condition))
-        found.update((source, event_id) for source, event_id in rows)
-    return found
-
-
-async def _record(
+async def _claim(
     connection: AsyncConnection,
     events: Sequence[CloudEvent],
     unhandled: set[int],
     now: datetime,
-) -> None:
+) -> set[tuple[str, str]]:
+    """Record `events` in the ledger; return the keys of those not recorded before."""
     rows = [
         {
             "source": event.source,
@@ -146,7 +138,8 @@ async def _record(
         }
         for event in events
     ]
-    await insert_missing(connection, processed_events, rows, key=("source", "event_id"))
+    claimed = await insert_new(connection, processed_events, rows, key=("source", "event_id"))
+    return {(source, event_id) for source, event_id in claimed}
 
 
 @contextmanager

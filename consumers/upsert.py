@@ -1,18 +1,39 @@
 """Set-based writes shared by the handlers, for PostgreSQL and SQLite.
 
-`upsert` sends a multi-row `INSERT … ON CONFLICT (key) DO UPDATE … WHERE
-excluded.version > table.version`, chunked to stay within the driver's bound
-parameter limit. A statement may not touch one row twice, so `upsert` first reduces
-the rows to one per key (the highest version) with `latest`.
+Every write is one statement, whatever the number of rows, built once per table and
+column set and cached, so SQLAlchemy compiles it once per process:
+
+- PostgreSQL: `INSERT … SELECT unnest(:c1), unnest(:c2), … ON CONFLICT (key) DO
+  UPDATE … WHERE excluded.version > table.version`, the rows sent as one typed array
+  per column. The statement text is the same for every batch size, so asyncpg's
+  prepared statement is reused too.
+- SQLite: the single-row `INSERT … VALUES (…) ON CONFLICT …`, executed with every row
+  (executemany).
+
+A statement may not touch one row twice, so `upsert` first reduces the rows to one
+per key (the highest version) with `latest`.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Table, bindparam, func, select, tuple_
+import orjson
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Executable,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    func,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -65,14 +86,6 @@ def keys_in(
         yield tuple_(*columns).in_(list(chunk))
 
 
-def _insert(connection: AsyncConnection, table: Table) -> Any:
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    if connection.dialect.name == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"no upsert for the {connection.dialect.name} dialect")
-
-
 async def upsert(
     connection: AsyncConnection,
     table: Table,
@@ -89,16 +102,11 @@ async def upsert(
     rows = latest(rows, key, version)
     if not rows:
         return
-    size = max_params(connection) // len(rows[0])
-    for chunk in chunked(rows, size):
-        statement = _insert(connection, table).values(list(chunk))
-        excluded = statement.excluded
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c[name] for name in key],
-            set_={name: excluded[name] for name in (*update, version)},
-            where=excluded[version] > table.c[version],
-        )
-        await connection.execute(statement)
+    dialect = connection.dialect.name
+    statement = _upsert_statement(
+        dialect, table, tuple(rows[0]), tuple(key), tuple(update), version
+    )
+    await _execute(connection, statement, table, rows)
 
 
 async def insert_missing(
@@ -107,8 +115,115 @@ async def insert_missing(
     """Insert `rows` whose key is not there yet; leave existing rows alone."""
     if not rows:
         return
-    size = max_params(connection) // len(rows[0])
-    for chunk in chunked(rows, size):
-        statement = _insert(connection, table).values(list(chunk))
-        statement = statement.on_conflict_do_nothing(index_elements=[table.c[name] for name in key])
-        await connection.execute(statement)
+    dialect = connection.dialect.name
+    statement = _insert_missing_statement(dialect, table, tuple(rows[0]), tuple(key), False)
+    await _execute(connection, statement, table, rows)
+
+
+async def insert_new(
+    connection: AsyncConnection, table: Table, rows: Sequence[Row], *, key: Sequence[str]
+) -> set[Key]:
+    """Insert `rows` whose key is not there yet; return the keys this call inserted.
+
+    PostgreSQL: one `INSERT … ON CONFLICT DO NOTHING RETURNING key`, so a concurrent
+    writer of the same key waits for the other transaction and then sees it taken.
+    SQLite (one writer at a time): the keys already there are looked up first.
+    """
+    if not rows:
+        return set()
+    dialect = connection.dialect.name
+    names = tuple(key)
+    if dialect == "postgresql":
+        statement = _insert_missing_statement(dialect, table, tuple(rows[0]), names, True)
+        result = await connection.execute(statement, _columnar(table, rows))
+        return {tuple(found) for found in result}
+    wanted = [tuple(row[name] for name in names) for row in rows]
+    columns = [table.c[name] for name in names]
+    taken: set[Key] = set()
+    for condition in keys_in(connection, columns, wanted):
+        taken.update(
+            tuple(found) for found in await connection.execute(select(*columns).where(condition))
+        )
+    missing = [row for row, k in zip(rows, wanted, strict=True) if k not in taken]
+    await insert_missing(connection, table, missing, key=names)
+    return {k for k in wanted if k not in taken}
+
+
+async def _execute(
+    connection: AsyncConnection, statement: Executable, table: Table, rows: Sequence[Row]
+) -> None:
+    if connection.dialect.name == "postgresql":
+        await connection.execute(statement, _columnar(table, rows))
+    else:
+        await connection.execute(statement, list(rows))
+
+
+def _columnar(table: Table, rows: Sequence[Row]) -> dict[str, list[Any]]:
+    """The rows as one list per column, keyed by the statement's array parameters.
+
+    JSON values travel as text (a nested list would read as a nested array) and are
+    written as SQLAlchemy's JSON type writes them: `None` becomes JSON `null`.
+    """
+    json_columns = _json_columns(table)
+    return {
+        name: (
+            [orjson.dumps(row[name]).decode() for row in rows]
+            if name in json_columns
+            else [row[name] for row in rows]
+        )
+        for name in rows[0]
+    }
+
+
+@lru_cache(maxsize=64)
+def _json_columns(table: Table) -> frozenset[str]:
+    return frozenset(column.name for column in table.columns if isinstance(column.type, JSON))
+
+
+def _unnest(table: Table, name: str) -> ColumnElement[Any]:
+    """`unnest(:name)` of a typed array parameter (JSON travels as text, cast back)."""
+    column_type = table.c[name].type
+    if isinstance(column_type, JSON):
+        return cast(func.unnest(bindparam(name, type_=ARRAY(Text))), column_type)
+    return func.unnest(bindparam(name, type_=ARRAY(column_type)))
+
+
+def _source(dialect: str, table: Table, columns: tuple[str, ...]) -> Any:
+    """`INSERT INTO table (columns)` fed one row (SQLite) or one array per column."""
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    if dialect != "postgresql":
+        raise NotImplementedError(f"no upsert for the {dialect} dialect")
+    arrays = [_unnest(table, name) for name in columns]
+    return postgresql.insert(table).from_select(list(columns), select(*arrays))
+
+
+@lru_cache(maxsize=256)
+def _upsert_statement(
+    dialect: str,
+    table: Table,
+    columns: tuple[str, ...],
+    key: tuple[str, ...],
+    update: tuple[str, ...],
+    version: str,
+) -> Executable:
+    statement = _source(dialect, table, columns)
+    excluded = statement.excluded
+    upserting: Executable = statement.on_conflict_do_update(
+        index_elements=[table.c[name] for name in key],
+        set_={name: excluded[name] for name in (*update, version)},
+        where=excluded[version] > table.c[version],
+    )
+    return upserting
+
+
+@lru_cache(maxsize=256)
+def _insert_missing_statement(
+    dialect: str, table: Table, columns: tuple[str, ...], key: tuple[str, ...], returning: bool
+) -> Executable:
+    statement = _source(dialect, table, columns).on_conflict_do_nothing(
+        index_elements=[table.c[name] for name in key]
+    )
+    if returning:
+        statement = statement.returning(*(table.c[name] for name in key))
+    return statement  # type: ignore[no-any-return]

@@ -13,17 +13,19 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consumers.handlers.payloads import parse_as
 from consumers.registry import HandlerRegistry
 from consumers.upsert import upsert
 from consumers.versions import parse_time, row_version
 from schemas import CloudEvent, MalformedPayload
-from schemas.calendly import InviteeEvent, OtherEvent, parse_event
+from schemas.calendly import InviteeEvent, OtherEvent
 from schemas.store import bookings
 
 INVITEE_TYPES = ("calendly.invitee.created", "calendly.invitee.canceled")
 NO_SHOW_TYPES = ("calendly.invitee_no_show.created", "calendly.invitee_no_show.deleted")
 EVENT_TYPES = INVITEE_TYPES + NO_SHOW_TYPES
 
+_WHAT = "Calendly delivery"
 _KEY = ("tenant", "invitee_uri")
 _BOOKING_COLUMNS = (
     "event_uri",
@@ -51,11 +53,11 @@ async def apply_calendly(connection: AsyncConnection, events: Sequence[CloudEven
     booking_rows: list[dict[str, Any]] = []
     no_show_rows: list[dict[str, Any]] = []
     for event in events:
-        parsed = parse_event(event.data)
-        if isinstance(parsed, InviteeEvent):
-            booking_rows.append(_booking_row(event, parsed))
+        if event.type in INVITEE_TYPES:
+            invitee = parse_as(InviteeEvent, event.data, _WHAT)
+            booking_rows.append(_booking_row(event, invitee))
         else:
-            no_show_rows.append(_no_show_row(event, parsed))
+            no_show_rows.append(_no_show_row(event, parse_as(OtherEvent, event.data, _WHAT)))
     await upsert(
         connection,
         bookings,

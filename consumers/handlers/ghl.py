@@ -15,12 +15,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consumers.phones import default_regions, to_e164
+from consumers.handlers.payloads import parse_as
+from consumers.handlers.phone_cache import e164
+from consumers.phones import DEFAULT_REGION, default_regions
 from consumers.registry import HandlerRegistry
 from consumers.upsert import upsert
 from consumers.versions import parse_time, row_version
 from schemas import CloudEvent
-from schemas.ghl import AppointmentEvent, ContactEvent, parse_event
+from schemas.ghl import AppointmentEvent, ContactEvent
 from schemas.store import contacts, ghl_appointments
 
 CONTACT_TYPES = tuple(
@@ -32,6 +34,7 @@ APPOINTMENT_TYPES = tuple(
 )
 EVENT_TYPES = CONTACT_TYPES + APPOINTMENT_TYPES
 
+_WHAT = "GoHighLevel delivery"
 _CONTACT_KEY = ("tenant", "ghl_contact_id")
 _CONTACT_COLUMNS = (
     "location_id",
@@ -65,20 +68,21 @@ async def apply_ghl(connection: AsyncConnection, events: Sequence[CloudEvent]) -
     dnd_rows: list[dict[str, Any]] = []
     appointment_rows: list[dict[str, Any]] = []
     for event in events:
-        parsed = parse_event(event.data)
-        if isinstance(parsed, ContactEvent):
+        if event.type in CONTACT_TYPES:
+            parsed = parse_as(ContactEvent, event.data, _WHAT)
             if event.type != "ghl.contact.dnd_updated":
                 contact_events.append((event, parsed))
             if parsed.dnd is not None:
                 dnd_rows.append(_dnd_row(event, parsed))
-        elif isinstance(parsed, AppointmentEvent):
-            appointment_rows.append(_appointment_row(event, parsed))
+        else:
+            appointment = parse_as(AppointmentEvent, event.data, _WHAT)
+            appointment_rows.append(_appointment_row(event, appointment))
 
     regions = await default_regions(
         connection, {event.source for event, parsed in contact_events if parsed.phone}
     )
     contact_rows = [
-        _contact_row(event, parsed, regions.get(event.source, "US"))
+        _contact_row(event, parsed, regions.get(event.source, DEFAULT_REGION))
         for event, parsed in contact_events
     ]
     await upsert(
@@ -120,7 +124,7 @@ def _contact_row(event: CloudEvent, parsed: ContactEvent, region: str) -> dict[s
         "first_name": parsed.first_name,
         "last_name": parsed.last_name,
         "email": parsed.email,
-        "phone": to_e164(parsed.phone, region),
+        "phone": e164(parsed.phone, region),
         "tags": list(parsed.tags),
         "deleted_at": parse_time(moment) if deleted else None,
         "version": row_version(moment, event.id, final=deleted),

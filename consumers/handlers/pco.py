@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import Table, and_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consumers.phones import default_regions, to_e164
+from consumers.handlers.phone_cache import e164
+from consumers.phones import default_regions
 from consumers.registry import HandlerRegistry
 from consumers.upsert import insert_missing, keys_in, upsert
 from consumers.versions import parse_time, row_version
@@ -71,7 +72,7 @@ async def apply_pco(connection: AsyncConnection, events: Sequence[CloudEvent]) -
     if phones:
         regions = await default_regions(connection, {event.source for event, _ in phones})
         for event, row in phones:
-            row["number"] = to_e164(row["number"] or row["raw_number"], regions[event.source])
+            row["number"] = e164(row["number"] or row["raw_number"], regions[event.source])
     await upsert(
         connection,
         member_emails,
