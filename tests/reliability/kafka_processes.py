@@ -1,5 +1,9 @@
 """`hookgate serve` on a PostgreSQL store (and Kafka, when given), and what the fault
-tests read back: the stored invitees and the consumer group's committed offsets."""
+tests read back: the stored invitees, the consumer group's committed offsets, the spool.
+
+(Counts of records on a topic come from reading it: tansu answers a ListOffsets for
+the latest offset with the last batch's base offset + 1, so end offsets undercount
+whenever a batch held several records.)"""
 
 from __future__ import annotations
 
@@ -109,18 +113,6 @@ async def committed_offsets(bootstrap_servers: str, group: str, topic: str) -> d
     return offsets
 
 
-async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
-    """Each partition's log-end offset (the next offset Kafka will write)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-    finally:
-        await consumer.stop()
-    return {tp.partition: offset for tp, offset in ends.items()}
-
-
 @dataclass(frozen=True)
 class SpoolState:
     depth: int
@@ -128,13 +120,26 @@ class SpoolState:
     last_offset: int
     committed: int
     """The embedded consumers' committed offset (0 before their first commit)."""
+    event_ids: frozenset[str]
 
 
 def read_spool(path: Path) -> SpoolState:
     """The spool of a running (or killed) `hookgate serve`, read with plain SQLite."""
     with contextlib.closing(sqlite3.connect(path, timeout=10)) as db:
         depth, last = db.execute("SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM records").fetchone()
+        ids = frozenset(row[0] for row in db.execute("SELECT event_id FROM records"))
         row = db.execute(
             "SELECT committed FROM consumer_offsets WHERE consumer_group = ?", (EMBEDDED_GROUP,)
         ).fetchone()
-    return SpoolState(int(depth), int(last), int(row[0]) if row else 0)
+    return SpoolState(int(depth), int(last), int(row[0]) if row else 0, ids)
+
+
+async def processed_event_ids(database_url: str) -> set[str]:
+    """The consumers' ledger: the id of every event applied (or seen and unhandled)."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            ids = (await connection.execute(select(processed_events.c.event_id))).scalars()
+            return set(ids)
+    finally:
+        await engine.dispose()
