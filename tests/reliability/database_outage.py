@@ -70,6 +70,9 @@ class OutageReport:
     backlog_at_restore: int = 0
     """Records waiting for the consumer when the database came back."""
     caught_up_seconds: float = 0.0
+    apply_retries: int = 0
+    """Failed applies the consumer logged and retried (it did meet the outage)."""
+    dead_letters: int = 0
     bad_answers: list[str] = field(default_factory=list)
 
     @property
@@ -89,7 +92,9 @@ class OutageReport:
             f"unexpected {self.unexpected}; committed at cut {sum(self.offsets_at_cut.values())}"
             f" (moved during outage: {self.offsets_moved_during_outage}); rows at cut "
             f"{self.rows_at_cut} (moved: {self.rows_moved_during_outage}); backlog at restore "
-            f"{self.backlog_at_restore}; caught up {self.caught_up_seconds:.1f} s after restore"
+            f"{self.backlog_at_restore}; {self.apply_retries} failed applies retried, "
+            f"{self.dead_letters} dead letters; caught up {self.caught_up_seconds:.1f} s after "
+            "restore"
         )
 
 
@@ -149,6 +154,8 @@ async def kafka_mode(
             await eventually(caught_up, CATCH_UP_SECONDS, "the consumer to catch up")
             report.caught_up_seconds = time.monotonic() - restored
             assert await worker.terminate() == 0, worker.log_tail()
+            report.apply_retries = _lines_with(worker.log_file, "Applying failed")
+            report.dead_letters = worker.count("dead_letters")
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
@@ -207,12 +214,17 @@ async def embedded_mode(
 
         await eventually(caught_up, CATCH_UP_SECONDS, "the embedded consumers to catch up")
         report.caught_up_seconds = time.monotonic() - restored
+        report.apply_retries = _lines_with(gateway.log, "apply failed for offsets")
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
         proxy.close()
     await _count(report, load, database_url)
     return report
+
+
+def _lines_with(log: Path, text: str) -> int:
+    return sum(text in line for line in log.read_text(errors="replace").splitlines())
 
 
 async def _warm_up(worker: ConsumeProcess) -> None:

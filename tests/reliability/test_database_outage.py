@@ -40,6 +40,8 @@ def check(report: OutageReport) -> None:
     assert report.statuses == {200: report.acknowledged}, "the outage never reached the ingress"
     assert report.acknowledged_during_outage > 20, "deliveries kept arriving while cut off"
     assert report.offsets_at_cut, "the consumer had committed before the cut"
+    assert report.apply_retries > 0, "the consumer met the outage and retried"
+    assert report.dead_letters == 0, "an unreachable database is no reason to dead-letter"
     assert not report.offsets_moved_during_outage, report.offsets_seen_during_outage
     assert not report.rows_moved_during_outage, report.rows_seen_during_outage
     # (less the deliveries in flight at the cut, applied before their 200 was counted)
@@ -72,7 +74,15 @@ async def test_sources_unreadable_during_an_outage_get_the_retry_status_not_500(
     postgres_url: str, tmp_path: Path, ghl_key: Ed25519PrivateKey
 ) -> None:
     """Once a source's cache entry expired, the ingress cannot read it from the store:
-    the answer must be the provider's retry status with Retry-After (or a 200)."""
+    the answer must be the provider's retry status with Retry-After (or a 200).
+
+    Today `SourceCache.resolve` lets the store's error through (an `InterfaceError`
+    "connection is closed", or `ConnectionRefusedError`): 500 or a dropped connection.
+    Fix: in `SourceCache.resolve`, on `sqlalchemy.exc.DBAPIError`/`OSError`/`TimeoutError`
+    from the repository, answer from the expired entry when there is one, else raise a
+    `SourcesUnavailable`; the webhook endpoint maps it, like `PublishUnavailable`, to
+    the provider's `retry_status` with Retry-After.
+    """
     proxy = TcpProxy("127.0.0.1", port_of(postgres_url))
     proxy.start()
     gateway = StoreGateway(

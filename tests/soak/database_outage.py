@@ -70,6 +70,8 @@ def violations(report: OutageReport) -> list[str]:
         found.append("rows appeared while the database was away")
     if report.bad_answers:
         found.append(f"{len(report.bad_answers)} answers broke the contract")
+    if report.dead_letters:
+        found.append(f"{report.dead_letters} events went to the DLQ for a database outage")
     if not report.offsets_at_cut:
         found.append("nothing was committed before the cut")
     return found
