@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
+from gateway.app import GatewayApp
 from gateway.logs import configure_logging
 from gateway.settings import Settings
 from gateway.wiring import build_app
@@ -13,4 +14,7 @@ def app_from_environment() -> Starlette:
     """Build the app from `HOOKGATE_*` (each uvicorn worker calls this once)."""
     settings = Settings()
     configure_logging(settings.log_level)
-    return build_app(settings)
+    app = build_app(settings)
+    if isinstance(app, GatewayApp):
+        app.freeze_gc_at_start = True
+    return app
