@@ -6,20 +6,29 @@ secrets) is kept for `ttl` seconds, or until its previous secret's grace period
 ends, whichever is sooner. Concurrent misses for one id share a single lookup,
 and unknown ids are remembered too, so a flood of made-up ids costs one query
 each per TTL. Admin changes in this process invalidate at once; other worker
-processes see them within the TTL.
+processes see them within the TTL. While the store cannot be read, a source seen
+before keeps its last entry (retried every second); one never seen raises
+`SourcesUnavailable`, which the ingress answers with the provider's retry status.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import DBAPIError
+
 from gateway.providers import Provider
 from gateway.sources import SourceRepository
 from verifiers import Verifier, VerifierConfig
+
+
+class SourcesUnavailable(Exception):
+    """The store could not be read and no earlier answer for this source is at hand."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +37,13 @@ class ResolvedSource:
     tenant: str
     provider: Provider
     verifier: Verifier
+
+
+log = logging.getLogger(__name__)
+
+LOOKUP_TIMEOUT_SECONDS = 5.0
+STALE_RETRY_SECONDS = 1.0
+"""While the store is unreadable, a known entry is reused and the store retried this often."""
 
 
 @dataclass(slots=True)
@@ -71,7 +87,21 @@ class SourceCache:
         future: asyncio.Future[ResolvedSource | None] = asyncio.get_running_loop().create_future()
         self._inflight[source_id] = future
         try:
-            value, lifetime = await self._load(source_id, now)
+            try:
+                async with asyncio.timeout(LOOKUP_TIMEOUT_SECONDS):
+                    value, lifetime = await self._load(source_id, now)
+            except (DBAPIError, OSError, TimeoutError) as exc:
+                if entry is None:
+                    log.warning(
+                        "sources unreadable (%s); asking the provider to retry",
+                        type(exc).__name__,
+                    )
+                    raise SourcesUnavailable from None
+                log.warning(
+                    "sources unreadable (%s); answering from the last known entry",
+                    type(exc).__name__,
+                )
+                value, lifetime = entry.value, STALE_RETRY_SECONDS
             self._entries[source_id] = _Entry(value, self._monotonic() + lifetime)
             future.set_result(value)
             return value

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,11 +25,12 @@ from starlette.types import Receive, Scope, Send
 from gateway.body import BodyTooLarge, ClientGone, declared_too_large, read_bounded
 from gateway.logs import REQUEST_ID, log_delivery
 from gateway.metrics import GatewayMetrics, ProviderMetrics
+from gateway.providers import Provider
 from gateway.publish import Publisher, PublishUnavailable
 from gateway.ratelimit import RateLimiter, retry_after_header
 from gateway.rejections import RejectionLog
 from gateway.request_id import request_id_from
-from gateway.source_cache import SourceCache
+from gateway.source_cache import SourceCache, SourcesUnavailable
 from schemas import BusRecord, Delivery, MalformedPayload
 from verifiers import VerificationError
 
@@ -128,7 +129,7 @@ class WebhookEndpoint:
         self,
         *,
         sources: SourceCache,
-        providers: Collection[str],
+        providers: Mapping[str, Provider],
         publisher: Publisher,
         metrics: GatewayMetrics,
         topic: Callable[[str], str],
@@ -140,6 +141,16 @@ class WebhookEndpoint:
     ) -> None:
         self._sources = sources
         self._providers = frozenset(providers)
+        self._unavailable = {
+            name: _reject(
+                provider.retry_status,
+                "unavailable",
+                "unavailable",
+                "The gateway cannot read this source's settings right now; retry later.",
+                headers=_RETRY_AFTER,
+            )
+            for name, provider in providers.items()
+        }
         self._publisher = publisher
         self._metrics = metrics
         self._topics = {provider: topic(provider) for provider in self._providers}
@@ -214,7 +225,10 @@ class WebhookEndpoint:
         if declared_too_large(headers, self._max_body_bytes):
             return _TOO_LARGE
         now = self._clock()
-        source = await self._sources.resolve(source_id, now=now)
+        try:
+            source = await self._sources.resolve(source_id, now=now)
+        except SourcesUnavailable:
+            return self._unavailable[provider]
         if source is None or source.provider.name != provider:
             return _UNKNOWN_SOURCE
         wait = self._limiter.acquire(source.id)

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.gateway import deliveries
@@ -65,23 +64,12 @@ async def test_embedded_mode_spool_takes_deliveries_and_applies_them_after(
     check(report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SourceCache.resolve lets the store's connection error through: 500, no "
-    "Retry-After (GHL retries only 429, so its deliveries are lost); see the report",
-)
 async def test_sources_unreadable_during_an_outage_get_the_retry_status_not_500(
     postgres_url: str, tmp_path: Path, ghl_key: Ed25519PrivateKey
 ) -> None:
     """Once a source's cache entry expired, the ingress cannot read it from the store:
-    the answer must be the provider's retry status with Retry-After (or a 200).
-
-    Today `SourceCache.resolve` lets the store's error through (an `InterfaceError`
-    "connection is closed", or `ConnectionRefusedError`): 500 or a dropped connection.
-    Fix: in `SourceCache.resolve`, on `sqlalchemy.exc.DBAPIError`/`OSError`/`TimeoutError`
-    from the repository, answer from the expired entry when there is one, else raise a
-    `SourcesUnavailable`; the webhook endpoint maps it, like `PublishUnavailable`, to
-    the provider's `retry_status` with Retry-After.
+    the answer must be the provider's retry status with Retry-After (or a 200, from
+    the last known entry), never a 500 or a dropped connection.
     """
     proxy = TcpProxy("127.0.0.1", port_of(postgres_url))
     proxy.start()
