@@ -63,7 +63,7 @@ class RunnerOptions:
     poll_seconds: float = 1.0
     """How long to wait for an append before reading again (other processes append too)."""
     backoff_initial_seconds: float = 0.1
-    backoff_max_seconds: float = 30.0
+    backoff_max_seconds: float = 5.0
     lease_ttl_seconds: float = 15.0
     """A holder renews every third of this; a crashed holder is replaced after it."""
 
