@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -29,8 +30,10 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    case,
     cast,
     func,
+    or_,
     select,
     tuple_,
 )
@@ -107,6 +110,63 @@ async def upsert(
         dialect, table, tuple(rows[0]), tuple(key), tuple(update), version
     )
     await _execute(connection, statement, table, rows)
+
+
+@dataclass(frozen=True)
+class Part:
+    """Columns one kind of event writes under their own version column.
+
+    `absent` are the values a row inserted without this part takes (the columns'
+    defaults: NULL, and version 0, unless given), so the part's first write wins.
+    """
+
+    update: tuple[str, ...]
+    version: str = "version"
+    absent: Mapping[str, Any] = field(default_factory=dict)
+
+    def blank(self) -> dict[str, Any]:
+        return {name: self.absent.get(name) for name in self.update} | {
+            self.version: self.absent.get(self.version, 0)
+        }
+
+
+async def upsert_parts(
+    connection: AsyncConnection,
+    table: Table,
+    parts: Sequence[tuple[Part, Sequence[Row]]],
+    *,
+    key: Sequence[str],
+) -> None:
+    """`upsert` of several parts of the same rows in one statement.
+
+    Each part's rows are reduced to one per key; rows of one key are merged, and
+    each part's columns are updated only where its own version is newer.
+    """
+    present = [(part, latest(rows, key, part.version)) for part, rows in parts if rows]
+    if not present:
+        return
+    if len(present) == 1:
+        part, rows = present[0]
+        await upsert(connection, table, rows, key=key, update=part.update, version=part.version)
+        return
+    blank: dict[str, Any] = {}
+    for part, _ in present:
+        blank |= part.blank()
+    merged: dict[Key, dict[str, Any]] = {}
+    for _, rows in present:
+        for row in rows:
+            k = tuple(row[name] for name in key)
+            target = merged.get(k)
+            if target is None:
+                target = merged[k] = {name: row[name] for name in key} | blank
+            target.update(row)
+    statement = _parts_statement(
+        connection.dialect.name,
+        table,
+        tuple(key),
+        tuple((part.update, part.version) for part, _ in present),
+    )
+    await _execute(connection, statement, table, list(merged.values()))
 
 
 async def insert_missing(
@@ -213,6 +273,30 @@ def _upsert_statement(
         index_elements=[table.c[name] for name in key],
         set_={name: excluded[name] for name in (*update, version)},
         where=excluded[version] > table.c[version],
+    )
+    return upserting
+
+
+@lru_cache(maxsize=256)
+def _parts_statement(
+    dialect: str,
+    table: Table,
+    key: tuple[str, ...],
+    parts: tuple[tuple[tuple[str, ...], str], ...],
+) -> Executable:
+    """Each part's columns take the new values only where that part's version is newer."""
+    columns = (*key, *(name for update, version in parts for name in (*update, version)))
+    statement = _source(dialect, table, columns)
+    excluded = statement.excluded
+    assignments: dict[str, Any] = {}
+    for update, version in parts:
+        newer = excluded[version] > table.c[version]
+        for name in (*update, version):
+            assignments[name] = case((newer, excluded[name]), else_=table.c[name])
+    upserting: Executable = statement.on_conflict_do_update(
+        index_elements=[table.c[name] for name in key],
+        set_=assignments,
+        where=or_(*(excluded[version] > table.c[version] for _, version in parts)),
     )
     return upserting
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.handlers.payloads import parse_as
 from consumers.registry import HandlerRegistry
-from consumers.upsert import upsert
+from consumers.upsert import Part, upsert_parts
 from consumers.versions import parse_time, row_version
 from schemas import CloudEvent, MalformedPayload
 from schemas.calendly import InviteeEvent, OtherEvent
@@ -42,6 +42,8 @@ _BOOKING_COLUMNS = (
     "rescheduled_from",
 )
 _NO_SHOW_COLUMNS = ("no_show", "no_show_uri", "no_show_at")
+_BOOKING_PART = Part(_BOOKING_COLUMNS)
+_NO_SHOW_PART = Part(_NO_SHOW_COLUMNS, version="no_show_version", absent={"no_show": False})
 
 
 def register(registry: HandlerRegistry) -> None:
@@ -49,7 +51,7 @@ def register(registry: HandlerRegistry) -> None:
 
 
 async def apply_calendly(connection: AsyncConnection, events: Sequence[CloudEvent]) -> None:
-    """Upsert the batch's bookings, then its no-show marks: two statements (per chunk)."""
+    """Upsert the batch's bookings and no-show marks: one statement."""
     booking_rows: list[dict[str, Any]] = []
     no_show_rows: list[dict[str, Any]] = []
     for event in events:
@@ -58,20 +60,11 @@ async def apply_calendly(connection: AsyncConnection, events: Sequence[CloudEven
             booking_rows.append(_booking_row(event, invitee))
         else:
             no_show_rows.append(_no_show_row(event, parse_as(OtherEvent, event.data, _WHAT)))
-    await upsert(
+    await upsert_parts(
         connection,
         bookings,
-        booking_rows,
+        [(_BOOKING_PART, booking_rows), (_NO_SHOW_PART, no_show_rows)],
         key=_KEY,
-        update=_BOOKING_COLUMNS,
-    )
-    await upsert(
-        connection,
-        bookings,
-        no_show_rows,
-        key=_KEY,
-        update=_NO_SHOW_COLUMNS,
-        version="no_show_version",
     )
 
 

@@ -19,7 +19,7 @@ from consumers.handlers.payloads import parse_as
 from consumers.handlers.phone_cache import e164
 from consumers.phones import DEFAULT_REGION, default_regions
 from consumers.registry import HandlerRegistry
-from consumers.upsert import upsert
+from consumers.upsert import Part, upsert, upsert_parts
 from consumers.versions import parse_time, row_version
 from schemas import CloudEvent
 from schemas.ghl import AppointmentEvent, ContactEvent
@@ -46,6 +46,8 @@ _CONTACT_COLUMNS = (
     "deleted_at",
 )
 _DND_COLUMNS = ("dnd", "dnd_settings")
+_CONTACT_PART = Part(_CONTACT_COLUMNS)
+_DND_PART = Part(_DND_COLUMNS, version="dnd_version")
 _APPOINTMENT_COLUMNS = (
     "location_id",
     "calendar_id",
@@ -63,7 +65,7 @@ def register(registry: HandlerRegistry) -> None:
 
 
 async def apply_ghl(connection: AsyncConnection, events: Sequence[CloudEvent]) -> None:
-    """Contacts, do-not-disturb, appointments: three statements (per chunk)."""
+    """Contacts with their do-not-disturb part, appointments: one statement each."""
     contact_events: list[tuple[CloudEvent, ContactEvent]] = []
     dnd_rows: list[dict[str, Any]] = []
     appointment_rows: list[dict[str, Any]] = []
@@ -85,20 +87,11 @@ async def apply_ghl(connection: AsyncConnection, events: Sequence[CloudEvent]) -
         _contact_row(event, parsed, regions.get(event.source, DEFAULT_REGION))
         for event, parsed in contact_events
     ]
-    await upsert(
+    await upsert_parts(
         connection,
         contacts,
-        contact_rows,
+        [(_CONTACT_PART, contact_rows), (_DND_PART, dnd_rows)],
         key=_CONTACT_KEY,
-        update=_CONTACT_COLUMNS,
-    )
-    await upsert(
-        connection,
-        contacts,
-        dnd_rows,
-        key=_CONTACT_KEY,
-        update=_DND_COLUMNS,
-        version="dnd_version",
     )
     await upsert(
         connection,

@@ -111,3 +111,28 @@ async def test_no_show_marks_and_unmarks_without_touching_status(
     assert unmarked["no_show"] is False
     assert unmarked["no_show_at"] is None
     assert unmarked["status"] == "active"
+
+
+async def test_invitee_and_no_show_in_one_batch_each_keep_their_own_version(
+    engine: AsyncEngine, applier: Applier
+) -> None:
+    """One statement writes both parts of a row; each part changes only where it is newer."""
+    tenant = "one-batch"
+    mark = events.calendly_no_show(tenant, "invitee_no_show.created", at(90), NEW)
+    created = events.calendly(tenant, "invitee.created", at(0), invitee_uri=NEW)
+    canceled = events.calendly(tenant, "invitee.canceled", at(30), invitee_uri=NEW)
+    only_invitee = events.calendly(tenant, "invitee.created", at(0), invitee_uri=OLD)
+    await applier.apply([mark, created, only_invitee])
+    by_uri = {row["invitee_uri"]: row for row in await rows(engine, bookings, tenant)}
+    assert (by_uri[NEW]["status"], by_uri[NEW]["no_show"]) == ("active", True)
+    assert (by_uri[OLD]["status"], by_uri[OLD]["no_show"]) == ("active", False)
+
+    unmark = events.calendly_no_show(tenant, "invitee_no_show.deleted", at(95), NEW)
+    late_mark = events.calendly_no_show(tenant, "invitee_no_show.created", at(91), OLD)
+    old_create = events.calendly(tenant, "invitee.created", at(-5), invitee_uri=OLD)
+    await applier.apply([canceled, unmark, late_mark, old_create])
+    by_uri = {row["invitee_uri"]: row for row in await rows(engine, bookings, tenant)}
+    assert (by_uri[NEW]["status"], by_uri[NEW]["no_show"]) == ("canceled", False)
+    assert by_uri[NEW]["canceled_at"] == at(30)
+    assert (by_uri[OLD]["status"], by_uri[OLD]["no_show"]) == ("active", True)
+    assert by_uri[OLD]["no_show_at"] == at(91)
