@@ -44,7 +44,8 @@ MIB = 1024 * 1024
 @dataclass(frozen=True)
 class ApplyOptions:
     events: int = 100_000
-    max_batch: int = 500
+    max_batch: int = 2_000
+    """Events per consumer batch (`hookgate consume --max-batch`), and rows per raw batch."""
     timeout_seconds: float = 300.0
 
 
