@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -40,6 +41,8 @@ DEFAULT_MAX_BATCH_BYTES = 1_000_000
 """Below Kafka's default `message.max.bytes` (1 MiB), so one batch is never refused for size."""
 
 _CONNECT_BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+_EXPIRY_TICK_SECONDS = 0.05
+"""How often waiting publishes are checked against their deadline."""
 
 
 @dataclass
@@ -55,11 +58,42 @@ class KafkaPublisherStats:
     last_error: str | None = field(default=None, repr=False)
 
 
-@dataclass(eq=False)
+class _Expired(Exception):
+    """Set on a request still waiting when its time is up (by the expiry task)."""
+
+
+@dataclass(eq=False, slots=True)
 class _Request:
+    """One `publish` call: resolved when every batch holding one of its records is acked."""
+
     records: Sequence[BusRecord]
-    scheduled: asyncio.Future[list[asyncio.Future[Any]]]
-    """Set by the flusher to the futures of the batches holding `records`."""
+    done: asyncio.Future[None]
+    deadline: float
+    pending: int = 1
+    """Batches not yet acknowledged, plus one while the flusher is still placing records."""
+
+    def fail(self, error: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(error)
+
+    def release(self) -> None:
+        self.pending -= 1
+        if self.pending == 0 and not self.done.done():
+            self.done.set_result(None)
+
+
+def _batch_done(requests: list[_Request], batch: asyncio.Future[Any]) -> None:
+    """A produce batch was acknowledged (or refused): tell every request it holds."""
+    error: BaseException | None
+    if batch.cancelled():
+        error = PublishUnavailable("The produce was cancelled.")
+    else:
+        error = batch.exception()
+    for request in requests:
+        if error is not None:
+            request.fail(error)
+        else:
+            request.release()
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -104,6 +138,10 @@ class KafkaPublisher:
         self._partitions: dict[str, int] = {}
         self._queue: list[_Request] = []
         self._queued = asyncio.Event()
+        self._waiting: deque[_Request] = deque()
+        """Every request not yet answered, oldest first (for the expiry task)."""
+        self._expiring = asyncio.Event()
+        self._expire_task: asyncio.Task[None] | None = None
         self._connect_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
         self._healthy = False
@@ -129,21 +167,25 @@ class KafkaPublisher:
         if self._connect_task is None:
             self._connect_task = asyncio.create_task(self._connect(), name="hookgate-kafka-connect")
             self._flush_task = asyncio.create_task(self._flush_loop(), name="hookgate-kafka-flush")
+            self._expire_task = asyncio.create_task(
+                self._expire_loop(), name="hookgate-kafka-expiry"
+            )
         if wait_seconds is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._connect_task), wait_seconds)
 
     async def stop(self) -> None:
         """Stop taking records; what was queued but not produced fails as unavailable."""
-        for task in (self._connect_task, self._flush_task):
+        for task in (self._connect_task, self._flush_task, self._expire_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._connect_task = self._flush_task = None
-        for request in self._queue:
-            if not request.scheduled.done():
-                request.scheduled.set_exception(PublishUnavailable("The publisher stopped."))
+        self._connect_task = self._flush_task = self._expire_task = None
+        stopped = PublishUnavailable("The publisher stopped.")
+        for request in self._waiting:
+            request.fail(stopped)
+        self._waiting.clear()
         self._queue.clear()
         producer, self._producer = self._producer, None
         self._healthy = False
@@ -192,27 +234,26 @@ class KafkaPublisher:
             return
         if self._producer is None or self._flush_task is None:
             raise PublishUnavailable("Kafka is not connected.")
-        request = _Request(records, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        request = _Request(records, loop.create_future(), loop.time() + self._timeout)
         self._queue.append(request)
+        self._waiting.append(request)
         self._queued.set()
+        self._expiring.set()
         try:
-            async with asyncio.timeout(self._timeout):
-                batches = await request.scheduled
-                await asyncio.wait(batches)
-        except PublishUnavailable as exc:
-            self._fail(exc)
-            raise
-        except TimeoutError:
+            await request.done
+        except _Expired:
             self.stats.timeouts += 1
             self._healthy = False
             raise PublishUnavailable(
                 f"Kafka did not acknowledge within {self._timeout:g} seconds."
             ) from None
-        for batch in batches:
-            error = batch.exception()
-            if error is not None:
-                self._fail(error)
-                raise PublishUnavailable(f"Kafka refused the records ({_name(error)}).") from error
+        except PublishUnavailable as exc:
+            self._fail(exc)
+            raise
+        except Exception as error:  # the broker refused this request's batch
+            self._fail(error)
+            raise PublishUnavailable(f"Kafka refused the records ({_name(error)}).") from error
         self._healthy = True
         self.stats.acknowledged_records += len(records)
 
@@ -225,6 +266,26 @@ class KafkaPublisher:
         self.stats.last_error = _name(exc)
         self._healthy = False
 
+    # deadlines ------------------------------------------------------------------
+
+    async def _expire_loop(self) -> None:
+        """Fail the requests still waiting past their deadline (one task, not a timer each).
+
+        Requests wait in arrival order and share one timeout, so the oldest is always
+        first; answered ones are dropped from the front as the sweep passes them.
+        """
+        loop = asyncio.get_running_loop()
+        tick = min(_EXPIRY_TICK_SECONDS, self._timeout / 10)
+        waiting = self._waiting
+        while True:
+            if not waiting:
+                self._expiring.clear()
+                await self._expiring.wait()
+            await asyncio.sleep(tick)
+            now = loop.time()
+            while waiting and (waiting[0].done.done() or waiting[0].deadline <= now):
+                waiting.popleft().fail(_Expired())
+
     # the flusher ----------------------------------------------------------------
 
     async def _flush_loop(self) -> None:
@@ -232,11 +293,11 @@ class KafkaPublisher:
             await self._queued.wait()
             self._queued.clear()
             requests, self._queue = self._queue, []
-            live = [request for request in requests if not request.scheduled.done()]
+            live = [request for request in requests if not request.done.done()]
             producer = self._producer
             if producer is None:
                 for request in live:
-                    request.scheduled.set_exception(PublishUnavailable("Kafka is not connected."))
+                    request.fail(PublishUnavailable("Kafka is not connected."))
             elif live:
                 try:
                     await self._flush(producer, live)
@@ -244,37 +305,39 @@ class KafkaPublisher:
                     log.exception("Handing records to the Kafka producer failed.")
                     failure = PublishUnavailable(f"Kafka publishing failed ({_name(exc)}).")
                     for request in live:
-                        if not request.scheduled.done():
-                            request.scheduled.set_exception(failure)
+                        request.fail(failure)
 
     async def _flush(self, producer: AIOKafkaProducer, requests: list[_Request]) -> None:
         """Hand the records of `requests` to the producer, one batch per partition."""
         self.stats.flushes += 1
         by_partition: dict[TopicPartition, list[tuple[_Request, BusRecord]]] = {}
+        placed: list[_Request] = []
         for request in requests:
             try:
-                placed = [(await self._partition_of(producer, r), r) for r in request.records]
+                for record in request.records:
+                    tp = await self._partition_of(producer, record)
+                    by_partition.setdefault(tp, []).append((request, record))
             except (KafkaError, TimeoutError) as exc:
-                request.scheduled.set_exception(
+                request.fail(
                     PublishUnavailable(f"Kafka has no metadata for the topic ({_name(exc)}).")
                 )
                 continue
-            for tp, record in placed:
-                by_partition.setdefault(tp, []).append((request, record))
+            placed.append(request)
         sent = await asyncio.gather(
             *(self._send_partition(producer, tp, items) for tp, items in by_partition.items())
         )
-        futures: dict[_Request, list[asyncio.Future[Any]]] = {}
         for items, outcome in zip(by_partition.values(), sent, strict=True):
-            for request in {request for request, _ in items}:
-                if isinstance(outcome, BaseException):
-                    if not request.scheduled.done():
-                        request.scheduled.set_exception(outcome)
-                else:
-                    futures.setdefault(request, []).extend(outcome)
-        for request, batch_futures in futures.items():
-            if not request.scheduled.done():
-                request.scheduled.set_result(batch_futures)
+            holders = list({id(request): request for request, _ in items}.values())
+            if isinstance(outcome, BaseException):
+                for request in holders:
+                    request.fail(outcome)
+                continue
+            for batch in outcome:
+                for request in holders:
+                    request.pending += 1
+                batch.add_done_callback(functools.partial(_batch_done, holders))
+        for request in placed:
+            request.release()
 
     async def _send_partition(
         self,
@@ -305,7 +368,6 @@ class KafkaPublisher:
         future: asyncio.Future[Any] = await producer.send_batch(
             batch, tp.topic, partition=tp.partition
         )
-        future.add_done_callback(_retrieve_exception)
         self.stats.produce_batches += 1
         return future
 
@@ -325,12 +387,6 @@ def _append(batch: Any, record: BusRecord) -> bool:
         key=record.key, value=record.value, timestamp=None, headers=list(record.headers)
     )
     return added is not None
-
-
-def _retrieve_exception(future: asyncio.Future[Any]) -> None:
-    """Mark a batch's failure as seen: its callers may all have timed out already."""
-    if not future.cancelled():
-        future.exception()
 
 
 def _name(exc: BaseException) -> str:
