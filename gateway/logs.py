@@ -25,6 +25,10 @@ _STANDARD = frozenset(
 )
 
 
+_FIELDS = "_hookgate_fields"
+"""A record attribute holding its `extra` fields ready to dump (set by `log_delivery`)."""
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -36,9 +40,13 @@ class JsonFormatter(logging.Formatter):
         request_id = REQUEST_ID.get()
         if request_id is not None:
             entry["request_id"] = request_id
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
+        fields = record.__dict__.get(_FIELDS)
+        if fields is not None:
+            entry.update(fields)
+        else:
+            for key, value in record.__dict__.items():
+                if key not in _STANDARD and not key.startswith("_"):
+                    entry[key] = value
         if record.exc_info and record.exc_info[0] is not None:
             entry["error"] = record.exc_info[0].__name__
             entry["traceback"] = self.formatException(record.exc_info)
@@ -67,6 +75,9 @@ def log_delivery(
 ) -> None:
     """The one line per webhook delivery: who sent it, what became of it, how long it took.
 
+    It runs for every request, so it skips what `Logger.log` does that the line does
+    not need (finding the caller's frame) and hands the formatter its fields ready.
+
     `reason` is a rejection's stable code; bodies, headers and signatures are never logged.
     """
     fields: dict[str, Any] = {
@@ -81,4 +92,11 @@ def log_delivery(
     if reason is not None:
         fields["reason"] = reason
     level = logging.WARNING if outcome == "unavailable" else logging.INFO
-    DELIVERY_LOG.log(level, "delivery", extra=fields)
+    if not DELIVERY_LOG.isEnabledFor(level):
+        return
+    # Built and handled directly: `Logger.log` would walk the stack for the caller.
+    record = DELIVERY_LOG.makeRecord(
+        DELIVERY_LOG.name, level, __file__, 0, "delivery", (), None, "log_delivery", fields
+    )
+    record.__dict__[_FIELDS] = fields
+    DELIVERY_LOG.handle(record)

@@ -6,8 +6,10 @@ provider's); otherwise a fresh one is made. It is echoed on the response.
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
-import uuid
+import secrets
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,13 +20,38 @@ HEADER = "x-request-id"
 _ACCEPTABLE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
+class _Ids:
+    """Fresh ids: a random per-process prefix and a counter, 32 hex digits (as a uuid4's).
+
+    Unique without a system call per request; an id is a label, not a secret.
+    """
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count()
+
+    def new(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFF_FFFF_FFFF_FFFF:016x}"
+
+
+_IDS = _Ids()
+os.register_at_fork(after_in_child=_IDS.reseed)
+
+
+def new_request_id() -> str:
+    return _IDS.new()
+
+
 def request_id_from(raw: bytes | None) -> str:
-    """The caller's id if it is short and plain, else a new random one."""
+    """The caller's id if it is short and plain, else a new one."""
     if raw is not None:
         candidate = raw.decode("latin-1")
         if _ACCEPTABLE.fullmatch(candidate):
             return candidate
-    return uuid.uuid4().hex
+    return _IDS.new()
 
 
 class RequestIdMiddleware:
