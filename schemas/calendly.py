@@ -14,6 +14,7 @@ The event data is the delivery body exactly as Calendly sent it.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -128,8 +129,21 @@ _TAGS = frozenset({"InviteeEvent", "OtherEvent"})
 """Union tags: they appear in error locations, and are named so no wire field can clash."""
 
 
+_INVITEES: TypeAdapter[InviteeEvent] = TypeAdapter(InviteeEvent)
+
+
 def parse_event(data: bytes) -> InviteeEvent | OtherEvent:
-    """Parse a Calendly delivery body (the event data), or raise `MalformedPayload`."""
+    """Parse a Calendly delivery body (the event data), or raise `MalformedPayload`.
+
+    Most deliveries are invitee events, and the union's callable discriminator makes
+    pydantic build Python objects first; so a body that mentions an invitee event is
+    tried as `InviteeEvent` straight from JSON. Success means its top-level `event` is
+    one of those, which is what the union would have chosen too; on any failure the
+    union decides, so errors are exactly the union's.
+    """
+    if b'"invitee.' in data:
+        with contextlib.suppress(ValidationError):
+            return _INVITEES.validate_json(data)
     try:
         return _EVENTS.validate_json(data)
     except ValidationError as exc:
