@@ -150,6 +150,7 @@ def create_app(
                 rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
                 rejections=rejections,
             )
+            await stack.enter_async_context(webhooks.endpoint.body_deadlines)
             admin = SourcesAdmin(
                 repository=repository,
                 cache=cache,

@@ -13,7 +13,6 @@ metric children are looked up once per provider.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from datetime import datetime
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from gateway.body import BodyTooLarge, ClientGone, declared_too_large, read_bounded
+from gateway.body import BodyDeadlines, BodyTooLarge, ClientGone, declared_too_large
 from gateway.logs import REQUEST_ID, log_delivery
 from gateway.metrics import GatewayMetrics, ProviderMetrics
 from gateway.providers import Provider
@@ -156,7 +155,8 @@ class WebhookEndpoint:
         self._topics = {provider: topic(provider) for provider in self._providers}
         self._max_body_bytes = max_body_bytes
         self._clock = clock
-        self._body_timeout = body_timeout_seconds
+        self.body_deadlines = BodyDeadlines(body_timeout_seconds)
+        """Enter it (`async with`) while serving, or every body read arms its own timer."""
         self._limiter = rate_limiter or RateLimiter(0, 1)
         self.rejections = rejections or RejectionLog()
         self._timed_out = _reject(
@@ -241,8 +241,7 @@ class WebhookEndpoint:
                 headers=((b"retry-after", retry_after_header(wait).encode()),),
             )
         try:
-            async with asyncio.timeout(self._body_timeout):
-                body = await read_bounded(receive, self._max_body_bytes)
+            body = await self.body_deadlines.read(receive, self._max_body_bytes)
         except BodyTooLarge:
             return _TOO_LARGE
         except TimeoutError:
