@@ -28,7 +28,7 @@ from consumers.kafka_runner import KafkaRunner, KafkaRunnerConfig, run_until_sig
 from consumers.metrics import ConsumerMetrics, LagConfig, polling
 from consumers.registry import HandlerRegistry
 from consumers.retention import prune_forever
-from gateway.app import create_engine
+from gateway.app import create_engine, tune_gc
 from gateway.commands import CommandError
 from gateway.google_credentials import RepositoryCredentialStore
 from gateway.metrics_server import serve_metrics
@@ -143,6 +143,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         stack.callback(pruning.cancel)
         if args.stats_file is not None:
             await stack.enter_async_context(keep_stats(args.stats_file, runner, applied))
+        tune_gc()
         await run_until_signalled(runner, signal.SIGTERM, signal.SIGINT)
     return 0
 
