@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
@@ -202,6 +203,12 @@ GC_GEN0_THRESHOLD = 20_000
 burst and promotes short-lived request objects into older generations."""
 
 
+SWITCH_INTERVAL_SECONDS = 0.001
+"""How long a thread waiting for the GIL waits before the event loop must hand it over.
+The spool's writer thread asks for it after every SQLite call; at the default 5 ms a
+busy loop made each group commit wait several of those."""
+
+
 def tune_gc() -> None:
     """Move everything start-up made out of the collector's sight, and collect less often.
 
@@ -212,6 +219,7 @@ def tune_gc() -> None:
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
 
 class GatewayApp(Starlette):

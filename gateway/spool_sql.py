@@ -5,13 +5,18 @@ own single-thread executor, so no call here ever runs on the event loop.
 
 Durability: WAL journal with `synchronous=FULL`, so a transaction that committed is
 on disk (the WAL is fsynced at every commit) and survives kill -9 and power loss.
-`busy_timeout` lets several processes (uvicorn workers) share one file.
+`busy_timeout` lets several processes (uvicorn workers) share one file; writers
+also queue on an flock of a side file (`<spool>.lock`) first, because SQLite's
+busy handler sleeps 1, 2, 5, 10 … ms between tries, so a worker could wait tens of
+milliseconds for a lock the other worker released after one, or starve.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -100,6 +105,7 @@ class SpoolConnection:
         self._db = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=True
         )
+        self._queue = _WriterQueue(Path(f"{path}.lock"))
         try:
             self._configure()
         except BaseException:
@@ -120,6 +126,7 @@ class SpoolConnection:
             self._register_groups(groups)
 
     def close(self) -> None:
+        self._queue.close()
         self._db.close()
 
     # writes ---------------------------------------------------------------------
@@ -158,7 +165,8 @@ class SpoolConnection:
         return list(range(last - count + 1, last + 1))
 
     def _insert(self, rows: int, params: list[object]) -> int:
-        return _rowid(self._db.execute(_insert_rows(rows), params))
+        with self._queue:
+            return _rowid(self._db.execute(_insert_rows(rows), params))
 
     def commit_offset(self, group: str, offset: int) -> None:
         """Store `offset` for `group`; never moves a group's offset backwards."""
@@ -248,27 +256,68 @@ class SpoolConnection:
         )
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+        return _Transaction(self._db, self._queue)
+
+
+class _WriterQueue:
+    """An exclusive flock on the spool's side file, held around each write transaction.
+
+    The kernel hands a released flock to a waiter at once, where SQLite's busy handler
+    would sleep. Only fairness and latency depend on it, never correctness (SQLite
+    still takes its own lock): when the side file cannot be opened (a read-only
+    directory), writes go without it. The reader connection never opens it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd: int | None = None
+        self._tried = False
+
+    def __enter__(self) -> None:
+        if not self._tried:
+            self._tried = True
+            with contextlib.suppress(OSError):
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 class _Transaction:
     """`BEGIN IMMEDIATE` … `COMMIT`, rolled back on any error (nothing half-written)."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, queue: _WriterQueue) -> None:
         self._db = db
+        self._queue = queue
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._queue.__enter__()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._queue.__exit__()
+            raise
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        if exc_type is None:
-            try:
-                self._db.execute("COMMIT")
-            except BaseException:
+        try:
+            if exc_type is None:
+                try:
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            else:
                 self._rollback()
-                raise
-        else:
-            self._rollback()
+        finally:
+            self._queue.__exit__()
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
