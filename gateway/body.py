@@ -79,8 +79,10 @@ class BodyDeadlines:
         self._reads: deque[_Read] = deque()
         self._pending = asyncio.Event()
         self._watchdog: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __aenter__(self) -> Self:
+        self._loop = asyncio.get_running_loop()
         self._watchdog = asyncio.create_task(self._watch(), name="hookgate-body-deadlines")
         return self
 
@@ -94,11 +96,13 @@ class BodyDeadlines:
 
     async def read(self, receive: Receive, limit: int) -> bytes:
         """`read_bounded`, or `TimeoutError` once the body took longer than `seconds`."""
-        task = asyncio.current_task()
-        if self._watchdog is None or task is None:
+        loop = self._loop
+        # With the loop given, current_task skips the running-loop lookup (a getpid each).
+        task = asyncio.current_task(loop) if loop is not None else None
+        if self._watchdog is None or loop is None or task is None:
             async with asyncio.timeout(self.seconds):
                 return await read_bounded(receive, limit)
-        read = _Read(task, task.get_loop().time() + self.seconds)
+        read = _Read(task, loop.time() + self.seconds)
         self._reads.append(read)
         self._pending.set()
         try:

@@ -142,6 +142,7 @@ class KafkaPublisher:
         """Every request not yet answered, oldest first (for the expiry task)."""
         self._expiring = asyncio.Event()
         self._expire_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._connect_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
         self._healthy = False
@@ -165,6 +166,7 @@ class KafkaPublisher:
         With `wait_seconds`, also wait up to that long for the first connection.
         """
         if self._connect_task is None:
+            self._loop = asyncio.get_running_loop()
             self._connect_task = asyncio.create_task(self._connect(), name="hookgate-kafka-connect")
             self._flush_task = asyncio.create_task(self._flush_loop(), name="hookgate-kafka-flush")
             self._expire_task = asyncio.create_task(
@@ -234,7 +236,9 @@ class KafkaPublisher:
             return
         if self._producer is None or self._flush_task is None:
             raise PublishUnavailable("Kafka is not connected.")
-        loop = asyncio.get_running_loop()
+        loop = self._loop  # not asyncio.get_running_loop(): on 3.11 that is a getpid call
+        if loop is None:
+            raise PublishUnavailable("Kafka is not connected.")
         request = _Request(records, loop.create_future(), loop.time() + self._timeout)
         self._queue.append(request)
         self._waiting.append(request)

@@ -87,6 +87,7 @@ class Spool:
         self._write_task: asyncio.Task[None] | None = None
         self._closing = False
         self._write_failed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # lifecycle ------------------------------------------------------------------
 
@@ -103,6 +104,7 @@ class Spool:
             await self._close_connections()
             raise SpoolUnavailable(_sentence("could not be opened", self.path, exc)) from exc
         self._closing = False
+        self._loop = asyncio.get_running_loop()
         self._write_task = asyncio.create_task(self._write_loop(), name="hookgate-spool-writer")
 
     async def close(self) -> None:
@@ -135,11 +137,12 @@ class Spool:
 
         Raises `SpoolUnavailable` when the batch this call joined could not be written.
         """
-        if self._closing or self._write_task is None:
+        loop = self._loop  # asyncio.get_running_loop() is a getpid call on 3.11
+        if self._closing or self._write_task is None or loop is None:
             raise SpoolUnavailable(f"The spool at {self.path} is not open.")
         if not records:
             return []
-        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[list[int]] = loop.create_future()
         self._queue.append(_PendingAppend(records, done))
         self._queued.set()
         return await done
