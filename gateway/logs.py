@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -25,21 +26,54 @@ _STANDARD = frozenset(
 )
 
 
+_LEVELS = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warning",
+    logging.ERROR: "error",
+    logging.CRITICAL: "critical",
+}
+
 _FIELDS = "_hookgate_fields"
 """A record attribute holding its `extra` fields ready to dump (set by `log_delivery`)."""
 
 
+class _Clock:
+    """RFC 3339 UTC times with microseconds, the date and time part made once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def format(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:
+            self._prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = second
+        micros = min(999_999, round((created - second) * 1_000_000))
+        return f"{self._prefix}.{micros:06d}+00:00"
+
+
 class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
+    def __init__(self) -> None:
+        super().__init__()
+        self._clock = _Clock()
+
+    def entry(self, created: float, levelno: int, logger: str, message: str) -> dict[str, Any]:
+        """The fields every line starts with, the request id among them when there is one."""
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
+            "time": self._clock.format(created),
+            "level": _LEVELS.get(levelno) or logging.getLevelName(levelno).lower(),
+            "logger": logger,
+            "message": message,
         }
         request_id = REQUEST_ID.get()
         if request_id is not None:
             entry["request_id"] = request_id
+        return entry
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = self.entry(record.created, record.levelno, record.name, record.getMessage())
         fields = record.__dict__.get(_FIELDS)
         if fields is not None:
             entry.update(fields)
@@ -53,9 +87,54 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler of `JsonFormatter` lines that can also write one without a record."""
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self.json = JsonFormatter()
+        self.setFormatter(self.json)
+
+    def write_line(self, levelno: int, logger: str, message: str, fields: dict[str, Any]) -> None:
+        entry = self.json.entry(time.time(), levelno, logger, message)
+        entry.update(fields)
+        line = orjson.dumps(entry, default=str).decode() + self.terminator
+        with self.lock:  # type: ignore[union-attr]
+            try:
+                self.stream.write(line)
+                self.flush()
+            except Exception:  # noqa: BLE001 - as Handler.emit: report, never raise
+                self.handleError(logging.makeLogRecord({"msg": message, "name": logger}))
+
+
+def _sole_json_handler(logger: logging.Logger, levelno: int) -> JsonLineHandler | None:
+    """The one handler a record at `levelno` from `logger` would reach, if it is a
+    filterless `JsonLineHandler` and no logger on the way filters; else None."""
+    found: JsonLineHandler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if levelno < handler.level:
+                continue
+            if found is not None or not isinstance(handler, JsonLineHandler) or handler.filters:
+                return None
+            found = handler
+        current = current.parent if current.propagate else None
+    return found
+
+
 def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    """JSON lines on stderr at `level`, for the whole process.
+
+    The JSON lines carry no thread or process names, so log records skip looking
+    them up (the logging HOWTO's "Optimization"; the process id is a system call).
+    """
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    handler = JsonLineHandler(sys.stderr)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -75,8 +154,10 @@ def log_delivery(
 ) -> None:
     """The one line per webhook delivery: who sent it, what became of it, how long it took.
 
-    It runs for every request, so it skips what `Logger.log` does that the line does
-    not need (finding the caller's frame) and hands the formatter its fields ready.
+    It runs for every request, so it is cheap: when the line's only destination is
+    the process's `JsonLineHandler` (as `configure_logging` sets up), it is written
+    without a `LogRecord`; otherwise (say, a test's capture handler) a record is made
+    without `Logger.log`'s walk up the stack, its fields handed to the formatter ready.
 
     `reason` is a rejection's stable code; bodies, headers and signatures are never logged.
     """
@@ -93,6 +174,10 @@ def log_delivery(
         fields["reason"] = reason
     level = logging.WARNING if outcome == "unavailable" else logging.INFO
     if not DELIVERY_LOG.isEnabledFor(level):
+        return
+    handler = _sole_json_handler(DELIVERY_LOG, level)
+    if handler is not None:  # the usual case in `hookgate serve`: no record needed
+        handler.write_line(level, DELIVERY_LOG.name, "delivery", fields)
         return
     # Built and handled directly: `Logger.log` would walk the stack for the caller.
     record = DELIVERY_LOG.makeRecord(
