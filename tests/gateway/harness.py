@@ -39,6 +39,12 @@ def make_settings(tmp: Path, **overrides: Any) -> Settings:
         "dev_key_path": tmp / "dev.key",
         "host": "127.0.0.1",
         "port": free_port(),
+        # never the real providers: nothing in a test leaves this machine
+        "google_api_base": "http://127.0.0.1:9",
+        "google_token_url": "http://127.0.0.1:9/token",
+        "calendly_api_base": "http://127.0.0.1:9",
+        "pco_api_base": "http://127.0.0.1:9",
+        "ghl_api_base": "http://127.0.0.1:9",
     }
     values.update(overrides)
     return Settings(**values)

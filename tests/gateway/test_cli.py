@@ -26,6 +26,8 @@ def environment(tmp: Path, port: int) -> dict[str, str]:
         "HOOKGATE_SPOOL_PATH": str(tmp / "hookgate-spool.db"),
         "HOOKGATE_DEV_KEY_PATH": str(tmp / "hookgate-dev.key"),
         "HOOKGATE_PORT": str(port),
+        "HOOKGATE_GOOGLE_API_BASE": "http://127.0.0.1:9",
+        "HOOKGATE_GOOGLE_TOKEN_URL": "http://127.0.0.1:9/token",
     }
     return env
 
