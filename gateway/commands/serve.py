@@ -66,6 +66,7 @@ def server_config(app: object, settings: Settings, **overrides: object) -> Serve
         "loop": "uvloop",
         "log_config": None,
         "access_log": False,
+        "server_header": False,  # no "server: uvicorn" on every answer
         "proxy_headers": False,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,

@@ -1,27 +1,40 @@
 """Ingress and store-and-forward: wrk against the gateway and its two references.
 
-For each worker count, in this order, each server alone on the machine: the bare
-Starlette endpoint, the minimal peer (HMAC, JSON, `send_and_wait` with acks=all),
-then `hookgate serve` (full verification, normalization, durable Kafka ack), and
-the same gateway with the broker paused (SIGSTOP), so every delivery goes to the
-spool. Every server gets one warm-up run, then `runs` measured runs; the figures
-are medians.
+For each worker count: the bare Starlette endpoint, the minimal peer (HMAC, JSON,
+`send_and_wait` with acks=all), `hookgate serve` (full verification, normalization,
+durable Kafka ack), and the same gateway with the broker paused (SIGSTOP), so every
+delivery goes to the spool. All are started together, warmed up, then measured in
+turns, one at a time, for `runs` rounds; the figures are medians. Each run also
+reports the CPU the server used (a saturated server shows ~100% per worker).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.bench.procs import Service, free_port, paused, python_module, wait_http_ok
+from tests.bench.procs import (
+    BenchError,
+    Service,
+    cpu_seconds,
+    descendants,
+    free_port,
+    paused,
+    python_module,
+    wait_http_ok,
+)
 from tests.bench.stack import SIGNING_KEY, Stack, create_topics
 from tests.bench.table import Line, median, ratio_line
 from tests.bench.wrk import SignedBodies, WrkResult, run_wrk
 
 MIB = 1024 * 1024
 RELAY_SECONDS = 3.0
+FAILOVER_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
@@ -80,33 +93,50 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _measure(
-    url: str, bodies: SignedBodies, workdir: Path, options: IngressOptions, label: str
-) -> Measured:
-    run_wrk(
+def _cpu_seconds(service: Service) -> float:
+    """User + system CPU of the service's processes so far (from /proc)."""
+    return sum(cpu_seconds(pid) for pid in [service.pid, *descendants(service.pid)])
+
+
+def _run(
+    url: str, bodies: SignedBodies, workdir: Path, options: IngressOptions, seconds: float
+) -> WrkResult:
+    return run_wrk(
         url,
         bodies,
         workdir,
-        seconds=options.warmup_seconds,
+        seconds=seconds,
         connections=options.connections,
         threads=options.wrk_threads,
     )
-    runs = []
-    for _ in range(options.runs):
-        result = run_wrk(
-            url,
-            bodies,
-            workdir,
-            seconds=options.seconds,
-            connections=options.connections,
-            threads=options.wrk_threads,
-        )
-        runs.append(result)
-        _say(
-            f"  {label}: {result.rps:,.0f} req/s p50 {result.p50_ms:.1f} ms "
-            f"p99 {result.p99_ms:.1f} ms ({result.non_2xx} non-2xx, {result.errors} errors)"
-        )
-    return Measured.of(runs)
+
+
+def _one_run(
+    service: Service, bodies: SignedBodies, workdir: Path, options: IngressOptions, label: str
+) -> WrkResult:
+    url = f"http://127.0.0.1:{service.port}"
+    cpu_before, started = _cpu_seconds(service), time.monotonic()
+    result = _run(url, bodies, workdir, options, options.seconds)
+    cpu = (_cpu_seconds(service) - cpu_before) / (time.monotonic() - started)
+    _say(
+        f"  {label}: {result.rps:,.0f} req/s p50 {result.p50_ms:.1f} ms "
+        f"p99 {result.p99_ms:.1f} ms ({result.non_2xx} non-2xx, {result.errors} errors; "
+        f"server at {cpu:.0%} of one core)"
+    )
+    return result
+
+
+def _wait_spool_drained(service: Service, timeout: float = 60.0) -> None:
+    """Wait until the gateway reports an empty spool (the relay moved it all to Kafka)."""
+    deadline = time.monotonic() + timeout
+    url = f"http://127.0.0.1:{service.port}/metrics"
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=5) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith("hookgate_spool_depth_events ") and float(line.split()[1]) == 0:
+                    return
+        time.sleep(0.5)
+    raise BenchError(f"the gateway's spool did not drain within {timeout:g} s")
 
 
 def _reference(stack: Stack, app: str, workers: int, topic: str) -> Service:
@@ -140,6 +170,12 @@ def _gateway(stack: Stack, workers: int) -> Service:
 
 
 async def run_ingress(stack: Stack, options: IngressOptions) -> IngressFigures:
+    """Per worker count, all four servers are up at once and measured in turns.
+
+    The machine is shared, so load from elsewhere comes and goes; taking turns
+    (bare, peer, gateway, gateway with the broker paused; `runs` rounds) spreads it
+    over every figure instead of landing on whichever server ran during it.
+    """
     source_id = await stack.calendly_source()
     bodies = SignedBodies.calendly(source_id, SIGNING_KEY, options.bodies)
     peer_topic = f"{stack.prefix}-peer.calendly"
@@ -147,34 +183,52 @@ async def run_ingress(stack: Stack, options: IngressOptions) -> IngressFigures:
     figures = IngressFigures()
     for workers in options.workers:
         _say(f"ingress, {workers} worker(s):")
-        measured: dict[str, Measured] = {}
-        for app in ("bare", "peer"):
-            service = _reference(stack, app, workers, peer_topic)
-            try:
-                url = f"http://127.0.0.1:{service.port}"
-                measured[app] = _measure(url, bodies, stack.workdir, options, app)
-            finally:
-                stack.services.stop(service)
-        gateway = _gateway(stack, workers)
+        services: list[Service] = []
         try:
-            url = f"http://127.0.0.1:{gateway.port}"
-            measured["kafka"] = _measure(url, bodies, stack.workdir, options, "hookgate (Kafka)")
-            gateway.sample_memory()
-            with paused(stack.broker):
-                measured["spool"] = _measure(
-                    url, bodies, stack.workdir, options, "hookgate (broker paused: spool)"
+            bare = _reference(stack, "bare", workers, peer_topic)
+            services.append(bare)
+            peer = _reference(stack, "peer", workers, peer_topic)
+            services.append(peer)
+            gateway = _gateway(stack, workers)
+            services.append(gateway)
+            for service in services:
+                url = f"http://127.0.0.1:{service.port}"
+                _run(url, bodies, stack.workdir, options, options.warmup_seconds)
+            gateway_url = f"http://127.0.0.1:{gateway.port}"
+            with paused(stack.broker):  # the spool path's warm-up
+                _run(gateway_url, bodies, stack.workdir, options, options.warmup_seconds)
+            await asyncio.sleep(RELAY_SECONDS)
+            _wait_spool_drained(gateway)
+            runs: dict[str, list[WrkResult]] = {"bare": [], "peer": [], "kafka": [], "spool": []}
+            for _ in range(options.runs):
+                runs["bare"].append(_one_run(bare, bodies, stack.workdir, options, "bare"))
+                runs["peer"].append(_one_run(peer, bodies, stack.workdir, options, "peer"))
+                runs["kafka"].append(
+                    _one_run(gateway, bodies, stack.workdir, options, "hookgate (Kafka)")
                 )
                 gateway.sample_memory()
-            await asyncio.sleep(RELAY_SECONDS)  # the relay drains the spool into Kafka
+                with paused(stack.broker):
+                    # Steady state: the first requests of an outage wait out the Kafka
+                    # timeout (2 s) before the gateway fails over; that is not measured.
+                    _run(gateway_url, bodies, stack.workdir, options, FAILOVER_SECONDS)
+                    runs["spool"].append(
+                        _one_run(
+                            gateway, bodies, stack.workdir, options, "hookgate (broker paused)"
+                        )
+                    )
+                    gateway.sample_memory()
+                await asyncio.sleep(RELAY_SECONDS)  # the relay drains the spool into Kafka
+                _wait_spool_drained(gateway)
             rss = gateway.worker_peak_rss()
         finally:
-            stack.services.stop(gateway)
+            for service in reversed(services):
+                stack.services.stop(service)
         figures.by_workers[workers] = WorkerFigures(
             workers=workers,
-            bare=measured["bare"],
-            peer=measured["peer"],
-            kafka=measured["kafka"],
-            spool=measured["spool"],
+            bare=Measured.of(runs["bare"]),
+            peer=Measured.of(runs["peer"]),
+            kafka=Measured.of(runs["kafka"]),
+            spool=Measured.of(runs["spool"]),
             gateway_rss=rss,
         )
     return figures

@@ -66,7 +66,7 @@ class Stack:
             "HOOKGATE_PORT": str(port),
             "HOOKGATE_WORKERS": str(workers),
             "HOOKGATE_RATE_LIMIT_PER_SECOND": "0",
-            "HOOKGATE_LOG_LEVEL": "WARNING",
+            "HOOKGATE_LOG_LEVEL": "INFO",  # the default: one JSON line per delivery is paid for
         }
 
     async def calendly_source(self) -> str:
