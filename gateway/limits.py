@@ -141,8 +141,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._message_complete = False
         self._head_bytes = 0
         self._head_received = 0
-        if self._head_timer is None:
-            self._arm_head_timer()
 
     def on_headers_complete(self) -> None:
         self._head_started = False
@@ -210,6 +208,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
         if not self._head_started or self.transport.is_closing():
             return
+        if self._head_timer is None:
+            # A head still incomplete after this chunk: its deadline runs from now. (Armed
+            # here, not when the message begins, so a head that arrives whole, as nearly
+            # all do, never makes a timer only to cancel it.)
+            self._arm_head_timer()
         self._head_received += len(data)  # a head still incomplete, buffered by the parser
         if self._head_received > self._max_head:
             self._head_too_large = True
