@@ -6,8 +6,10 @@ signatures or keys.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+import threading
 import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -88,23 +90,69 @@ class JsonFormatter(logging.Formatter):
 
 
 class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A stream handler of `JsonFormatter` lines that can also write one without a record."""
+    """A stream handler of `JsonFormatter` lines that can also write one without a record.
+
+    Lines written with `write_line` from the event loop's thread are gathered and
+    written once at the end of the loop's current turn: each write to stderr is a
+    system call (stderr is line-buffered), and under load one turn answers many
+    requests. Anything else writes at once, after what is gathered, so the order
+    holds; `flush` (logging's shutdown calls it) writes what is left.
+    """
 
     def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
         self.json = JsonFormatter()
         self.setFormatter(self.json)
+        self._gathered: list[str] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
 
     def write_line(self, levelno: int, logger: str, message: str, fields: dict[str, Any]) -> None:
         entry = self.json.entry(time.time(), levelno, logger, message)
         entry.update(fields)
         line = orjson.dumps(entry, default=str).decode() + self.terminator
+        loop = self._loop_here()
         with self.lock:  # type: ignore[union-attr]
-            try:
-                self.stream.write(line)
-                self.flush()
-            except Exception:  # noqa: BLE001 - as Handler.emit: report, never raise
-                self.handleError(logging.makeLogRecord({"msg": message, "name": logger}))
+            if loop is not None:
+                self._gathered.append(line)
+                if len(self._gathered) == 1:
+                    loop.call_soon(self.flush)
+                return
+            self._write(line)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._gathered:  # Handler.handle holds the lock
+            self._write("".join(self._gathered))
+            self._gathered.clear()
+        super().emit(record)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            if self._gathered:
+                lines = "".join(self._gathered)
+                self._gathered.clear()
+                self._write(lines)
+            else:
+                super().flush()
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            super().flush()
+        except Exception:  # noqa: BLE001 - as Handler.emit: report, never raise
+            self.handleError(logging.makeLogRecord({"msg": "writing log lines failed"}))
+
+    def _loop_here(self) -> asyncio.AbstractEventLoop | None:
+        """The running loop when called on its thread (found once: each lookup is a getpid)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            return loop if threading.get_ident() == self._loop_thread else None
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        self._loop_thread = threading.get_ident()
+        return self._loop
 
 
 def _sole_json_handler(logger: logging.Logger, levelno: int) -> JsonLineHandler | None:
