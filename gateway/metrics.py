@@ -111,6 +111,15 @@ class GatewayMetrics:
             "Relay attempts Kafka did not acknowledge (retried with back-off).",
             registry=registry,
         )
+        self.relay_refused = Counter(
+            "hookgate_relay_refused_events_total",
+            "Spooled events Kafka refused for good: sent to the DLQ, or set aside beside the "
+            "spool when the DLQ refused them too.",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in ("dlq", "set_aside"):
+            self.relay_refused.labels(outcome)
         self.spool_depth = Gauge(
             "hookgate_spool_depth_events",
             "Events in the local spool not yet relayed to Kafka (embedded bus: not yet trimmed).",
@@ -260,6 +269,8 @@ class GatewayPoller:
         sync.advance(metrics.spooled_events, publisher.stats.spooled_records)
         sync.advance(metrics.relayed_events, publisher.relay.stats.relayed_records)
         sync.advance(metrics.relay_errors, publisher.relay.stats.failed_attempts)
+        sync.advance(metrics.relay_refused.labels("dlq"), publisher.relay.stats.dead_lettered)
+        sync.advance(metrics.relay_refused.labels("set_aside"), publisher.relay.stats.set_aside)
 
     async def _store_ok(self) -> bool:
         if self._engine is None:

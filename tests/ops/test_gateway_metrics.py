@@ -65,6 +65,13 @@ async def test_fallback_spool_and_relay_show_in_the_metrics(tmp_path: Path) -> N
         assert value(registry, "hookgate_spool_oldest_event_age_seconds") == 0
         assert len(kafka.taken) == 3
 
+        assert value(registry, "hookgate_relay_refused_events_total", outcome="dlq") == 0
+        durable.relay.stats.dead_lettered += 1  # as the relay counts a permanent refusal
+        durable.relay.stats.set_aside += 2
+        await poller.poll()
+        assert value(registry, "hookgate_relay_refused_events_total", outcome="dlq") == 1
+        assert value(registry, "hookgate_relay_refused_events_total", outcome="set_aside") == 2
+
 
 async def test_a_closed_spool_reads_as_not_ready_not_as_a_crash(tmp_path: Path) -> None:
     registry = CollectorRegistry()
