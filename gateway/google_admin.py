@@ -3,6 +3,10 @@
     POST   /google/{source_id}/channels               {"calendar_id": "primary"} -> 201
     GET    /google/{source_id}/channels               -> 200 active channels
     DELETE /google/{source_id}/channels/{channel_id}  -> 200 the stopped channel
+    POST   /google/{source_id}/disconnect             -> 200 {"id", "status", "stopped_channels"}
+
+Disconnecting stops every channel of the source (at Google and in the store) and
+marks it `disconnected`; its synced appointments stay.
 
 Errors are `{"error": code, "detail": sentence}`. No response holds a token.
 """
@@ -15,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from gateway.google_channels import ChannelError, ChannelManager
+from gateway.google_channels import DISCONNECTED, ChannelError, ChannelManager
 
 MAX_CALENDAR_ID = 500
 
@@ -80,8 +84,17 @@ def google_admin_routes(manager: ChannelManager) -> list[BaseRoute]:
             return _google_failure(exc)
         return JSONResponse(channel.as_json())
 
+    async def disconnect(request: Request) -> JSONResponse:
+        source_id = request.path_params["source_id"]
+        try:
+            stopped = await manager.disconnect(source_id)
+        except ChannelError as exc:
+            return _error(exc.code, exc.detail, exc.status)
+        return JSONResponse({"id": source_id, "status": DISCONNECTED, "stopped_channels": stopped})
+
     return [
         Route("/google/{source_id}/channels", open_channel, methods=["POST"]),
         Route("/google/{source_id}/channels", list_channels, methods=["GET"]),
         Route("/google/{source_id}/channels/{channel_id}", stop_channel, methods=["DELETE"]),
+        Route("/google/{source_id}/disconnect", disconnect, methods=["POST"]),
     ]

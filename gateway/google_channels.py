@@ -249,7 +249,13 @@ class ChannelManager:
             await self.stop_all(source.id)
 
     async def disconnect(self, source_id: str) -> int:
-        """Stop the source's channels and mark it disconnected; its appointments stay."""
+        """Stop the source's channels and mark it disconnected; its appointments stay.
+
+        Returns how many channels were stopped. Disconnecting again stops none.
+        """
+        source = await self._sources.get(source_id)
+        if source is None or source.provider != "google":
+            raise ChannelError("unknown_source", f"There is no Google source {source_id}.", 404)
         stopped = await self.stop_all(source_id)
         await self._sources.set_status(
             source_id, DISCONNECTED, "Disconnected: channels stopped, synced appointments kept."
