@@ -156,7 +156,13 @@ class GoogleCalendarClient:
         page_token: str | None = None,
         max_results: int = 250,
     ) -> EventPage:
-        """One page of events.list; with a sync token, deleted events come as `cancelled`."""
+        """One page of events.list; with a sync token, deleted events come as `cancelled`.
+
+        The first page of a listing checks that the source is still active (the
+        cached access token would otherwise outlive a disconnect): `SourceInactive`.
+        """
+        if page_token is None:
+            await self._store.load(self.source_id)
         params: dict[str, str] = {"maxResults": str(max_results), "singleEvents": "false"}
         if sync_token is not None:
             params["syncToken"] = sync_token

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from schemas.google_store import google_channels
@@ -75,13 +74,6 @@ async def test_disconnect_stops_channels_marks_the_source_and_keeps_appointments
     assert emulator.counters.stop_calls == stops_before + 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the Google client's cached access token lets a sync of a disconnected source run; "
-        "fixed by checking the source in GoogleCalendarClient.list_events (consumers/google)"
-    ),
-)
 async def test_a_notification_on_an_old_channel_after_disconnect_changes_nothing(
     harness: Harness,
 ) -> None:
