@@ -22,6 +22,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.tasks import running
+
 if TYPE_CHECKING:
     from gateway.app import GatewayContext
 
@@ -312,10 +314,5 @@ async def metrics_poller(context: GatewayContext) -> AsyncIterator[None]:
         publisher=context.publisher,
         engine=context.engine,
     )
-    task = asyncio.create_task(poller.run(), name="hookgate-metrics-poller")
-    try:
+    async with running(poller.run(), name="hookgate-metrics-poller"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

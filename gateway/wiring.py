@@ -32,6 +32,7 @@ from gateway.google_credentials import RepositoryCredentialStore
 from gateway.metrics import metrics_poller
 from gateway.settings import Settings
 from gateway.spool import Spool
+from gateway.tasks import running
 from schemas import CloudEvent
 
 log = logging.getLogger("hookgate.wiring")
@@ -72,15 +73,12 @@ def consumer_registry(context: GatewayContext) -> HandlerRegistry:
 @contextlib.asynccontextmanager
 async def google_channels(context: GatewayContext) -> AsyncIterator[None]:
     """Renew Google channels before they expire; close the Google HTTP client at exit."""
-    renewing = asyncio.create_task(
-        channel_manager(context).run_renewals(), name="hookgate-google-renewals"
-    )
     try:
-        yield
+        async with running(
+            channel_manager(context).run_renewals(), name="hookgate-google-renewals"
+        ):
+            yield
     finally:
-        renewing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewing
         await google_sync(context).aclose()
         http = context.extras.get("google_http")
         if isinstance(http, httpx.AsyncClient):
@@ -107,23 +105,19 @@ async def embedded_consumers(context: GatewayContext) -> AsyncIterator[None]:
 
     runner = LogRunner(bus.spool, apply, group=EMBEDDED_GROUP, lease=bus.spool)
     consuming = asyncio.create_task(runner.run(), name="hookgate-embedded-consumer")
-    trimming = asyncio.create_task(_trim_forever(bus.spool), name="hookgate-spool-trim")
-    pruning = asyncio.create_task(prune_forever(applier.prune), name="hookgate-ledger-prune")
     try:
-        async with polling(metrics, engine=context.engine):
+        async with (
+            running(_trim_forever(bus.spool), name="hookgate-spool-trim"),
+            running(prune_forever(applier.prune), name="hookgate-ledger-prune"),
+            polling(metrics, engine=context.engine),
+        ):
             yield
     finally:
         runner.stop()
-        trimming.cancel()
-        pruning.cancel()
         try:
             await asyncio.wait_for(consuming, STOP_TIMEOUT_SECONDS)
         except TimeoutError:
             log.warning("the embedded consumer did not stop in time; its batch will be re-read")
-        with contextlib.suppress(asyncio.CancelledError):
-            await trimming
-        with contextlib.suppress(asyncio.CancelledError):
-            await pruning
 
 
 async def _trim_forever(spool: Spool) -> None:

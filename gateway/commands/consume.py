@@ -35,6 +35,7 @@ from gateway.metrics_server import serve_metrics
 from gateway.secretbox import SecretBox, load_keys
 from gateway.settings import Settings
 from gateway.sources import SourceRepository
+from gateway.tasks import running
 from gateway.topics import ensure_hookgate_topics
 from schemas import CloudEvent
 
@@ -139,8 +140,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         await stack.enter_async_context(
             polling(metrics, engine=engine, lag=lag, runner_stats=runner.stats)
         )
-        pruning = asyncio.create_task(prune_forever(applier.prune), name="hookgate-ledger-prune")
-        stack.callback(pruning.cancel)
+        await stack.enter_async_context(
+            running(prune_forever(applier.prune), name="hookgate-ledger-prune")
+        )
         if args.stats_file is not None:
             await stack.enter_async_context(keep_stats(args.stats_file, runner, applied))
         tune_gc()
@@ -195,11 +197,8 @@ async def keep_stats(path: Path, runner: KafkaRunner, counts: AppliedCounts) -> 
             await asyncio.to_thread(write_stats, path, stats_snapshot(runner, counts))
             await asyncio.sleep(STATS_INTERVAL_SECONDS)
 
-    task = asyncio.create_task(refresh(), name="hookgate-consume-stats")
     try:
-        yield
+        async with running(refresh(), name="hookgate-consume-stats"):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await asyncio.to_thread(write_stats, path, stats_snapshot(runner, counts))
