@@ -3,10 +3,11 @@
 Names follow Prometheus conventions: `hookgate_` prefix, base units, `_total`
 counters; labels are bounded (provider, outcome, reason, target), never a tenant or id.
 
-The request path updates its metrics directly. What lives elsewhere (the spool's
-depth and age, the relay's and publisher's counters, readiness) is read by a small
-background task, `metrics_poller`, every few seconds: the scrape handler then only
-formats numbers already in memory and never waits on SQLite or Kafka.
+The request path adds to plain tallies (`gateway.delivery_metrics`) that a collector
+reads at scrape time. What lives elsewhere (the spool's depth and age, the relay's and
+publisher's counters, readiness) is read by a small background task, `metrics_poller`,
+every few seconds: the scrape handler then only formats numbers already in memory and
+never waits on SQLite or Kafka.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.delivery_metrics import DeliveryCollector
 from gateway.tasks import running
 
 if TYPE_CHECKING:
@@ -59,36 +61,12 @@ POLL_TIMEOUT_SECONDS = 2.0
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.deliveries = Counter(
-            "hookgate_deliveries_total",
-            "Webhook deliveries by provider and outcome.",
-            ["provider", "outcome"],
-            registry=registry,
-        )
+        self.delivery_tallies = DeliveryCollector(PROVIDER_LABELS, OUTCOMES, LATENCY_BUCKETS)
+        registry.register(self.delivery_tallies)
         self.verification_failures = Counter(
             "hookgate_verification_failures_total",
             "Deliveries refused by verification, by provider and reason code.",
             ["provider", "reason"],
-            registry=registry,
-        )
-        self.request_duration = Histogram(
-            "hookgate_ingress_request_duration_seconds",
-            "Time from request start to response, webhook routes only.",
-            ["provider"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.publish_duration = Histogram(
-            "hookgate_publish_duration_seconds",
-            "Time to make a delivery's events durable (Kafka ack or spool sync).",
-            ["provider"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.events_published = Counter(
-            "hookgate_events_published_total",
-            "CloudEvents made durable, by provider.",
-            ["provider"],
             registry=registry,
         )
         self.publish_errors = Counter(
@@ -145,9 +123,6 @@ class GatewayMetrics:
             ["poller"],
             registry=registry,
         )
-        for provider in PROVIDER_LABELS:
-            for outcome in OUTCOMES:
-                self.deliveries.labels(provider, outcome)
         for target in PUBLISH_TARGETS:
             self.publish_errors.labels(target)
         for check in READY_CHECKS:
@@ -164,27 +139,15 @@ class GatewayMetrics:
 
 
 class ProviderMetrics:
-    """One provider's labelled children, so a delivery never pays for `.labels(...)`."""
+    """What the request path records for one provider, found once per provider."""
 
     def __init__(self, metrics: GatewayMetrics, provider: str) -> None:
         self._metrics = metrics
         self._provider = provider
-        self._outcomes = {
-            outcome: metrics.deliveries.labels(provider, outcome) for outcome in OUTCOMES
-        }
+        tally = metrics.delivery_tallies.serving(provider)
+        self.delivered = tally.delivered
+        self.published = tally.published
         self._failures: dict[str, Counter] = {}
-        self._request_duration = metrics.request_duration.labels(provider)
-        self._publish_duration = metrics.publish_duration.labels(provider)
-        self._events_published = metrics.events_published.labels(provider)
-
-    def delivered(self, outcome: str, seconds: float) -> None:
-        counter = self._outcomes.get(outcome)
-        if counter is None:
-            counter = self._outcomes[outcome] = self._metrics.deliveries.labels(
-                self._provider, outcome
-            )
-        counter.inc()
-        self._request_duration.observe(seconds)
 
     def verification_failed(self, reason: str) -> None:
         counter = self._failures.get(reason)
@@ -193,10 +156,6 @@ class ProviderMetrics:
                 self._provider, reason
             )
         counter.inc()
-
-    def published(self, events: int, seconds: float) -> None:
-        self._publish_duration.observe(seconds)
-        self._events_published.inc(events)
 
 
 class _SpoolStats(Protocol):

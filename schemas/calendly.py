@@ -45,9 +45,14 @@ INVITEE_EVENTS = ("invitee.created", "invitee.canceled")
 
 
 class CalendlyModel(BaseModel):
-    """Calendly objects: immutable, and open to the fields Calendly adds over time."""
+    """Calendly objects: immutable, and open to the fields Calendly adds over time.
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    Fields not modelled here are accepted and skipped rather than kept (`extra="ignore"`):
+    the event carries the body exactly as Calendly sent it, and keeping the extras made
+    every delivery's validation about half as fast again.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
 
 class Cancellation(CalendlyModel):

@@ -8,7 +8,6 @@ forged replay window).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from datetime import UTC, datetime
 
@@ -30,7 +29,7 @@ _MAX_TIMESTAMP_DIGITS = 12
 
 
 def _digest(key: bytes, timestamp: str, body: bytes) -> str:
-    return hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.digest(key, timestamp.encode() + b"." + body, "sha256").hex()
 
 
 def sign(body: bytes, key: str, timestamp: int) -> dict[str, str]:

@@ -6,7 +6,6 @@ delivery id for deduplication.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import string
 from datetime import datetime
@@ -28,7 +27,7 @@ _DIGEST_HEX_LENGTH = 64
 
 
 def _digest(secret: bytes, body: bytes) -> str:
-    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.digest(secret, body, "sha256").hex()
 
 
 def sign(body: bytes, secret: str) -> dict[str, str]:
