@@ -6,6 +6,12 @@ after `apply` returned. A crash re-delivers at most the uncommitted batches, whi
 the ledger makes harmless. On a rebalance the revoke waits for the batch in hand
 to be applied and committed, so a partition moves with everything applied committed.
 
+Batches are pipelined one deep: while one batch is applied and committed (a task,
+mostly waiting on the store), the next is fetched and decoded. It is applied only
+after the previous batch's offsets were committed, and only if no revoke came in
+between (its records are then dropped uncommitted, and re-delivered to the
+partitions' owner); stopping drops it the same way.
+
 Failures: a transient error (the database or network unreachable) is retried with
 exponential back-off until it clears; nothing is skipped. Any other error is
 retried `max_retries` times, then the batch is applied event by event and the
@@ -92,7 +98,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Any) -> None:
         # The batch in hand is applied and committed under this lock.
         async with self._runner._batch_lock:
-            pass
+            self._runner._generation += 1
         log.info("Partitions revoked: %s", _names(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
@@ -120,6 +126,8 @@ class KafkaRunner:
         self._sleep = sleep
         self._stopping = asyncio.Event()
         self._batch_lock = asyncio.Lock()
+        self._generation = 0
+        """Revokes so far: a batch fetched before one is not applied."""
         self._consumer: AIOKafkaConsumer | None = None
         self.started = asyncio.Event()
 
@@ -150,42 +158,74 @@ class KafkaRunner:
             self._consumer = consumer
             consumer.subscribe(list(cfg.topics), listener=_Rebalance(self))
             self.started.set()
-            while not self._stopping.is_set():
-                batches = await consumer.getmany(
-                    timeout_ms=cfg.poll_timeout_ms, max_records=cfg.max_batch
-                )
-                if batches:
-                    async with self._batch_lock:
-                        try:
-                            await self._handle(consumer, batches)
-                        except _Abandon:
-                            log.warning(
-                                "Stopping with a batch not applied; it will be re-delivered."
-                            )
-                            break
+            await self._pipeline(consumer)
         finally:
             self._consumer = None
             await consumer.stop()  # leaves the group
             await self._dead_letters.stop()
 
-    async def _handle(
-        self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Any]]
-    ) -> None:
-        records = [record for batch in batches.values() for record in batch]
-        events: list[tuple[Any, CloudEvent]] = []
-        poison: list[DeadLetter] = []
-        for record in records:
+    async def _pipeline(self, consumer: AIOKafkaConsumer) -> None:
+        """Fetch and decode a batch while the one before is applied (`in_hand`)."""
+        cfg = self.config
+        in_hand: asyncio.Task[None] | None = None
+        try:
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(
+                    timeout_ms=cfg.poll_timeout_ms, max_records=cfg.max_batch
+                )
+                # Taken in the step getmany returned in: records it returns belong to
+                # the assignment of that moment (aiokafka drops older ones).
+                generation = self._generation
+                if not batches:
+                    continue
+                batch = await self._decode(batches, generation)
+                if in_hand is not None:
+                    await in_hand
+                    in_hand = None
+                if self._stopping.is_set():
+                    break
+                in_hand = asyncio.create_task(self._handle(consumer, batch))
+            if in_hand is not None:
+                await in_hand
+                in_hand = None
+        except _Abandon:
+            log.warning("Stopping with a batch not applied; it will be re-delivered.")
+        finally:
+            if in_hand is not None:  # cancelled, or fetching failed: like a crash
+                in_hand.cancel()
+                await asyncio.gather(in_hand, return_exceptions=True)
+
+    async def _decode(self, batches: dict[TopicPartition, list[Any]], generation: int) -> _Batch:
+        """The records as CloudEvents; those that are not go to the DLQ as they are.
+
+        Yields to the loop every `_DECODE_CHUNK` records, so the batch being applied
+        meanwhile gets its answers from the store without waiting for the whole batch.
+        """
+        batch = _Batch(batches, generation)
+        for count, record in enumerate(
+            (record for records in batches.values() for record in records), 1
+        ):
             try:
-                events.append((record, _event(record)))
+                batch.events.append((record, _event(record)))
             except (KeyError, ValueError, UnicodeDecodeError) as exc:
-                poison.append(self._dead_letter(record, exc, attempts=0))
-        if events:
-            poison.extend(await self._apply_batch(events))
-        if poison:
-            await self._park(poison)
-        await self._commit(consumer, batches)
-        self.stats.batches += 1
-        self.stats.events += len(records)
+                batch.poison.append(self._dead_letter(record, exc, attempts=0))
+            if count % _DECODE_CHUNK == 0:
+                await asyncio.sleep(0)
+        return batch
+
+    async def _handle(self, consumer: AIOKafkaConsumer, batch: _Batch) -> None:
+        """Apply, park the poison, commit: under the lock a revoke waits for."""
+        async with self._batch_lock:
+            if batch.generation != self._generation:
+                return  # fetched before a revoke: the partitions' owner re-reads it
+            poison = list(batch.poison)
+            if batch.events:
+                poison.extend(await self._apply_batch(batch.events))
+            if poison:
+                await self._park(poison)
+            await self._commit(consumer, batch.partitions)
+            self.stats.batches += 1
+            self.stats.events += len(batch.events) + len(batch.poison)
 
     async def _apply_batch(self, events: list[tuple[Any, CloudEvent]]) -> list[DeadLetter]:
         """Apply with retries; if it keeps failing, one by one; return the poison."""
@@ -286,6 +326,19 @@ class KafkaRunner:
             log.warning("Committing offsets failed after a rebalance (%s).", type(exc).__name__)
             return
         self.stats.commits += 1
+
+
+@dataclass
+class _Batch:
+    """One `getmany` result, decoded, and the revoke count when it was fetched."""
+
+    partitions: dict[TopicPartition, list[Any]]
+    generation: int
+    events: list[tuple[Any, CloudEvent]] = field(default_factory=list)
+    poison: list[DeadLetter] = field(default_factory=list)
+
+
+_DECODE_CHUNK = 256
 
 
 def _event(record: Any) -> CloudEvent:

@@ -68,19 +68,41 @@ class CloudEvent(BaseModel):
     def from_kafka(
         cls, headers: Sequence[tuple[str, bytes]], key: bytes | None, value: bytes
     ) -> CloudEvent:
-        """Rebuild an event from a Kafka record in binary content mode."""
+        """Rebuild an event from a Kafka record in binary content mode.
+
+        The consumers call this for every record, so it makes the checks validation
+        would (a missing header raises `KeyError`, an undecodable one
+        `UnicodeDecodeError`, a time without a timezone or a value that is not bytes
+        `ValueError`: the runner parks such a record) and then fills the model's
+        fields directly, as `model_construct` does, at a third of validation's cost.
+        """
         attrs = {name: raw.decode() for name, raw in headers}
-        return cls(
-            id=attrs["ce_id"],
-            source=attrs["ce_source"],
-            type=attrs["ce_type"],
-            time=datetime.fromisoformat(attrs["ce_time"]),
-            subject=attrs.get("ce_subject", ""),
-            tenant=attrs["ce_tenant"],
-            provider=attrs["ce_provider"],
-            partitionkey=key.decode() if key else "",
-            data=value,
+        time = datetime.fromisoformat(attrs["ce_time"])
+        if time.tzinfo is None:
+            raise ValueError("ce_time must carry a timezone")
+        if not isinstance(value, bytes):  # a null value (a Kafka tombstone) is no event
+            raise ValueError("the record value must be the event data")  # noqa: TRY004
+        fields = {
+            "specversion": "1.0",
+            "id": attrs["ce_id"],
+            "source": attrs["ce_source"],
+            "type": attrs["ce_type"],
+            "time": time,
+            "subject": attrs.get("ce_subject", ""),
+            "datacontenttype": "application/json",
+            "tenant": attrs["ce_tenant"],
+            "provider": attrs["ce_provider"],
+            "partitionkey": key.decode() if key else "",
+            "data": value,
+        }
+        event = cls.__new__(cls)
+        object.__setattr__(event, "__dict__", fields)
+        object.__setattr__(
+            event, "__pydantic_fields_set__", fields.keys() - {"specversion", "datacontenttype"}
         )
+        object.__setattr__(event, "__pydantic_extra__", None)
+        object.__setattr__(event, "__pydantic_private__", None)
+        return event
 
 
 def format_time(moment: datetime) -> str:
