@@ -3,10 +3,12 @@
 Every write is one statement, whatever the number of rows, built once per table and
 column set and cached, so SQLAlchemy compiles it once per process:
 
-- PostgreSQL: `INSERT … SELECT unnest(:c1), unnest(:c2), … ON CONFLICT (key) DO
-  UPDATE … WHERE excluded.version > table.version`, the rows sent as one typed array
-  per column. The statement text is the same for every batch size, so asyncpg's
-  prepared statement is reused too.
+- PostgreSQL: `INSERT … SELECT … FROM json_to_recordset(:rows) AS batch(c1 type, …)
+  ON CONFLICT (key) DO UPDATE … WHERE excluded.version > table.version`, the rows
+  sent as one JSON text. orjson writes that text at a fraction of what asyncpg's
+  typed arrays cost to encode (one `unnest(:c)` array per column, checked element by
+  element), and PostgreSQL reads it as fast. The statement text is the same for
+  every batch size, so asyncpg's prepared statement is reused too.
 - SQLite: the single-row `INSERT … VALUES (…) ON CONFLICT …`, executed with every row
   (executemany).
 
@@ -32,6 +34,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    column,
     func,
     or_,
     select,
@@ -195,7 +198,7 @@ async def insert_new(
     names = tuple(key)
     if dialect == "postgresql":
         statement = _insert_missing_statement(dialect, table, tuple(rows[0]), names, True)
-        result = await connection.execute(statement, _columnar(table, rows))
+        result = await connection.execute(statement, _recordset(table, rows))
         return {tuple(found) for found in result}
     wanted = [tuple(row[name] for name in names) for row in rows]
     columns = [table.c[name] for name in names]
@@ -213,26 +216,30 @@ async def _execute(
     connection: AsyncConnection, statement: Executable, table: Table, rows: Sequence[Row]
 ) -> None:
     if connection.dialect.name == "postgresql":
-        await connection.execute(statement, _columnar(table, rows))
+        await connection.execute(statement, _recordset(table, rows))
     else:
         await connection.execute(statement, list(rows))
 
 
-def _columnar(table: Table, rows: Sequence[Row]) -> dict[str, list[Any]]:
-    """The rows as one list per column, keyed by the statement's array parameters.
+def _recordset(table: Table, rows: Sequence[Row]) -> dict[str, str]:
+    """The rows as the statement's one JSON parameter (`json_to_recordset`).
 
-    JSON values travel as text (a nested list would read as a nested array) and are
-    written as SQLAlchemy's JSON type writes them: `None` becomes JSON `null`.
+    JSON columns travel as JSON text inside it (read as text, then cast), so that
+    `None` is written as SQLAlchemy's JSON type writes it: JSON `null`, not SQL NULL.
+    Times are aware, and orjson writes them with their offset.
     """
-    json_columns = _json_columns(table)
-    return {
-        name: (
-            [orjson.dumps(row[name]).decode() for row in rows]
-            if name in json_columns
-            else [row[name] for row in rows]
-        )
-        for name in rows[0]
-    }
+    json_columns = _json_columns(table) & rows[0].keys()
+    if json_columns:
+        rows = [
+            {**row, **{name: orjson.dumps(row[name]).decode() for name in json_columns}}
+            for row in rows
+        ]
+    elif not all(type(row) is dict for row in rows):
+        rows = [dict(row) for row in rows]
+    return {_ROWS: orjson.dumps(rows).decode()}
+
+
+_ROWS = "rows"
 
 
 @lru_cache(maxsize=64)
@@ -240,22 +247,28 @@ def _json_columns(table: Table) -> frozenset[str]:
     return frozenset(column.name for column in table.columns if isinstance(column.type, JSON))
 
 
-def _unnest(table: Table, name: str) -> ColumnElement[Any]:
-    """`unnest(:name)` of a typed array parameter (JSON travels as text, cast back)."""
-    column_type = table.c[name].type
-    if isinstance(column_type, JSON):
-        return cast(func.unnest(bindparam(name, type_=ARRAY(Text))), column_type)
-    return func.unnest(bindparam(name, type_=ARRAY(column_type)))
-
-
 def _source(dialect: str, table: Table, columns: tuple[str, ...]) -> Any:
-    """`INSERT INTO table (columns)` fed one row (SQLite) or one array per column."""
+    """`INSERT INTO table (columns)` fed one row (SQLite) or the rows of one JSON text."""
     if dialect == "sqlite":
         return sqlite.insert(table)
     if dialect != "postgresql":
         raise NotImplementedError(f"no upsert for the {dialect} dialect")
-    arrays = [_unnest(table, name) for name in columns]
-    return postgresql.insert(table).from_select(list(columns), select(*arrays))
+    json_columns = _json_columns(table)
+    batch = (
+        func.json_to_recordset(cast(bindparam(_ROWS, type_=Text), postgresql.JSON))
+        .table_valued(
+            *(
+                column(name, Text if name in json_columns else table.c[name].type)
+                for name in columns
+            )
+        )
+        .render_derived(name="batch", with_types=True)
+    )
+    values = [
+        cast(batch.c[name], table.c[name].type) if name in json_columns else batch.c[name]
+        for name in columns
+    ]
+    return postgresql.insert(table).from_select(list(columns), select(*values))
 
 
 @lru_cache(maxsize=256)
