@@ -18,11 +18,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.bench.cpu import CpuShare, measure_cpu
 from tests.bench.procs import (
     BenchError,
     Service,
-    cpu_seconds,
-    descendants,
     free_port,
     paused,
     python_module,
@@ -81,6 +80,8 @@ class WorkerFigures:
     kafka: Measured
     spool: Measured
     gateway_rss: int
+    cpu: dict[str, CpuShare]
+    """Per server ("bare", "peer", "kafka", "spool"): the median CPU shares of its runs."""
 
 
 @dataclass
@@ -91,11 +92,6 @@ class IngressFigures:
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _cpu_seconds(service: Service) -> float:
-    """User + system CPU of the service's processes so far (from /proc)."""
-    return sum(cpu_seconds(pid) for pid in [service.pid, *descendants(service.pid)])
 
 
 def _run(
@@ -112,16 +108,23 @@ def _run(
 
 
 def _one_run(
-    service: Service, bodies: SignedBodies, workdir: Path, options: IngressOptions, label: str
+    service: Service,
+    broker: Service,
+    bodies: SignedBodies,
+    workdir: Path,
+    options: IngressOptions,
+    label: str,
+    shares: list[CpuShare],
 ) -> WrkResult:
     url = f"http://127.0.0.1:{service.port}"
-    cpu_before, started = _cpu_seconds(service), time.monotonic()
-    result = _run(url, bodies, workdir, options, options.seconds)
-    cpu = (_cpu_seconds(service) - cpu_before) / (time.monotonic() - started)
+    result, share = measure_cpu(
+        service, broker, lambda: _run(url, bodies, workdir, options, options.seconds)
+    )
+    shares.append(share)
     _say(
         f"  {label}: {result.rps:,.0f} req/s p50 {result.p50_ms:.1f} ms "
         f"p99 {result.p99_ms:.1f} ms ({result.non_2xx} non-2xx, {result.errors} errors; "
-        f"server at {cpu:.0%} of one core)"
+        f"CPU: {share.describe()})"
     )
     return result
 
@@ -200,22 +203,30 @@ async def run_ingress(stack: Stack, options: IngressOptions) -> IngressFigures:
             await asyncio.sleep(RELAY_SECONDS)
             _wait_spool_drained(gateway)
             runs: dict[str, list[WrkResult]] = {"bare": [], "peer": [], "kafka": [], "spool": []}
-            for _ in range(options.runs):
-                runs["bare"].append(_one_run(bare, bodies, stack.workdir, options, "bare"))
-                runs["peer"].append(_one_run(peer, bodies, stack.workdir, options, "peer"))
-                runs["kafka"].append(
-                    _one_run(gateway, bodies, stack.workdir, options, "hookgate (Kafka)")
+            shares: dict[str, list[CpuShare]] = {name: [] for name in runs}
+
+            def measure(
+                name: str,
+                service: Service,
+                label: str,
+                runs: dict[str, list[WrkResult]] = runs,
+                shares: dict[str, list[CpuShare]] = shares,
+            ) -> None:
+                result = _one_run(
+                    service, stack.broker, bodies, stack.workdir, options, label, shares[name]
                 )
+                runs[name].append(result)
+
+            for _ in range(options.runs):
+                measure("bare", bare, "bare")
+                measure("peer", peer, "peer")
+                measure("kafka", gateway, "hookgate (Kafka)")
                 gateway.sample_memory()
                 with paused(stack.broker):
                     # Steady state: the first requests of an outage wait out the Kafka
                     # timeout (2 s) before the gateway fails over; that is not measured.
                     _run(gateway_url, bodies, stack.workdir, options, FAILOVER_SECONDS)
-                    runs["spool"].append(
-                        _one_run(
-                            gateway, bodies, stack.workdir, options, "hookgate (broker paused)"
-                        )
-                    )
+                    measure("spool", gateway, "hookgate (broker paused)")
                     gateway.sample_memory()
                 await asyncio.sleep(RELAY_SECONDS)  # the relay drains the spool into Kafka
                 _wait_spool_drained(gateway)
@@ -230,6 +241,7 @@ async def run_ingress(stack: Stack, options: IngressOptions) -> IngressFigures:
             kafka=Measured.of(runs["kafka"]),
             spool=Measured.of(runs["spool"]),
             gateway_rss=rss,
+            cpu={name: CpuShare.median_of(found) for name, found in shares.items()},
         )
     return figures
 
@@ -295,6 +307,12 @@ def ingress_lines(figures: IngressFigures, connections: int) -> list[Line]:
                 f.gateway_rss <= 150 * MIB,
             )
         )
+        for name, label in (("kafka", "gateway"), ("peer", "peer")):
+            share = f.cpu.get(name)
+            if share is not None:
+                lines.append(
+                    Line(f"CPU during the {label} runs ({tag})", share.describe(), "", "", "")
+                )
         for name, m in (("bare", f.bare), ("peer", f.peer), ("Kafka", f.kafka), ("spool", f.spool)):
             if not m.clean:
                 errors = sum(r.errors + r.non_2xx for r in m.runs)

@@ -26,6 +26,9 @@ async def test_quick_bench_runs_every_section(tmp_path: Path) -> None:
     spool = figures["store-and-forward req/s, broker paused (1 worker, 64 conn)"]
     assert not spool.value.startswith("0 "), spool
     assert "MiB" in figures["gateway peak RSS per worker (1 worker, 64 conn)"].value
+    cpu = figures["CPU during the gateway runs (1 worker, 64 conn)"].value
+    assert cpu.startswith("server ") and not cpu.startswith("server 0%"), cpu
+    assert "wrk " in cpu and "wrk 0%" not in cpu, cpu
     apply = next(line for line in report.lines if line.figure.startswith("apply events/s"))
     assert "3,000 mixed events" in apply.figure
     assert not apply.value.startswith("0 "), apply
