@@ -1,4 +1,4 @@
-"""A real gateway on a loopback port, served by uvicorn in the test's event loop."""
+"""A real gateway on a loopback port, served as `hookgate serve` serves it, in the test loop."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
+from gateway.commands.serve import listeners, server_config
 from gateway.migrate import upgrade
 from gateway.settings import Settings
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SECRET_KEYS = ("newest-test-key-abcdefghijklmnop", "older-test-key-abcdefghijklmnop")
 
 
@@ -72,36 +74,36 @@ class RunningGateway:
 async def running_gateway(
     settings: Settings, build: Callable[[Settings], Starlette], *, migrate: bool = True
 ) -> AsyncIterator[RunningGateway]:
+    """Serve `build(settings)` as `hookgate serve` does (`server_config`, `listeners`:
+    the bounded httptools protocol and, with an admin port, both listeners), on the
+    test's event loop; `admin` talks to the admin listener with the admin token."""
     if migrate:
         await upgrade(settings.database_url)
     app = build(settings)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        loop="none",
-    )
+    config = server_config(app, settings, loop="none", lifespan="on", workers=1)
+    sockets = listeners(settings, settings.host, settings.port)
     server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=sockets))
     while not server.started:
         if serving.done():
             serving.result()
             raise RuntimeError("uvicorn stopped before it started")
         await asyncio.sleep(0.01)
     base = f"http://{settings.host}:{settings.port}"
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    admin_base = (
+        f"http://{settings.admin_host or settings.host}:{settings.admin_port or settings.port}"
+    )
     try:
         async with (
-            httpx.AsyncClient(base_url=base, timeout=10) as client,
-            httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as admin,
+            httpx.AsyncClient(base_url=base, timeout=30) as client,
+            httpx.AsyncClient(base_url=admin_base, timeout=30, headers=ADMIN_HEADERS) as admin,
         ):
             yield RunningGateway(app=app, settings=settings, client=client, admin=admin)
     finally:
         server.should_exit = True
         await serving
+        for sock in sockets:
+            sock.close()
 
 
 class FrozenClock:

@@ -1,29 +1,20 @@
-"""A gateway served exactly as `hookgate serve` serves it, in the test's event loop.
-
-Unlike tests/gateway/harness.py this goes through `serve.server_config` and
-`serve.listeners`: the bounded httptools protocol and, with an admin port, both
-listeners on one app.
-"""
+"""The reliability tests' view of a served gateway: tests/gateway/harness.py's, plus its spool."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 
-from gateway.commands.serve import listeners, server_config
-from gateway.migrate import upgrade
 from gateway.settings import Settings
 from gateway.spool import Spool
-from tests.gateway.harness import ADMIN_TOKEN
+from tests.gateway.harness import ADMIN_HEADERS, running_gateway
 
-ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+__all__ = ["ADMIN_HEADERS", "Served", "serve"]
 
 
 @dataclass
@@ -62,29 +53,5 @@ class Served:
 async def serve(
     settings: Settings, build: Callable[[Settings], Starlette]
 ) -> AsyncIterator[Served]:
-    await upgrade(settings.database_url)
-    app = build(settings)
-    config = server_config(app, settings, loop="none", lifespan="on", workers=1)
-    sockets = listeners(settings, settings.host, settings.port)
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve(sockets=sockets))
-    while not server.started:
-        if serving.done():
-            serving.result()
-            raise RuntimeError("uvicorn stopped before it started")
-        await asyncio.sleep(0.01)
-    base = f"http://{settings.host}:{settings.port}"
-    admin_base = (
-        f"http://{settings.admin_host or settings.host}:{settings.admin_port or settings.port}"
-    )
-    try:
-        async with (
-            httpx.AsyncClient(base_url=base, timeout=30) as client,
-            httpx.AsyncClient(base_url=admin_base, timeout=30, headers=ADMIN_HEADERS) as admin,
-        ):
-            yield Served(app=app, settings=settings, client=client, admin=admin)
-    finally:
-        server.should_exit = True
-        await serving
-        for sock in sockets:
-            sock.close()
+    async with running_gateway(settings, build) as running:
+        yield Served(app=running.app, settings=settings, client=running.client, admin=running.admin)
