@@ -7,10 +7,16 @@ events not there before; on SQLite a lookup and an insert), including those no
 handler takes (counted, not failed, and not counted again on redelivery); the
 claimed ones then go to their handlers. If a handler raises, nothing of the batch
 is written, the ledger rows included, and the error propagates.
+
+`PreparedHandler`s prepare every event of the batch while the ledger claim is on
+its way to the store (yielding to it between chunks), then write the claimed ones;
+an event that failed to prepare raises its error only if it was claimed, as it
+would have in the handler.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,7 +29,7 @@ from sqlalchemy import delete
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from consumers.registry import HandlerRegistry
+from consumers.registry import Handler, HandlerRegistry, PreparedHandler
 from consumers.upsert import insert_new
 from schemas import CloudEvent
 from schemas.store import processed_events
@@ -79,11 +85,18 @@ class Applier:
         unhandled_ids = {id(event) for event in unhandled}
         async with self._engine.begin() as connection:
             with _counting(connection) as count:
-                claimed = await _claim(connection, unique, unhandled_ids, self._clock())
-                for handler, group in groups:
-                    fresh = [event for event in group if (event.source, event.id) in claimed]
-                    if fresh:
-                        await handler(connection, fresh)
+                claiming = asyncio.ensure_future(
+                    _claim(connection, unique, unhandled_ids, self._clock())
+                )
+                try:
+                    prepared = await _prepare(groups)
+                    claimed = await claiming
+                finally:
+                    if not claiming.done():
+                        claiming.cancel()
+                        await asyncio.gather(claiming, return_exceptions=True)
+                for (handler, group), items in zip(groups, prepared, strict=True):
+                    await _write(connection, handler, group, items, claimed)
             statements = count[0]
         unhandled = [event for event in unhandled if (event.source, event.id) in claimed]
         result = ApplyResult(
@@ -108,6 +121,60 @@ class Applier:
                 delete(processed_events).where(processed_events.c.processed_at < older_than)
             )
         return int(result.rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """An event whose preparation raised; the error is raised if it is written."""
+
+    error: Exception
+
+
+PREPARE_CHUNK = 256
+"""Events prepared between two turns of the event loop (the claim's answer waits)."""
+
+
+async def _prepare(groups: Sequence[tuple[Handler, list[CloudEvent]]]) -> list[list[object] | None]:
+    """Each `PreparedHandler` group's events prepared (None for plain handlers)."""
+    prepared: list[list[object] | None] = []
+    done = 0
+    for handler, group in groups:
+        if not isinstance(handler, PreparedHandler):
+            prepared.append(None)
+            continue
+        items: list[object] = []
+        for event in group:
+            try:
+                items.append(handler.prepare(event))
+            except Exception as exc:  # noqa: BLE001 - raised in _write if the event is new
+                items.append(_Failed(exc))
+            done += 1
+            if done % PREPARE_CHUNK == 0:
+                await asyncio.sleep(0)
+        prepared.append(items)
+    return prepared
+
+
+async def _write(
+    connection: AsyncConnection,
+    handler: Handler,
+    group: Sequence[CloudEvent],
+    items: Sequence[object] | None,
+    claimed: set[tuple[str, str]],
+) -> None:
+    if items is None or not isinstance(handler, PreparedHandler):
+        fresh = [event for event in group if (event.source, event.id) in claimed]
+        if fresh:
+            await handler(connection, fresh)
+        return
+    ready: list[tuple[CloudEvent, object]] = []
+    for event, item in zip(group, items, strict=True):
+        if (event.source, event.id) in claimed:
+            if isinstance(item, _Failed):
+                raise item.error
+            ready.append((event, item))
+    if ready:
+        await handler.write(connection, ready)
 
 
 def _first_of_each(events: Sequence[CloudEvent]) -> list[CloudEvent]:
@@ -138,8 +205,10 @@ async def _claim(
         }
         for event in events
     ]
-    claimed = await insert_new(connection, processed_events, rows, key=("source", "event_id"))
-    return {(source, event_id) for source, event_id in claimed}
+    claimed: set[tuple[str, str]] = await insert_new(
+        connection, processed_events, rows, key=("source", "event_id")
+    )
+    return claimed
 
 
 @contextmanager

@@ -3,18 +3,43 @@
 A handler receives every event of its types in one consumed batch, in bus order,
 together with the open database connection of the batch's transaction, and writes
 with set-based statements. Events without a handler are counted and skipped.
+
+A `PreparedHandler` splits that in two: `prepare` (per event, no I/O: parse the
+data, build the rows) and `write` (the statements, for the prepared events that
+the ledger found new). The `Applier` prepares a batch while its ledger claim is
+on the way to the store, so the CPU and the database work side by side.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import CloudEvent
 
 Handler = Callable[[AsyncConnection, Sequence[CloudEvent]], Awaitable[None]]
+P = TypeVar("P")
+
+
+class PreparedHandler(ABC, Generic[P]):
+    """A handler in two steps; called as a plain `Handler`, it does both at once."""
+
+    @abstractmethod
+    def prepare(self, event: CloudEvent) -> P:
+        """What `write` needs of `event` (pure: no I/O). May raise `MalformedPayload`."""
+
+    @abstractmethod
+    async def write(
+        self, connection: AsyncConnection, prepared: Sequence[tuple[CloudEvent, P]]
+    ) -> None:
+        """Write the prepared events (new ones only, in bus order)."""
+
+    async def __call__(self, connection: AsyncConnection, events: Sequence[CloudEvent]) -> None:
+        await self.write(connection, [(event, self.prepare(event)) for event in events])
 
 
 @dataclass

@@ -22,6 +22,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import orjson
@@ -64,9 +65,10 @@ def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 def latest(rows: Iterable[Row], key: Sequence[str], version: str = "version") -> list[Row]:
     """One row per key: the one with the highest version (the first seen on a tie)."""
-    best: dict[tuple[Any, ...], Row] = {}
+    best: dict[Any, Row] = {}
+    key_of = itemgetter(*key)
     for row in rows:
-        k = tuple(row[name] for name in key)
+        k = key_of(row)
         current = best.get(k)
         if current is None or row[version] > current[version]:
             best[k] = row
@@ -155,10 +157,11 @@ async def upsert_parts(
     blank: dict[str, Any] = {}
     for part, _ in present:
         blank |= part.blank()
-    merged: dict[Key, dict[str, Any]] = {}
+    merged: dict[Any, dict[str, Any]] = {}
+    key_of = itemgetter(*key)
     for _, rows in present:
         for row in rows:
-            k = tuple(row[name] for name in key)
+            k = key_of(row)
             target = merged.get(k)
             if target is None:
                 target = merged[k] = {name: row[name] for name in key} | blank

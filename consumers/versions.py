@@ -23,7 +23,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def row_version(moment: datetime, event_id: str, *, final: bool = False) -> int:
     """The version of a write made by event `event_id` at provider time `moment`."""
-    delta = moment.astimezone(UTC) - _EPOCH
+    if moment.tzinfo is None:  # read as local time, as astimezone does
+        moment = moment.astimezone(UTC)
+    delta = moment - _EPOCH  # aware arithmetic applies the offset: no conversion needed
     micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     tiebreak = int.from_bytes(hashlib.sha256(event_id.encode()).digest()[:4], "big") % 1000
     return (LIFECYCLE_STEP if final else 0) + max(micros, 0) * 1000 + tiebreak

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.handlers.payloads import parse_as
-from consumers.registry import HandlerRegistry
+from consumers.registry import HandlerRegistry, PreparedHandler
 from consumers.upsert import Part, upsert_parts
 from consumers.versions import parse_time, row_version
 from schemas import CloudEvent, MalformedPayload
@@ -47,25 +47,32 @@ _NO_SHOW_PART = Part(_NO_SHOW_COLUMNS, version="no_show_version", absent={"no_sh
 
 
 def register(registry: HandlerRegistry) -> None:
-    registry.register(EVENT_TYPES, apply_calendly)
+    registry.register(EVENT_TYPES, CalendlyHandler())
 
 
-async def apply_calendly(connection: AsyncConnection, events: Sequence[CloudEvent]) -> None:
-    """Upsert the batch's bookings and no-show marks: one statement."""
-    booking_rows: list[dict[str, Any]] = []
-    no_show_rows: list[dict[str, Any]] = []
-    for event in events:
+Prepared = tuple[Part, dict[str, Any]]
+"""The part of the booking an event writes, and its row."""
+
+
+class CalendlyHandler(PreparedHandler[Prepared]):
+    """Bookings and no-show marks: one statement per batch."""
+
+    def prepare(self, event: CloudEvent) -> Prepared:
         if event.type in INVITEE_TYPES:
-            invitee = parse_as(InviteeEvent, event.data, _WHAT)
-            booking_rows.append(_booking_row(event, invitee))
-        else:
-            no_show_rows.append(_no_show_row(event, parse_as(OtherEvent, event.data, _WHAT)))
-    await upsert_parts(
-        connection,
-        bookings,
-        [(_BOOKING_PART, booking_rows), (_NO_SHOW_PART, no_show_rows)],
-        key=_KEY,
-    )
+            return _BOOKING_PART, _booking_row(event, parse_as(InviteeEvent, event.data, _WHAT))
+        return _NO_SHOW_PART, _no_show_row(event, parse_as(OtherEvent, event.data, _WHAT))
+
+    async def write(
+        self, connection: AsyncConnection, prepared: Sequence[tuple[CloudEvent, Prepared]]
+    ) -> None:
+        booking_rows = [row for _, (part, row) in prepared if part is _BOOKING_PART]
+        no_show_rows = [row for _, (part, row) in prepared if part is _NO_SHOW_PART]
+        await upsert_parts(
+            connection,
+            bookings,
+            [(_BOOKING_PART, booking_rows), (_NO_SHOW_PART, no_show_rows)],
+            key=_KEY,
+        )
 
 
 def _booking_row(event: CloudEvent, parsed: InviteeEvent) -> dict[str, Any]:

@@ -10,6 +10,7 @@ them by time. Appointments work like contacts, `AppointmentDelete` a tombstone.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consumers.handlers.payloads import parse_as
 from consumers.handlers.phone_cache import e164
 from consumers.phones import DEFAULT_REGION, default_regions
-from consumers.registry import HandlerRegistry
+from consumers.registry import HandlerRegistry, PreparedHandler
 from consumers.upsert import Part, upsert, upsert_parts
 from consumers.versions import parse_time, row_version
 from schemas import CloudEvent
@@ -61,53 +62,70 @@ _APPOINTMENT_COLUMNS = (
 
 
 def register(registry: HandlerRegistry) -> None:
-    registry.register(EVENT_TYPES, apply_ghl)
+    registry.register(EVENT_TYPES, GhlHandler())
 
 
-async def apply_ghl(connection: AsyncConnection, events: Sequence[CloudEvent]) -> None:
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The rows one event writes; a contact's `phone` is still as GHL sent it."""
+
+    contact: dict[str, Any] | None = None
+    dnd: dict[str, Any] | None = None
+    appointment: dict[str, Any] | None = None
+
+
+class GhlHandler(PreparedHandler[Prepared]):
     """Contacts with their do-not-disturb part, appointments: one statement each."""
-    contact_events: list[tuple[CloudEvent, ContactEvent]] = []
-    dnd_rows: list[dict[str, Any]] = []
-    appointment_rows: list[dict[str, Any]] = []
-    for event in events:
-        if event.type in CONTACT_TYPES:
-            parsed = parse_as(ContactEvent, event.data, _WHAT)
-            if event.type != "ghl.contact.dnd_updated":
-                contact_events.append((event, parsed))
-            if parsed.dnd is not None:
-                dnd_rows.append(_dnd_row(event, parsed))
-        else:
-            appointment = parse_as(AppointmentEvent, event.data, _WHAT)
-            appointment_rows.append(_appointment_row(event, appointment))
 
-    regions = await default_regions(
-        connection, {event.source for event, parsed in contact_events if parsed.phone}
-    )
-    contact_rows = [
-        _contact_row(event, parsed, regions.get(event.source, DEFAULT_REGION))
-        for event, parsed in contact_events
-    ]
-    await upsert_parts(
-        connection,
-        contacts,
-        [(_CONTACT_PART, contact_rows), (_DND_PART, dnd_rows)],
-        key=_CONTACT_KEY,
-    )
-    await upsert(
-        connection,
-        ghl_appointments,
-        appointment_rows,
-        key=("tenant", "ghl_appointment_id"),
-        update=_APPOINTMENT_COLUMNS,
-    )
+    def prepare(self, event: CloudEvent) -> Prepared:
+        if event.type not in CONTACT_TYPES:
+            appointment = parse_as(AppointmentEvent, event.data, _WHAT)
+            return Prepared(appointment=_appointment_row(event, appointment))
+        parsed = parse_as(ContactEvent, event.data, _WHAT)
+        dnd_only = event.type == "ghl.contact.dnd_updated"
+        return Prepared(
+            contact=None if dnd_only else _contact_row(event, parsed),
+            dnd=None if parsed.dnd is None else _dnd_row(event, parsed),
+        )
+
+    async def write(
+        self, connection: AsyncConnection, prepared: Sequence[tuple[CloudEvent, Prepared]]
+    ) -> None:
+        contact_rows = [
+            (event, item.contact) for event, item in prepared if item.contact is not None
+        ]
+        regions = await default_regions(
+            connection, {event.source for event, row in contact_rows if row["phone"]}
+        )
+        for event, row in contact_rows:
+            row["phone"] = e164(row["phone"], regions.get(event.source, DEFAULT_REGION))
+        await upsert_parts(
+            connection,
+            contacts,
+            [
+                (_CONTACT_PART, [row for _, row in contact_rows]),
+                (_DND_PART, [item.dnd for _, item in prepared if item.dnd is not None]),
+            ],
+            key=_CONTACT_KEY,
+        )
+        await upsert(
+            connection,
+            ghl_appointments,
+            [item.appointment for _, item in prepared if item.appointment is not None],
+            key=("tenant", "ghl_appointment_id"),
+            update=_APPOINTMENT_COLUMNS,
+        )
 
 
 def _moment(event: CloudEvent, *candidates: datetime | None) -> datetime:
     """The first provider time given, else the event's time."""
-    return next((moment for moment in candidates if moment is not None), event.time)
+    for moment in candidates:
+        if moment is not None:
+            return moment
+    return event.time
 
 
-def _contact_row(event: CloudEvent, parsed: ContactEvent, region: str) -> dict[str, Any]:
+def _contact_row(event: CloudEvent, parsed: ContactEvent) -> dict[str, Any]:
     moment = _moment(event, parsed.date_updated, parsed.timestamp)
     deleted = event.type == "ghl.contact.deleted"
     return {
@@ -117,7 +135,7 @@ def _contact_row(event: CloudEvent, parsed: ContactEvent, region: str) -> dict[s
         "first_name": parsed.first_name,
         "last_name": parsed.last_name,
         "email": parsed.email,
-        "phone": e164(parsed.phone, region),
+        "phone": parsed.phone,
         "tags": list(parsed.tags),
         "deleted_at": parse_time(moment) if deleted else None,
         "version": row_version(moment, event.id, final=deleted),

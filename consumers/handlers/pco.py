@@ -11,6 +11,7 @@ member row is created partially, and the person event fills in the rest.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.handlers.phone_cache import e164
 from consumers.phones import default_regions
-from consumers.registry import HandlerRegistry
+from consumers.registry import HandlerRegistry, PreparedHandler
 from consumers.upsert import insert_missing, keys_in, upsert
 from consumers.versions import parse_time, row_version
 from schemas import CloudEvent
@@ -39,66 +40,76 @@ _PHONE_COLUMNS = ("pco_person_id", "number", "raw_number", "is_primary", "delete
 
 
 def register(registry: HandlerRegistry) -> None:
-    registry.register(EVENT_TYPES, apply_pco)
+    registry.register(EVENT_TYPES, PcoHandler())
 
 
-async def apply_pco(connection: AsyncConnection, events: Sequence[CloudEvent]) -> None:
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The row one event writes, to `table` (None: a resource the store does not keep);
+    a phone's `number` is still as Planning Center sent it."""
+
+    table: Table | None = None
+    row: dict[str, Any] = field(default_factory=dict)
+    person: str | None = None
+    """The person an email or phone belongs to, where the document names one."""
+
+
+class PcoHandler(PreparedHandler[Prepared]):
     """A constant number of statements per table, whatever the batch size (per chunk)."""
-    people: list[dict[str, Any]] = []
-    emails: list[dict[str, Any]] = []
-    phones: list[tuple[CloudEvent, dict[str, Any]]] = []
-    touched: set[tuple[str, str]] = set()
-    for event in events:
+
+    def prepare(self, event: CloudEvent) -> Prepared:
         document = parse_document(event.data)
         resource = document.data
         if isinstance(resource, Person):
-            people.append(_person_row(event, document, resource))
-        elif isinstance(resource, Email):
-            emails.append(_email_row(event, document, resource))
-        elif isinstance(resource, PhoneNumber):
-            phones.append((event, _phone_row(event, document, resource)))
-        else:
-            continue
-        if isinstance(resource, Email | PhoneNumber) and document.person_id:
-            touched.add((event.tenant, document.person_id))
+            return Prepared(members, _person_row(event, document, resource))
+        if isinstance(resource, Email):
+            return Prepared(
+                member_emails, _email_row(event, document, resource), document.person_id
+            )
+        if isinstance(resource, PhoneNumber):
+            return Prepared(
+                member_phones, _phone_row(event, document, resource), document.person_id
+            )
+        return Prepared()
 
-    await upsert(
-        connection,
-        members,
-        people,
-        key=_MEMBER_KEY,
-        update=_MEMBER_COLUMNS,
-    )
-    if phones:
-        regions = await default_regions(connection, {event.source for event, _ in phones})
-        for event, row in phones:
-            row["number"] = e164(row["number"] or row["raw_number"], regions[event.source])
-    await upsert(
-        connection,
-        member_emails,
-        emails,
-        key=("tenant", "pco_email_id"),
-        update=_EMAIL_COLUMNS,
-    )
-    await upsert(
-        connection,
-        member_phones,
-        [row for _, row in phones],
-        key=("tenant", "pco_phone_number_id"),
-        update=_PHONE_COLUMNS,
-    )
-    if touched:
-        keys = sorted(touched)
-        await insert_missing(
-            connection,
-            members,
-            [{"tenant": tenant, "pco_person_id": person} for tenant, person in keys],
-            key=_MEMBER_KEY,
-        )
-        if emails:
-            await _derive(connection, keys, "email", member_emails, member_emails.c.address)
+    async def write(
+        self, connection: AsyncConnection, prepared: Sequence[tuple[CloudEvent, Prepared]]
+    ) -> None:
+        people = [item.row for _, item in prepared if item.table is members]
+        emails = [item.row for _, item in prepared if item.table is member_emails]
+        phones = [(event, item.row) for event, item in prepared if item.table is member_phones]
+        touched = {(event.tenant, item.person) for event, item in prepared if item.person}
+        await upsert(connection, members, people, key=_MEMBER_KEY, update=_MEMBER_COLUMNS)
         if phones:
-            await _derive(connection, keys, "phone", member_phones, member_phones.c.number)
+            regions = await default_regions(connection, {event.source for event, _ in phones})
+            for event, row in phones:
+                row["number"] = e164(row["number"] or row["raw_number"], regions[event.source])
+        await upsert(
+            connection,
+            member_emails,
+            emails,
+            key=("tenant", "pco_email_id"),
+            update=_EMAIL_COLUMNS,
+        )
+        await upsert(
+            connection,
+            member_phones,
+            [row for _, row in phones],
+            key=("tenant", "pco_phone_number_id"),
+            update=_PHONE_COLUMNS,
+        )
+        if touched:
+            keys = sorted(touched)
+            await insert_missing(
+                connection,
+                members,
+                [{"tenant": tenant, "pco_person_id": person} for tenant, person in keys],
+                key=_MEMBER_KEY,
+            )
+            if emails:
+                await _derive(connection, keys, "email", member_emails, member_emails.c.address)
+            if phones:
+                await _derive(connection, keys, "phone", member_phones, member_phones.c.number)
 
 
 async def _derive(

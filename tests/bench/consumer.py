@@ -2,9 +2,10 @@
 
 `python -m tests.bench.consumer --expect N --summary PATH` runs the same runner,
 applier and registry as `hookgate consume` (configured from `HOOKGATE_*` through
-`gateway.commands.consume.runner_config`), observes every batch, stops once `N`
-events were applied, and writes a JSON summary: events, batches, statements, the
-time from the first batch's start to the last batch's end, and its own `VmHWM`.
+`gateway.commands.consume.runner_config`, with its collector tuning `tune_gc`),
+observes every batch, stops once `N` events were applied, and writes a JSON
+summary: events, batches, statements, the time from the first batch's start to the
+last batch's end, and its own `VmHWM`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from consumers.apply import Applier, ApplyResult
 from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunner, run_until_signalled
+from gateway.app import tune_gc
 from gateway.commands.consume import handled_providers, runner_config
 from gateway.settings import Settings
 from tests.bench.procs import peak_rss_bytes
@@ -80,6 +82,7 @@ async def consume(expect: int, summary_path: Path, max_batch: int) -> None:
     try:
         runner = KafkaRunner(config, applier.apply)
         holder.append(runner)
+        tune_gc()  # as `hookgate consume` does before it runs
         await run_until_signalled(runner, signal.SIGTERM, signal.SIGINT)
     finally:
         await engine.dispose()

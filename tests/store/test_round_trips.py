@@ -24,8 +24,8 @@ no-show part included); the members, emails and phones upserts, the partial
 members, two derivations (email, phone) and a source lookup (phone regions);
 another source lookup, one contacts upsert (its do-not-disturb part included) and
 the appointments upsert. 12 statements on PostgreSQL, 13 on SQLite, 14 and 15
-round trips with BEGIN and COMMIT. Every write is one statement (PostgreSQL:
-arrays through `unnest`; SQLite: an executemany), so the figure does not grow with
+round trips with BEGIN and COMMIT. Every write is one statement (PostgreSQL: the
+rows as one JSON text; SQLite: an executemany), so the figure does not grow with
 the batch."""
 
 
