@@ -2,10 +2,11 @@
 
 `python -m tests.bench.consumer --expect N --summary PATH` runs the same runner,
 applier and registry as `hookgate consume` (configured from `HOOKGATE_*` through
-`gateway.commands.consume.runner_config`, with its collector tuning `tune_gc`),
-observes every batch, stops once `N` events were applied, and writes a JSON
-summary: events, batches, statements, the time from the first batch's start to the
-last batch's end, and its own `VmHWM`.
+`gateway.commands.consume.runner_config`, with its collector tuning `tune_gc`, and its
+`ConsumerMetrics`: the applier reports to them and the runner calls the instrumented
+apply, as in production), observes every batch, stops once `N` events were applied,
+and writes a JSON summary: events, batches, statements, the time from the first
+batch's start to the last batch's end, and its own `VmHWM`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import orjson
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from consumers.apply import Applier, ApplyResult
 from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunner, run_until_signalled
+from consumers.metrics import ConsumerMetrics
 from gateway.app import tune_gc
 from gateway.commands.consume import handled_providers, runner_config
 from gateway.settings import Settings
@@ -47,12 +50,22 @@ class ConsumerSummary:
 
 
 class _Observer:
-    def __init__(self, summary: ConsumerSummary, expect: int, runner: list[KafkaRunner]) -> None:
+    """The production metrics' `observe`, then the summary's."""
+
+    def __init__(
+        self,
+        metrics: ConsumerMetrics,
+        summary: ConsumerSummary,
+        expect: int,
+        runner: list[KafkaRunner],
+    ) -> None:
+        self._metrics = metrics
         self.summary = summary
         self._expect = expect
         self._runner = runner
 
     def observe(self, result: ApplyResult, seconds: float) -> None:
+        self._metrics.observe(result, seconds)
         now = time.monotonic()
         summary = self.summary
         if summary.batches == 0:
@@ -78,9 +91,10 @@ async def consume(expect: int, summary_path: Path, max_batch: int) -> None:
     engine = create_async_engine(settings.database_url)
     summary = ConsumerSummary()
     holder: list[KafkaRunner] = []
-    applier = Applier(engine, registry, metrics=_Observer(summary, expect, holder))
+    metrics = ConsumerMetrics(CollectorRegistry(), event_types=registry.event_types)
+    applier = Applier(engine, registry, metrics=_Observer(metrics, summary, expect, holder))
     try:
-        runner = KafkaRunner(config, applier.apply)
+        runner = KafkaRunner(config, metrics.instrument(applier.apply))
         holder.append(runner)
         tune_gc()  # as `hookgate consume` does before it runs
         await run_until_signalled(runner, signal.SIGTERM, signal.SIGINT)
