@@ -190,3 +190,76 @@ def _utc(moment: datetime) -> datetime:
         return moment.astimezone(UTC)
     except OverflowError:
         raise MalformedPayload("The Calendly delivery has a time out of range.") from None
+
+
+# What the store reads ---------------------------------------------------------------
+#
+# The consumers validate an event's data again when they apply it. The gateway has
+# already checked the whole documented payload at the edge (`parse_event`), so the
+# store parses only what it writes: the models below keep every required field of
+# the ones above (same types and constraints) and the optional fields the bookings
+# handler reads, and skip the rest, at about half the cost. A body they reject
+# fails the full models too (their constraints are a subset); the handler then
+# raises the full models' error, so a malformed event reads the same everywhere.
+
+
+class StoredCancellation(CalendlyModel):
+    """What the store reads of a `Cancellation`."""
+
+    canceled_by: str | None = None
+    canceler_type: str | None = None
+    reason: str | None = None
+    created_at: AwareDatetime | None = None
+
+
+class StoredScheduledEvent(CalendlyModel):
+    """What the store reads of a `ScheduledEvent` (and its required `uri`)."""
+
+    uri: str
+    start_time: AwareDatetime
+    end_time: AwareDatetime
+
+
+class StoredInvitee(CalendlyModel):
+    """What the store reads of an `Invitee`, with every field `Invitee` requires."""
+
+    uri: str
+    email: str
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    status: str
+    event: str
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    rescheduled: bool = False
+    old_invitee: str | None = None
+    new_invitee: str | None = None
+    cancellation: StoredCancellation | None = None
+    scheduled_event: StoredScheduledEvent | None = None
+
+
+class StoredInviteeEvent(CalendlyModel):
+    """What the store reads of an `InviteeEvent`."""
+
+    event: Literal["invitee.created", "invitee.canceled"]
+    created_at: AwareDatetime
+    payload: StoredInvitee
+
+
+_STORED_INVITEES: TypeAdapter[StoredInviteeEvent] = TypeAdapter(StoredInviteeEvent)
+
+
+def parse_stored_invitee(data: bytes) -> StoredInviteeEvent:
+    """An invitee event's data as the store reads it, or `MalformedPayload`.
+
+    The error is the one the full `InviteeEvent` gives, so it names the same fields.
+    """
+    try:
+        return _STORED_INVITEES.validate_json(data)
+    except ValidationError:
+        try:
+            _INVITEES.validate_json(data)
+        except ValidationError as exc:
+            raise malformed_from(exc, "Calendly delivery") from None
+        raise  # not reached: what the full model accepts fits the store's

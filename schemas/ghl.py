@@ -248,3 +248,95 @@ def _utc(moment: datetime) -> datetime:
         return moment.astimezone(UTC)
     except OverflowError:
         raise MalformedPayload("The GoHighLevel delivery has a time out of range.") from None
+
+
+# What the store reads ---------------------------------------------------------------
+#
+# The consumers validate an event's data again when they apply it. The gateway has
+# already checked the whole documented payload at the edge (`parse_event`), so the
+# store parses only what it writes: the models below keep every required field of
+# the ones above (same types and constraints) and the optional fields the contacts
+# and appointments handler reads, and skip the rest (unknown fields are ignored, not
+# kept), at about half the cost. A body they reject fails the full models too; the
+# parsers then raise the full models' error, so a malformed event reads the same.
+
+
+class StoredGhlModel(BaseModel):
+    """Like `GhlModel`, but fields it does not declare are skipped."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", alias_generator=to_camel)
+
+
+class StoredContactEvent(StoredGhlModel):
+    """What the store reads of a `ContactEvent`."""
+
+    type: Literal[
+        "ContactCreate", "ContactUpdate", "ContactDelete", "ContactTagUpdate", "ContactDndUpdate"
+    ]
+    location_id: str
+    timestamp: Timestamp | None = None
+    id: str = Field(min_length=1)
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    tags: Strings = Field(default_factory=list)
+    dnd: bool | None = None
+    dnd_settings: Any = None
+    """`dndSettings`: not a field of `ContactEvent`, which keeps it among its extras."""
+    date_updated: Timestamp | None = None
+
+
+class StoredAppointment(StoredGhlModel):
+    """What the store reads of an `Appointment`."""
+
+    id: str = Field(min_length=1)
+    calendar_id: str | None = None
+    contact_id: str | None = None
+    title: str | None = None
+    appointment_status: str | None = None
+    start_time: Timestamp | None = None
+    end_time: Timestamp | None = None
+    date_updated: Timestamp | None = None
+
+
+class StoredAppointmentEvent(StoredGhlModel):
+    """What the store reads of an `AppointmentEvent`."""
+
+    type: Literal["AppointmentCreate", "AppointmentUpdate", "AppointmentDelete"]
+    location_id: str
+    timestamp: Timestamp | None = None
+    appointment: StoredAppointment
+
+
+_STORED_CONTACTS: TypeAdapter[StoredContactEvent] = TypeAdapter(StoredContactEvent)
+_STORED_APPOINTMENTS: TypeAdapter[StoredAppointmentEvent] = TypeAdapter(StoredAppointmentEvent)
+_CONTACTS: TypeAdapter[ContactEvent] = TypeAdapter(ContactEvent)
+_APPOINTMENTS: TypeAdapter[AppointmentEvent] = TypeAdapter(AppointmentEvent)
+
+
+def parse_stored_contact(data: bytes) -> StoredContactEvent:
+    """A contact event's data as the store reads it, or the full `ContactEvent`'s error."""
+    try:
+        return _STORED_CONTACTS.validate_json(data)
+    except ValidationError:
+        _raise_full(_CONTACTS, data)
+        raise
+
+
+def parse_stored_appointment(data: bytes) -> StoredAppointmentEvent:
+    """An appointment event's data as the store reads it, or the full model's error."""
+    try:
+        return _STORED_APPOINTMENTS.validate_json(data)
+    except ValidationError:
+        _raise_full(_APPOINTMENTS, data)
+        raise
+
+
+def _raise_full(full: TypeAdapter[Any], data: bytes) -> None:
+    """Raise `MalformedPayload` as the handler's full model does (it rejects what the
+    store's models reject: their constraints are a subset of its)."""
+    try:
+        full.validate_json(data)
+    except ValidationError as exc:
+        raise malformed_from(exc, "GoHighLevel delivery") from None

@@ -271,3 +271,156 @@ def _utc(moment: datetime) -> datetime:
         return moment.astimezone(UTC)
     except OverflowError:
         raise MalformedPayload("The Planning Center event has a time out of range.") from None
+
+
+# What the store reads ---------------------------------------------------------------
+#
+# The consumers validate an event's data again when they apply it. The gateway has
+# already checked the whole documented document at the edge (`parse_document`), so
+# the store parses only what it writes. A person, email or phone event's document is
+# read with a model whose `data` is that one resource type (no union to choose
+# through); the models keep every required field of the ones above (same types and
+# constraints) and the optional fields the members handler reads, and skip the rest
+# (unknown fields are ignored, not kept). `parse_stored_document` falls back to
+# `parse_document` for anything they reject (a resource of another type, or a
+# malformed document: then with the full model's error), so it returns what the
+# full model would have chosen.
+
+
+class StoredPcoModel(BaseModel):
+    """Like `PcoModel`, but fields it does not declare are skipped."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class StoredRef(StoredPcoModel):
+    type: str
+    id: str
+
+
+class StoredRelationship(StoredPcoModel):
+    data: StoredRef | list[StoredRef] | None = None
+
+
+class StoredMeta(StoredPcoModel):
+    parent: StoredRef | None = None
+    event_time: AwareDatetime | None = None
+
+
+class StoredPersonAttributes(StoredPcoModel):
+    first_name: str | None = None
+    last_name: str | None = None
+    given_name: str | None = None
+    status: str | None = None
+    updated_at: AwareDatetime
+
+
+class StoredEmailAttributes(StoredPcoModel):
+    address: str
+    primary: bool = False
+    updated_at: AwareDatetime | None = None
+
+
+class StoredPhoneNumberAttributes(StoredPcoModel):
+    number: str
+    e164: str | None = None
+    primary: bool = False
+    updated_at: AwareDatetime | None = None
+
+
+class StoredPerson(StoredPcoModel):
+    """What the store reads of a `Person`."""
+
+    type: Literal["Person"]
+    id: str = Field(min_length=1)
+    attributes: StoredPersonAttributes | None = None
+
+
+class _StoredPersonOwned(StoredPcoModel):
+    id: str = Field(min_length=1)
+    relationships: dict[str, StoredRelationship] = Field(default_factory=dict)
+
+    @property
+    def person_id(self) -> str | None:
+        """The owning person, from `relationships.person` (as `_PersonOwned.person_id`)."""
+        related = self.relationships.get("person")
+        if related is not None and isinstance(related.data, StoredRef):
+            return related.data.id
+        return None
+
+
+class StoredEmail(_StoredPersonOwned):
+    """What the store reads of an `Email`."""
+
+    type: Literal["Email"]
+    attributes: StoredEmailAttributes | None = None
+
+
+class StoredPhoneNumber(_StoredPersonOwned):
+    """What the store reads of a `PhoneNumber`."""
+
+    type: Literal["PhoneNumber"]
+    attributes: StoredPhoneNumberAttributes | None = None
+
+
+class _StoredDocument(StoredPcoModel):
+    meta: StoredMeta | None = None
+
+    def _parent_person(self) -> str | None:
+        parent = self.meta.parent if self.meta is not None else None
+        return parent.id if parent is not None and parent.type == "Person" else None
+
+
+class StoredPersonDocument(_StoredDocument):
+    """What the store reads of a `Document` about a `Person`."""
+
+    data: StoredPerson
+
+    @property
+    def person_id(self) -> str | None:
+        return self.data.id
+
+
+class StoredEmailDocument(_StoredDocument):
+    """What the store reads of a `Document` about an `Email`."""
+
+    data: StoredEmail
+
+    @property
+    def person_id(self) -> str | None:
+        parent = self._parent_person()
+        return parent if parent is not None else self.data.person_id
+
+
+class StoredPhoneNumberDocument(_StoredDocument):
+    """What the store reads of a `Document` about a `PhoneNumber`."""
+
+    data: StoredPhoneNumber
+
+    @property
+    def person_id(self) -> str | None:
+        parent = self._parent_person()
+        return parent if parent is not None else self.data.person_id
+
+
+StoredDocument = StoredPersonDocument | StoredEmailDocument | StoredPhoneNumberDocument
+_STORED: dict[str, TypeAdapter[Any]] = {
+    "person": TypeAdapter(StoredPersonDocument),
+    "email": TypeAdapter(StoredEmailDocument),
+    "phone_number": TypeAdapter(StoredPhoneNumberDocument),
+}
+
+
+def parse_stored_document(resource: str, data: bytes | str) -> StoredDocument | Document:
+    """One event's document as the store reads it, `resource` (`person`, `email`,
+    `phone_number`: from the event type) saying which type to expect; anything else,
+    or a document that is not that type, as `parse_document` reads it."""
+    adapter = _STORED.get(resource)
+    if adapter is not None:
+        try:
+            parsed: StoredDocument = adapter.validate_json(data)
+        except ValidationError:
+            pass
+        else:
+            return parsed
+    return parse_document(data)

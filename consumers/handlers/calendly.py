@@ -18,7 +18,7 @@ from consumers.registry import HandlerRegistry, PreparedHandler
 from consumers.upsert import Part, upsert_parts
 from consumers.versions import parse_time, row_version
 from schemas import CloudEvent, MalformedPayload
-from schemas.calendly import InviteeEvent, OtherEvent
+from schemas.calendly import OtherEvent, StoredInviteeEvent, parse_stored_invitee
 from schemas.store import bookings
 
 INVITEE_TYPES = ("calendly.invitee.created", "calendly.invitee.canceled")
@@ -59,7 +59,7 @@ class CalendlyHandler(PreparedHandler[Prepared]):
 
     def prepare(self, event: CloudEvent) -> Prepared:
         if event.type in INVITEE_TYPES:
-            return _BOOKING_PART, _booking_row(event, parse_as(InviteeEvent, event.data, _WHAT))
+            return _BOOKING_PART, _booking_row(event, parse_stored_invitee(event.data))
         return _NO_SHOW_PART, _no_show_row(event, parse_as(OtherEvent, event.data, _WHAT))
 
     async def write(
@@ -75,7 +75,7 @@ class CalendlyHandler(PreparedHandler[Prepared]):
         )
 
 
-def _booking_row(event: CloudEvent, parsed: InviteeEvent) -> dict[str, Any]:
+def _booking_row(event: CloudEvent, parsed: StoredInviteeEvent) -> dict[str, Any]:
     invitee = parsed.payload
     cancellation = invitee.cancellation
     canceled = parsed.event == "invitee.canceled" or invitee.status == "canceled"

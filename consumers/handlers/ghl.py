@@ -16,14 +16,18 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consumers.handlers.payloads import parse_as
 from consumers.handlers.phone_cache import e164
 from consumers.phones import DEFAULT_REGION, default_regions
 from consumers.registry import HandlerRegistry, PreparedHandler
 from consumers.upsert import Part, upsert, upsert_parts
 from consumers.versions import parse_time, row_version
 from schemas import CloudEvent
-from schemas.ghl import AppointmentEvent, ContactEvent
+from schemas.ghl import (
+    StoredAppointmentEvent,
+    StoredContactEvent,
+    parse_stored_appointment,
+    parse_stored_contact,
+)
 from schemas.store import contacts, ghl_appointments
 
 CONTACT_TYPES = tuple(
@@ -35,7 +39,6 @@ APPOINTMENT_TYPES = tuple(
 )
 EVENT_TYPES = CONTACT_TYPES + APPOINTMENT_TYPES
 
-_WHAT = "GoHighLevel delivery"
 _CONTACT_KEY = ("tenant", "ghl_contact_id")
 _CONTACT_COLUMNS = (
     "location_id",
@@ -79,9 +82,9 @@ class GhlHandler(PreparedHandler[Prepared]):
 
     def prepare(self, event: CloudEvent) -> Prepared:
         if event.type not in CONTACT_TYPES:
-            appointment = parse_as(AppointmentEvent, event.data, _WHAT)
+            appointment = parse_stored_appointment(event.data)
             return Prepared(appointment=_appointment_row(event, appointment))
-        parsed = parse_as(ContactEvent, event.data, _WHAT)
+        parsed = parse_stored_contact(event.data)
         dnd_only = event.type == "ghl.contact.dnd_updated"
         return Prepared(
             contact=None if dnd_only else _contact_row(event, parsed),
@@ -125,7 +128,7 @@ def _moment(event: CloudEvent, *candidates: datetime | None) -> datetime:
     return event.time
 
 
-def _contact_row(event: CloudEvent, parsed: ContactEvent) -> dict[str, Any]:
+def _contact_row(event: CloudEvent, parsed: StoredContactEvent) -> dict[str, Any]:
     moment = _moment(event, parsed.date_updated, parsed.timestamp)
     deleted = event.type == "ghl.contact.deleted"
     return {
@@ -142,8 +145,8 @@ def _contact_row(event: CloudEvent, parsed: ContactEvent) -> dict[str, Any]:
     }
 
 
-def _dnd_row(event: CloudEvent, parsed: ContactEvent) -> dict[str, Any]:
-    settings = (parsed.model_extra or {}).get("dndSettings")
+def _dnd_row(event: CloudEvent, parsed: StoredContactEvent) -> dict[str, Any]:
+    settings = parsed.dnd_settings
     return {
         "tenant": event.tenant,
         "ghl_contact_id": parsed.id,
@@ -153,7 +156,7 @@ def _dnd_row(event: CloudEvent, parsed: ContactEvent) -> dict[str, Any]:
     }
 
 
-def _appointment_row(event: CloudEvent, parsed: AppointmentEvent) -> dict[str, Any]:
+def _appointment_row(event: CloudEvent, parsed: StoredAppointmentEvent) -> dict[str, Any]:
     appointment = parsed.appointment
     moment = _moment(event, appointment.date_updated, parsed.timestamp)
     deleted = event.type == "ghl.appointment.deleted"

@@ -24,7 +24,17 @@ from consumers.registry import HandlerRegistry, PreparedHandler
 from consumers.upsert import insert_missing, keys_in, upsert
 from consumers.versions import parse_time, row_version
 from schemas import CloudEvent
-from schemas.pco import Document, Email, Person, PhoneNumber, parse_document
+from schemas.pco import (
+    Document,
+    Email,
+    Person,
+    PhoneNumber,
+    StoredDocument,
+    StoredEmail,
+    StoredPerson,
+    StoredPhoneNumber,
+    parse_stored_document,
+)
 from schemas.store import member_emails, member_phones, members
 
 _ACTIONS = ("created", "updated", "destroyed")
@@ -58,15 +68,16 @@ class PcoHandler(PreparedHandler[Prepared]):
     """A constant number of statements per table, whatever the batch size (per chunk)."""
 
     def prepare(self, event: CloudEvent) -> Prepared:
-        document = parse_document(event.data)
+        # `pco.{resource}.{action}`: the resource type the document should hold
+        document = parse_stored_document(event.type[4:].rpartition(".")[0], event.data)
         resource = document.data
-        if isinstance(resource, Person):
+        if isinstance(resource, Person | StoredPerson):
             return Prepared(members, _person_row(event, document, resource))
-        if isinstance(resource, Email):
+        if isinstance(resource, Email | StoredEmail):
             return Prepared(
                 member_emails, _email_row(event, document, resource), document.person_id
             )
-        if isinstance(resource, PhoneNumber):
+        if isinstance(resource, PhoneNumber | StoredPhoneNumber):
             return Prepared(
                 member_phones, _phone_row(event, document, resource), document.person_id
             )
@@ -139,7 +150,11 @@ async def _derive(
         await connection.execute(update(members).where(condition).values({column: newest}))
 
 
-def _moment(event: CloudEvent, document: Document, updated_at: datetime | None) -> datetime:
+AnyDocument = Document | StoredDocument
+"""The document as the store reads it, or (any other resource) as the full model does."""
+
+
+def _moment(event: CloudEvent, document: AnyDocument, updated_at: datetime | None) -> datetime:
     """The provider's time of this change: the resource's updated_at, else the event's."""
     if updated_at is not None:
         return updated_at
@@ -152,7 +167,9 @@ def _destroyed(event: CloudEvent) -> bool:
     return event.type.endswith(".destroyed")
 
 
-def _person_row(event: CloudEvent, document: Document, person: Person) -> dict[str, Any]:
+def _person_row(
+    event: CloudEvent, document: AnyDocument, person: Person | StoredPerson
+) -> dict[str, Any]:
     attributes = None if _destroyed(event) else person.attributes
     moment = _moment(event, document, attributes.updated_at if attributes else None)
     return {
@@ -166,7 +183,9 @@ def _person_row(event: CloudEvent, document: Document, person: Person) -> dict[s
     }
 
 
-def _email_row(event: CloudEvent, document: Document, email: Email) -> dict[str, Any]:
+def _email_row(
+    event: CloudEvent, document: AnyDocument, email: Email | StoredEmail
+) -> dict[str, Any]:
     attributes = None if _destroyed(event) else email.attributes
     moment = _moment(event, document, attributes.updated_at if attributes else None)
     return {
@@ -180,7 +199,9 @@ def _email_row(event: CloudEvent, document: Document, email: Email) -> dict[str,
     }
 
 
-def _phone_row(event: CloudEvent, document: Document, phone: PhoneNumber) -> dict[str, Any]:
+def _phone_row(
+    event: CloudEvent, document: AnyDocument, phone: PhoneNumber | StoredPhoneNumber
+) -> dict[str, Any]:
     attributes = None if _destroyed(event) else phone.attributes
     moment = _moment(event, document, attributes.updated_at if attributes else None)
     return {
