@@ -203,15 +203,6 @@ def _utc(moment: datetime) -> datetime:
 # raises the full models' error, so a malformed event reads the same everywhere.
 
 
-class StoredCancellation(CalendlyModel):
-    """What the store reads of a `Cancellation`."""
-
-    canceled_by: str | None = None
-    canceler_type: str | None = None
-    reason: str | None = None
-    created_at: AwareDatetime | None = None
-
-
 class StoredScheduledEvent(CalendlyModel):
     """What the store reads of a `ScheduledEvent` (and its required `uri`)."""
 
@@ -235,7 +226,8 @@ class StoredInvitee(CalendlyModel):
     rescheduled: bool = False
     old_invitee: str | None = None
     new_invitee: str | None = None
-    cancellation: StoredCancellation | None = None
+    cancellation: Cancellation | None = None
+    """Read whole: the bookings handler writes all of it."""
     scheduled_event: StoredScheduledEvent | None = None
 
 
