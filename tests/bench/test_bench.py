@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench.compare import main as compare_main
 from tests.bench.run import BenchOptions, main, run_bench
 from tests.bench.wrk import parse_output
 
@@ -27,8 +28,10 @@ async def test_quick_bench_runs_every_section(tmp_path: Path) -> None:
     assert not spool.value.startswith("0 "), spool
     assert "MiB" in figures["gateway peak RSS per worker (1 worker, 64 conn)"].value
     cpu = figures["CPU during the gateway runs (1 worker, 64 conn)"].value
-    assert cpu.startswith("server ") and not cpu.startswith("server 0%"), cpu
-    assert "wrk " in cpu and "wrk 0%" not in cpu, cpu
+    assert cpu.startswith("server "), cpu
+    assert not cpu.startswith("server 0%"), cpu
+    assert "wrk " in cpu, cpu
+    assert "wrk 0%" not in cpu, cpu
     apply = next(line for line in report.lines if line.figure.startswith("apply events/s"))
     assert "3,000 mixed events" in apply.figure
     assert not apply.value.startswith("0 "), apply
@@ -54,3 +57,10 @@ def test_only_known_sections_are_accepted(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit):
         main(["--only", "nonsense"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_compare_refuses_a_baseline_that_is_not_a_checkout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert compare_main([str(tmp_path)]) == 2
+    assert "is not a hookgate checkout" in capsys.readouterr().err
