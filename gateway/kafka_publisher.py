@@ -2,13 +2,10 @@
 
 Per-message producer overhead, not the broker's acknowledgement, dominates the cost
 of `send_and_wait` per request. So `publish` only queues its records and waits: a
-flusher task takes everything queued, builds one record batch per partition
-(`create_batch` / `send_batch`), and each caller returns when every batch holding one
-of its records is acknowledged. aiokafka keeps one produce request in flight per
-broker and each request takes one batch per partition, so batches handed to it
-while one is in flight would each wait for a produce request of their own: the
-flusher keeps at most two flushes unacknowledged (one in flight, the next ready to
-go), and the rest of what arrives meanwhile waits to go out together. Alone, a
+flusher task takes everything queued while the previous produce was being handed
+to the producer, builds one record batch per partition (`create_batch` /
+`send_batch`), and each caller returns when every batch holding one of its records
+is acknowledged. Under load a batch carries the records of many requests; alone, a
 request is sent at once (no linger).
 
 aiokafka never gives up on an unreachable broker by itself (`send_and_wait`
@@ -44,9 +41,6 @@ DEFAULT_MAX_BATCH_BYTES = 1_000_000
 """Below Kafka's default `message.max.bytes` (1 MiB), so one batch is never refused for size."""
 
 _CONNECT_BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
-_FLUSHES_IN_FLIGHT = 2
-"""Flushes handed to the producer and not yet acknowledged, at most: one in a produce
-request, the next built and waiting for it, so the producer never idles between them."""
 _EXPIRY_TICK_SECONDS = 0.05
 """How often waiting publishes are checked against their deadline."""
 
@@ -299,17 +293,8 @@ class KafkaPublisher:
     # the flusher ----------------------------------------------------------------
 
     async def _flush_loop(self) -> None:
-        in_flight: deque[list[asyncio.Future[Any]]] = deque()
-        """The batches of the flushes not yet acknowledged, oldest first."""
         while True:
             await self._queued.wait()
-            while in_flight and all(batch.done() for batch in in_flight[0]):
-                in_flight.popleft()
-            if len(in_flight) >= _FLUSHES_IN_FLIGHT:
-                # What arrives meanwhile goes out together once the oldest flush is
-                # acknowledged; a stuck broker holds it no longer than a publish
-                # waits (its callers have fallen back to the spool by then).
-                await asyncio.wait(in_flight.popleft(), timeout=self._timeout)
             self._queued.clear()
             requests, self._queue = self._queue, []
             live = [request for request in requests if not request.done.done()]
@@ -319,18 +304,15 @@ class KafkaPublisher:
                     request.fail(PublishUnavailable("Kafka is not connected."))
             elif live:
                 try:
-                    in_flight.append(await self._flush(producer, live))
+                    await self._flush(producer, live)
                 except Exception as exc:
                     log.exception("Handing records to the Kafka producer failed.")
                     failure = PublishUnavailable(f"Kafka publishing failed ({_name(exc)}).")
                     for request in live:
                         request.fail(failure)
 
-    async def _flush(
-        self, producer: AIOKafkaProducer, requests: list[_Request]
-    ) -> list[asyncio.Future[Any]]:
-        """Hand the records of `requests` to the producer, one batch per partition;
-        returns the batches' futures."""
+    async def _flush(self, producer: AIOKafkaProducer, requests: list[_Request]) -> None:
+        """Hand the records of `requests` to the producer, one batch per partition."""
         self.stats.flushes += 1
         by_partition: dict[TopicPartition, list[tuple[_Request, BusRecord]]] = {}
         placed: list[_Request] = []
@@ -348,7 +330,6 @@ class KafkaPublisher:
         sent = await asyncio.gather(
             *(self._send_partition(producer, tp, items) for tp, items in by_partition.items())
         )
-        batches: list[asyncio.Future[Any]] = []
         for items, outcome in zip(by_partition.values(), sent, strict=True):
             holders = list({id(request): request for request, _ in items}.values())
             if isinstance(outcome, BaseException):
@@ -359,10 +340,8 @@ class KafkaPublisher:
                 for request in holders:
                     request.pending += 1
                 batch.add_done_callback(functools.partial(_batch_done, holders))
-            batches += outcome
         for request in placed:
             request.release()
-        return batches
 
     async def _send_partition(
         self,
