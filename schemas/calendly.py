@@ -69,12 +69,17 @@ class NoShow(CalendlyModel):
     created_at: AwareDatetime | None = None
 
 
-class ScheduledEvent(CalendlyModel):
+class StoredScheduledEvent(CalendlyModel):
+    """What the store reads of a `ScheduledEvent` (and its required `uri`)."""
+
     uri: str
-    name: str | None = None
-    status: str | None = None
     start_time: AwareDatetime
     end_time: AwareDatetime
+
+
+class ScheduledEvent(StoredScheduledEvent):
+    name: str | None = None
+    status: str | None = None
     event_type: str | None = None
     location: dict[str, Any] | None = None
     created_at: AwareDatetime | None = None
@@ -82,7 +87,9 @@ class ScheduledEvent(CalendlyModel):
     cancellation: Cancellation | None = None
 
 
-class Invitee(CalendlyModel):
+class StoredInvitee(CalendlyModel):
+    """What the store reads of an `Invitee`, with every field `Invitee` requires."""
+
     uri: str
     email: str
     name: str | None = None
@@ -90,7 +97,6 @@ class Invitee(CalendlyModel):
     last_name: str | None = None
     status: str
     """`active` or `canceled`."""
-    timezone: str | None = None
     event: str
     """The scheduled event's URI."""
     created_at: AwareDatetime
@@ -98,17 +104,29 @@ class Invitee(CalendlyModel):
     rescheduled: bool = False
     old_invitee: str | None = None
     new_invitee: str | None = None
-    cancel_url: str | None = None
-    reschedule_url: str | None = None
     cancellation: Cancellation | None = None
-    no_show: NoShow | None = None
-    scheduled_event: ScheduledEvent | None = None
+    """Read whole: the bookings handler writes all of it."""
+    scheduled_event: StoredScheduledEvent | None = None
     """Absent from older deliveries."""
 
 
-class InviteeEvent(CalendlyModel):
+class Invitee(StoredInvitee):
+    timezone: str | None = None
+    cancel_url: str | None = None
+    reschedule_url: str | None = None
+    no_show: NoShow | None = None
+    scheduled_event: ScheduledEvent | None = None
+
+
+class StoredInviteeEvent(CalendlyModel):
+    """What the store reads of an `InviteeEvent`."""
+
     event: Literal["invitee.created", "invitee.canceled"]
     created_at: AwareDatetime
+    payload: StoredInvitee
+
+
+class InviteeEvent(StoredInviteeEvent):
     created_by: str | None = None
     payload: Invitee
 
@@ -195,48 +213,12 @@ def _utc(moment: datetime) -> datetime:
 # What the store reads ---------------------------------------------------------------
 #
 # The consumers validate an event's data again when they apply it. The gateway has
-# already checked the whole documented payload at the edge (`parse_event`), so the
-# store parses only what it writes: the models below keep every required field of
-# the ones above (same types and constraints) and the optional fields the bookings
-# handler reads, and skip the rest, at about half the cost. A body they reject
-# fails the full models too (their constraints are a subset); the handler then
-# raises the full models' error, so a malformed event reads the same everywhere.
-
-
-class StoredScheduledEvent(CalendlyModel):
-    """What the store reads of a `ScheduledEvent` (and its required `uri`)."""
-
-    uri: str
-    start_time: AwareDatetime
-    end_time: AwareDatetime
-
-
-class StoredInvitee(CalendlyModel):
-    """What the store reads of an `Invitee`, with every field `Invitee` requires."""
-
-    uri: str
-    email: str
-    name: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    status: str
-    event: str
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
-    rescheduled: bool = False
-    old_invitee: str | None = None
-    new_invitee: str | None = None
-    cancellation: Cancellation | None = None
-    """Read whole: the bookings handler writes all of it."""
-    scheduled_event: StoredScheduledEvent | None = None
-
-
-class StoredInviteeEvent(CalendlyModel):
-    """What the store reads of an `InviteeEvent`."""
-
-    event: Literal["invitee.created", "invitee.canceled"]
-    created_at: AwareDatetime
-    payload: StoredInvitee
+# already checked the whole documented payload at the edge (`parse_event`), so the store
+# parses only what it writes: the `Stored*` models above, which the full ones extend,
+# keep every required field (same types and constraints) and the optional fields the
+# bookings handler reads, and skip the rest, at about half the cost. A body they reject
+# fails the full models too (their constraints are a subset); the handler then raises
+# the full models' error, so a malformed event reads the same everywhere.
 
 
 _STORED_INVITEES: TypeAdapter[StoredInviteeEvent] = TypeAdapter(StoredInviteeEvent)
