@@ -1,4 +1,8 @@
-"""Opens the bus the settings ask for: the embedded spool, or Kafka backed by the spool."""
+"""Opens the bus the settings ask for: the embedded spool, or Kafka backed by the spool.
+
+In Kafka mode each worker process spools to a file of its own (a slot, see
+`gateway.spool_slots`), and its relay also drains the files of workers gone.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiokafka.errors import KafkaError
 
@@ -14,8 +19,10 @@ from gateway.kafka_publisher import KafkaPublisher
 from gateway.metrics import GatewayMetrics
 from gateway.providers import PROVIDERS
 from gateway.publish import Publisher
+from gateway.relay import Relay
 from gateway.settings import Settings
-from gateway.spool import Spool, SpoolPublisher
+from gateway.spool import Spool, SpoolPublisher, SpoolUnavailable
+from gateway.spool_slots import OrphanSlots, SpoolSlot, claim_slot
 from gateway.topics import ensure_hookgate_topics
 
 log = logging.getLogger(__name__)
@@ -40,17 +47,35 @@ async def open_bus(settings: Settings, metrics: GatewayMetrics) -> AsyncIterator
         async with Spool(settings.spool_path, consumer_groups=(EMBEDDED_GROUP,)) as spool:
             yield Bus(publisher=SpoolPublisher(spool), spool=spool)
         return
-    async with Spool(settings.spool_path) as spool:
-        try:
-            await ensure_hookgate_topics(settings, PROVIDERS)
-        except (KafkaError, OSError) as exc:
-            log.warning(
-                "could not ensure the Kafka topics at start (%s); continuing", type(exc).__name__
-            )
-        kafka = KafkaPublisher.from_settings(settings)
-        await kafka.start(wait_seconds=KAFKA_CONNECT_WAIT_SECONDS)
-        try:
-            async with DurablePublisher(kafka, spool) as durable:
-                yield Bus(publisher=durable, spool=spool, durable=durable)
-        finally:
-            await kafka.stop()
+    slot = _claim_slot(settings.spool_path)
+    try:
+        async with Spool(slot.path) as spool:
+            try:
+                await ensure_hookgate_topics(settings, PROVIDERS)
+            except (KafkaError, OSError) as exc:
+                log.warning(
+                    "could not ensure the Kafka topics at start (%s); continuing",
+                    type(exc).__name__,
+                )
+            kafka = KafkaPublisher.from_settings(settings)
+            await kafka.start(wait_seconds=KAFKA_CONNECT_WAIT_SECONDS)
+            relay = Relay(spool, kafka, orphans=OrphanSlots(settings.spool_path, slot.number))
+            try:
+                async with DurablePublisher(kafka, spool, relay=relay) as durable:
+                    yield Bus(publisher=durable, spool=spool, durable=durable)
+            finally:
+                await kafka.stop()
+    finally:
+        slot.release()
+
+
+def _claim_slot(spool_path: Path) -> SpoolSlot:
+    """This worker's spool slot (`gateway.spool_slots`)."""
+    try:
+        slot = claim_slot(spool_path)
+    except OSError as exc:
+        raise SpoolUnavailable(
+            f"The spool at {spool_path} could not be opened: no slot could be claimed ({exc})."
+        ) from exc
+    log.info("spooling to %s (slot %d) while Kafka is unreachable", slot.path, slot.number)
+    return slot

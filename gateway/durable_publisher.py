@@ -3,7 +3,9 @@
 A 2xx means durable: acknowledged by Kafka (acks=all) or synced to the spool. Once
 Kafka failed, records go straight to the spool (no timeout paid per request) until
 the relay has drained it: while the spool may hold records, new ones queue behind
-them there, so no record overtakes an older one of its key.
+them there, so no record overtakes an older one of its key in this process. (Each
+worker process spools to a file of its own and relays it: across workers, as for
+concurrent deliveries, order is not kept, and consumers apply order-insensitively.)
 """
 
 from __future__ import annotations

@@ -1,10 +1,15 @@
 """The relay: drains the store-and-forward spool into Kafka, oldest first.
 
 It takes the oldest records in batches, publishes them (acks=all), and deletes only
-what Kafka acknowledged; while Kafka is unreachable it backs off. A lease in the
-spool lets one process relay at a time when several gateway workers share it.
+what Kafka acknowledged; while Kafka is unreachable it backs off. Each gateway worker
+has a spool file of its own (`gateway.spool_slots`), so each file has one relay.
 A batch whose acknowledgement timed out may still land in Kafka and is sent again:
 records can reach Kafka twice (consumers dedupe by `ce_id`), never out of order.
+
+A worker's relay also drains orphans: the spool files of workers that no longer run
+(the worker count was lowered). At start (after `orphan_first_scan_seconds`) and every
+`orphan_scan_seconds` it takes the lock of each other slot file it finds free and
+relays the records in it the same way, before its own.
 
 A record Kafka refuses for good (too large, an illegal topic name, corrupt) must not
 hold the spool up forever. The relay sends it to the DLQ (`{prefix}.dlq`, the
@@ -27,8 +32,8 @@ import contextlib
 import logging
 import os
 import re
-import socket
-from collections.abc import Callable
+import time
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,8 +56,6 @@ from gateway.publish import Publisher, PublishUnavailable
 from schemas import BusRecord
 
 log = logging.getLogger(__name__)
-
-LEASE_NAME = "hookgate-relay"
 
 PERMANENT_ERRORS: tuple[type[KafkaError], ...] = (
     MessageSizeTooLargeError,
@@ -203,16 +206,22 @@ class RelaySpool(Protocol):
     async def delete(self, offsets: list[int]) -> int: ...
     async def depth(self) -> int: ...
     async def oldest_age_seconds(self, now: float | None = None) -> float | None: ...
-    async def try_acquire_lease(self, name: str, owner: str, ttl_seconds: float) -> bool: ...
-    async def release_lease(self, name: str, owner: str) -> None: ...
+
+
+class Orphans(Protocol):
+    """Where the relay finds spools no running worker relays (`gateway.spool_slots`)."""
+
+    def orphans(self) -> AsyncGenerator[RelaySpool, None]:
+        """Each orphan spool, held for this relay until it asks for the next one."""
+        ...
 
 
 class Backlog:
     """Whether the spool may hold records that new ones must not overtake.
 
-    Set as soon as an append starts; cleared only when the relay saw an empty spool
-    and no append started or was running meanwhile. Other processes' appends are
-    seen at the relay's next look (`idle_poll_seconds`).
+    Set as soon as an append starts, or while the relay drains an orphan spool;
+    cleared only when the relay saw an empty spool and no append started or was
+    running meanwhile. (Each worker process appends to a spool file of its own.)
     """
 
     def __init__(self) -> None:
@@ -250,6 +259,8 @@ class RelayStats:
     """Records Kafka refused for good, sent to the DLQ instead."""
     set_aside: int = 0
     """Records the DLQ refused too, written to the set-aside file instead."""
+    orphans_drained: int = 0
+    """Orphan spools (of workers no longer running) this relay found records in and drained."""
     last_error: str | None = field(default=None, repr=False)
 
 
@@ -274,19 +285,24 @@ class Relay:
         idle_poll_seconds: float = 0.5,
         initial_backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 5.0,
-        lease_ttl_seconds: float = 15.0,
         max_record_bytes: int | None = None,
         dlq_topic: Callable[[str], str | None] = dlq_topic_for,
         set_aside: SetAsideFile | None = None,
+        orphans: Orphans | None = None,
+        orphan_first_scan_seconds: float = 2.0,
+        orphan_scan_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`max_record_bytes`: refuse larger records without sending them (set it to the
         broker's `message.max.bytes`; None leaves the decision to the broker).
-        `dlq_topic` names the DLQ for a record's topic (None: no DLQ, set it aside)."""
+        `dlq_topic` names the DLQ for a record's topic (None: no DLQ, set it aside).
+        `orphans`: where to look for other workers' orphan spools (None: never look).
+        The first look waits `orphan_first_scan_seconds`, so that workers starting
+        together have claimed their slots (a slot this relay is looking into is taken
+        by a starting worker only once the relay lets it go)."""
         self.spool = spool
         self.kafka = kafka
-        self.set_aside = set_aside or SetAsideFile(
-            spool.path.with_name(spool.path.name + ".set-aside.jsonl")
-        )
+        self.set_aside = set_aside or set_aside_file_for(spool)
         self._max_record_bytes = max_record_bytes
         self._dlq_topic = dlq_topic
         self.backlog = Backlog()
@@ -297,9 +313,10 @@ class Relay:
         self._idle_poll = idle_poll_seconds
         self._initial_backoff = initial_backoff_seconds
         self._max_backoff = max_backoff_seconds
-        self._lease_ttl = lease_ttl_seconds
-        self._owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        self._holds_lease = False
+        self._orphans = orphans
+        self._orphan_scan = orphan_scan_seconds
+        self._clock = clock
+        self._next_orphan_scan = clock() + orphan_first_scan_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -314,10 +331,6 @@ class Relay:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._holds_lease:
-            self._holds_lease = False
-            with contextlib.suppress(PublishUnavailable):
-                await self.spool.release_lease(LEASE_NAME, self._owner)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -354,20 +367,55 @@ class Relay:
 
         Raises `PublishUnavailable` when Kafka (or the spool) did not take them.
         """
-        if not await self._hold_lease():
+        return await self._relay_batch(self.spool, self.set_aside)
+
+    async def drain_orphans(self) -> int:
+        """Relay everything in the orphan spools found now; return how many records.
+
+        Raises `PublishUnavailable` when Kafka (or a spool) did not take them; the
+        orphan in hand is let go, and looked at again at the next scan.
+        """
+        if self._orphans is None:
             return 0
-        pending = await self.spool.pending(self._batch_size)
+        relayed = 0
+        async with contextlib.aclosing(self._orphans.orphans()) as orphans:
+            async for orphan in orphans:
+                relayed += await self._drain_orphan(orphan)
+        return relayed
+
+    async def _drain_orphan(self, orphan: RelaySpool) -> int:
+        token = self.backlog.token()
+        depth = await orphan.depth()
+        if not depth:
+            return 0
+        # Records of this worker wait behind the orphan's (they are newer).
+        self.backlog.observed(depth, token)
+        log.warning(
+            "Relaying %d records from %s, the spool of a worker no longer running.",
+            depth,
+            orphan.path,
+        )
+        set_aside = set_aside_file_for(orphan)
+        relayed = 0
+        while batch := await self._relay_batch(orphan, set_aside):
+            relayed += batch
+        self.stats.orphans_drained += 1
+        log.warning("Relayed %d records from %s; it is empty.", relayed, orphan.path)
+        return relayed
+
+    async def _relay_batch(self, spool: RelaySpool, set_aside: SetAsideFile) -> int:
+        pending = await spool.pending(self._batch_size)
         if not pending:
             return 0
         if any(self._refusal(record) for _, record in pending):
-            return await self._relay_one_by_one(pending)
+            return await self._relay_one_by_one(spool, set_aside, pending)
         try:
             await self.kafka.publish([record for _, record in pending])
         except PublishUnavailable as exc:
             if permanent_refusal(exc) is None:
                 raise
-            return await self._relay_one_by_one(pending)
-        await self.spool.delete([offset for offset, _ in pending])
+            return await self._relay_one_by_one(spool, set_aside, pending)
+        await spool.delete([offset for offset, _ in pending])
         self.stats.relayed_records += len(pending)
         self.stats.batches += 1
         return len(pending)
@@ -402,19 +450,28 @@ class Relay:
             return refusal
         return None
 
-    async def _relay_one_by_one(self, pending: list[tuple[int, BusRecord]]) -> int:
+    async def _relay_one_by_one(
+        self, spool: RelaySpool, set_aside: SetAsideFile, pending: list[tuple[int, BusRecord]]
+    ) -> int:
         """A batch holding a refused record: find it, park it, relay the others in order."""
         self.stats.batches += 1
         for offset, record in pending:
             refusal = await self._publish_one(record)
             if refusal is not None:
-                await self._park(offset, record, refusal)
+                await self._park(spool, set_aside, offset, record, refusal)
                 continue
-            await self.spool.delete([offset])
+            await spool.delete([offset])
             self.stats.relayed_records += 1
         return len(pending)
 
-    async def _park(self, offset: int, record: BusRecord, refusal: Refusal) -> None:
+    async def _park(
+        self,
+        spool: RelaySpool,
+        set_aside: SetAsideFile,
+        offset: int,
+        record: BusRecord,
+        refusal: Refusal,
+    ) -> None:
         """Send a refused record to the DLQ, or set it aside; then delete it from the spool."""
         refusals = [refusal]
         dlq = self._dlq_topic(record.topic)
@@ -422,7 +479,7 @@ class Relay:
             letter = dead_letter(record, refusal, dlq, datetime.now(UTC))
             dlq_refusal = await self._publish_one(letter)
             if dlq_refusal is None:
-                await self.spool.delete([offset])
+                await spool.delete([offset])
                 self.stats.dead_lettered += 1
                 log.error(
                     "Kafka refused a record for good (%s); sent it to %s.",
@@ -432,13 +489,13 @@ class Relay:
                 )
                 return
             refusals.append(dlq_refusal)
-        await self.set_aside.add(offset, record, refusals)
-        await self.spool.delete([offset])
+        await set_aside.add(offset, record, refusals)
+        await spool.delete([offset])
         self.stats.set_aside += 1
         log.error(
             "Kafka refused a record for good (%s) and no DLQ took it; set it aside in %s.",
             " then ".join(r.error_class for r in refusals),
-            self.set_aside.path,
+            set_aside.path,
             extra={"topic": record.topic, "event_id": record.event_id},
         )
 
@@ -446,8 +503,9 @@ class Relay:
         backoff = self._initial_backoff
         while True:
             try:
+                relayed = await self._orphans_due()
                 depth = await self.look()
-                relayed = await self.relay_once() if depth else 0
+                relayed += await self.relay_once() if depth else 0
             except PublishUnavailable as exc:
                 self.stats.failed_attempts += 1
                 self.stats.last_error = type(exc).__name__
@@ -464,8 +522,14 @@ class Relay:
             await asyncio.wait_for(self._wake.wait(), self._idle_poll)
         self._wake.clear()
 
-    async def _hold_lease(self) -> bool:
-        self._holds_lease = await self.spool.try_acquire_lease(
-            LEASE_NAME, self._owner, self._lease_ttl
-        )
-        return self._holds_lease
+    async def _orphans_due(self) -> int:
+        """Drain the orphan spools when a scan is due; a failed scan waits for the next."""
+        if self._orphans is None or self._clock() < self._next_orphan_scan:
+            return 0
+        self._next_orphan_scan = self._clock() + self._orphan_scan
+        return await self.drain_orphans()
+
+
+def set_aside_file_for(spool: RelaySpool) -> SetAsideFile:
+    """`{spool file}.set-aside.jsonl`, beside the spool the records were in."""
+    return SetAsideFile(spool.path.with_name(spool.path.name + ".set-aside.jsonl"))

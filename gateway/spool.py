@@ -5,7 +5,9 @@ It has two jobs (DESIGN.md, "One local log, two jobs"):
 - the embedded default's bus: consumers in the same process read it by offset
   (`read`, `committed_offset`, `commit_offset`, `wait_for_append`, `trim`);
 - the store-and-forward spool while Kafka is unreachable: a relay drains it into
-  Kafka oldest first (`pending`, `delete`, `depth`, `oldest_age_seconds`).
+  Kafka oldest first (`pending`, `delete`, `depth`, `oldest_age_seconds`). There each
+  worker process has a file of its own (`gateway.spool_slots`); the embedded bus is
+  one file shared by the workers.
 
 `append` returns only once the records are synced to disk. Concurrent callers share
 one transaction and one fsync (group commit): a writer task takes everything queued

@@ -5,7 +5,8 @@ own single-thread executor, so no call here ever runs on the event loop.
 
 Durability: WAL journal with `synchronous=FULL`, so a transaction that committed is
 on disk (the WAL is fsynced at every commit) and survives kill -9 and power loss.
-`busy_timeout` lets several processes (uvicorn workers) share one file; writers
+`busy_timeout` lets several processes (uvicorn workers) share one file, as they do
+on the embedded bus (in Kafka mode each worker spools to a file of its own); writers
 also queue on an flock of a side file (`<spool>.lock`) first, because SQLite's
 busy handler sleeps 1, 2, 5, 10 … ms between tries, so a worker could wait tens of
 milliseconds for a lock the other worker released after one, or starve.
