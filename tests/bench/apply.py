@@ -227,6 +227,10 @@ def apply_lines(figures: ApplyFigures) -> list[Line]:
             f"raw asyncpg {len(DATA_TABLES) + 2} (BEGIN, one per table, COMMIT)",
         ),
         Line(
+            "consumer CPU per event (fetch, decode, apply, commit)",
+            f"{summary.cpu_per_event * 1e6:.0f} us",
+        ),
+        Line(
             "consumer peak RSS",
             f"{summary.peak_rss_bytes / MIB:.0f} MiB",
         ),

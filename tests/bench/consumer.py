@@ -6,7 +6,8 @@ applier and registry as `hookgate consume` (configured from `HOOKGATE_*` through
 `ConsumerMetrics`: the applier reports to them and the runner calls the instrumented
 apply, as in production), observes every batch, stops once `N` events were applied,
 and writes a JSON summary: events, batches, statements, the time from the first
-batch's start to the last batch's end, and its own `VmHWM`.
+batch's start to the last batch's end, the process CPU time from the first batch's end
+to the last one's (and the events applied in between), and its own `VmHWM`.
 """
 
 from __future__ import annotations
@@ -42,11 +43,21 @@ class ConsumerSummary:
     first_started: float = 0.0
     last_finished: float = 0.0
     peak_rss_bytes: int = 0
+    cpu_seconds: float = 0.0
+    """Process CPU (user and system) from the first batch's end to the last batch's end."""
+    cpu_events: int = 0
+    """Events applied in that span: all but the first batch's."""
+    first_cpu: float = 0.0
     batch_sizes: list[int] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
         return max(self.last_finished - self.first_started, 1e-9)
+
+    @property
+    def cpu_per_event(self) -> float:
+        """Seconds of the consumer's CPU per event applied (fetch, decode, apply, commit)."""
+        return self.cpu_seconds / self.cpu_events if self.cpu_events else 0.0
 
 
 class _Observer:
@@ -67,12 +78,17 @@ class _Observer:
     def observe(self, result: ApplyResult, seconds: float) -> None:
         self._metrics.observe(result, seconds)
         now = time.monotonic()
+        cpu = time.process_time()
         summary = self.summary
+        count = result.applied + result.duplicates + result.unhandled
         if summary.batches == 0:
             summary.first_started = now - seconds
+            summary.first_cpu = cpu
+        else:
+            summary.cpu_seconds = cpu - summary.first_cpu
+            summary.cpu_events += count
         summary.last_finished = now
         summary.batches += 1
-        count = result.applied + result.duplicates + result.unhandled
         summary.events += count
         summary.batch_sizes.append(count)
         summary.statements += result.statements
