@@ -30,12 +30,15 @@ from sqlalchemy import (
     JSON,
     ColumnElement,
     Executable,
+    Select,
     Table,
     Text,
+    and_,
     bindparam,
     case,
     cast,
     column,
+    exists,
     func,
     or_,
     select,
@@ -182,7 +185,7 @@ async def insert_missing(
     if not rows:
         return
     dialect = connection.dialect.name
-    statement = _insert_missing_statement(dialect, table, tuple(rows[0]), tuple(key), False)
+    statement = _insert_missing_statement(dialect, table, tuple(rows[0]), tuple(key))
     await _execute(connection, statement, table, rows)
 
 
@@ -191,21 +194,25 @@ async def insert_new(
 ) -> set[Key]:
     """Insert `rows` whose key is not there yet; return the keys this call inserted.
 
-    PostgreSQL: one `INSERT … ON CONFLICT DO NOTHING RETURNING key`, so a concurrent
-    writer of the same key waits for the other transaction and then sees it taken.
-    SQLite (one writer at a time): the keys already there are looked up first.
+    PostgreSQL: one `INSERT … ON CONFLICT DO NOTHING`, so a concurrent writer of the
+    same key waits for the other transaction and then sees it taken; the statement
+    answers with the keys it did not insert (usually none: a batch of new events costs
+    no rows back). SQLite (one writer at a time): the keys already there are looked
+    up first.
     """
     if not rows:
         return set()
     dialect = connection.dialect.name
     names = tuple(key)
+    key_of = itemgetter(*names)
+    wanted = [key_of(row) if len(names) > 1 else (key_of(row),) for row in rows]
     if dialect == "postgresql":
-        statement = _insert_missing_statement(dialect, table, tuple(rows[0]), names, True)
+        statement = _insert_new_statement(table, tuple(rows[0]), names)
         result = await connection.execute(statement, _recordset(table, rows))
-        return {tuple(found) for found in result}
-    wanted = [tuple(row[name] for name in names) for row in rows]
+        taken = {tuple(found) for found in result}
+        return {k for k in wanted if k not in taken} if taken else set(wanted)
     columns = [table.c[name] for name in names]
-    taken: set[Key] = set()
+    taken = set()
     for condition in keys_in(connection, columns, wanted):
         taken.update(
             tuple(found) for found in await connection.execute(select(*columns).where(condition))
@@ -256,6 +263,12 @@ def _source(dialect: str, table: Table, columns: tuple[str, ...]) -> Any:
         return sqlite.insert(table)
     if dialect != "postgresql":
         raise NotImplementedError(f"no upsert for the {dialect} dialect")
+    return postgresql.insert(table).from_select(list(columns), _batch_rows(table, columns))
+
+
+def _batch_rows(table: Table, columns: tuple[str, ...]) -> Select[Any]:
+    """PostgreSQL: `SELECT columns FROM json_to_recordset(:rows) AS batch(…)`, typed as
+    `table`'s columns."""
     json_columns = _json_columns(table)
     batch = (
         func.json_to_recordset(cast(bindparam(_ROWS, type_=Text), postgresql.JSON))
@@ -267,11 +280,14 @@ def _source(dialect: str, table: Table, columns: tuple[str, ...]) -> Any:
         )
         .render_derived(name="batch", with_types=True)
     )
-    values = [
-        cast(batch.c[name], table.c[name].type) if name in json_columns else batch.c[name]
-        for name in columns
-    ]
-    return postgresql.insert(table).from_select(list(columns), select(*values))
+    return select(
+        *(
+            cast(batch.c[name], table.c[name].type).label(name)
+            if name in json_columns
+            else batch.c[name]
+            for name in columns
+        )
+    )
 
 
 @lru_cache(maxsize=256)
@@ -317,13 +333,29 @@ def _parts_statement(
     return upserting
 
 
+@lru_cache(maxsize=64)
+def _insert_new_statement(
+    table: Table, columns: tuple[str, ...], key: tuple[str, ...]
+) -> Executable:
+    """PostgreSQL: insert the batch's rows whose key is not taken; select the keys of
+    the others (the batch's keys the insert did not return)."""
+    batch = _batch_rows(table, columns).cte("batch")
+    inserted = (
+        postgresql.insert(table)
+        .from_select(list(columns), select(*(batch.c[name] for name in columns)))
+        .on_conflict_do_nothing(index_elements=[table.c[name] for name in key])
+        .returning(*(table.c[name] for name in key))
+        .cte("inserted")
+    )
+    new = exists().where(and_(*(inserted.c[name] == batch.c[name] for name in key)))
+    return select(*(batch.c[name] for name in key)).where(~new)
+
+
 @lru_cache(maxsize=256)
 def _insert_missing_statement(
-    dialect: str, table: Table, columns: tuple[str, ...], key: tuple[str, ...], returning: bool
+    dialect: str, table: Table, columns: tuple[str, ...], key: tuple[str, ...]
 ) -> Executable:
-    statement = _source(dialect, table, columns).on_conflict_do_nothing(
+    statement: Executable = _source(dialect, table, columns).on_conflict_do_nothing(
         index_elements=[table.c[name] for name in key]
     )
-    if returning:
-        statement = statement.returning(*(table.c[name] for name in key))
-    return statement  # type: ignore[no-any-return]
+    return statement
