@@ -2,10 +2,13 @@
 
 Per-message producer overhead, not the broker's acknowledgement, dominates the cost
 of `send_and_wait` per request. So `publish` only queues its records and waits: a
-flusher task takes everything queued while the previous produce was being handed
-to the producer, builds one record batch per partition (`create_batch` /
-`send_batch`), and each caller returns when every batch holding one of its records
-is acknowledged. Under load a batch carries the records of many requests; alone, a
+flusher task takes everything queued, builds one record batch per partition
+(`create_batch` / `send_batch`), and each caller returns when every batch holding one
+of its records is acknowledged. aiokafka keeps one produce request in flight per
+broker and each request takes one batch per partition, so batches handed to it
+while one is in flight would each wait for a produce request of their own: the
+flusher keeps at most two flushes unacknowledged (one in flight, the next ready to
+go), and the rest of what arrives meanwhile waits to go out together. Alone, a
 request is sent at once (no linger).
 
 aiokafka never gives up on an unreachable broker by itself (`send_and_wait`
@@ -27,7 +30,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import TopicPartition
 
@@ -40,7 +43,14 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BATCH_BYTES = 1_000_000
 """Below Kafka's default `message.max.bytes` (1 MiB), so one batch is never refused for size."""
 
+DEFAULT_STOP_SECONDS = 3.0
+"""How long `stop` lets the producer deliver what it still holds before dropping it."""
+
+_STOP_POLL_SECONDS = 0.1
 _CONNECT_BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+_FLUSHES_IN_FLIGHT = 2
+"""Flushes handed to the producer and not yet acknowledged, at most: one in a produce
+request, the next built and waiting for it, so the producer never idles between them."""
 _EXPIRY_TICK_SECONDS = 0.05
 """How often waiting publishes are checked against their deadline."""
 
@@ -119,10 +129,12 @@ class KafkaPublisher:
         client_id: str = "hookgate-gateway",
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         request_timeout_ms: int = 30_000,
+        stop_seconds: float = DEFAULT_STOP_SECONDS,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.stats = KafkaPublisherStats()
         self._timeout = timeout_seconds
+        self._stop_seconds = stop_seconds
         self._producer_options: dict[str, Any] = {
             "bootstrap_servers": bootstrap_servers,
             "client_id": client_id,
@@ -192,7 +204,7 @@ class KafkaPublisher:
         producer, self._producer = self._producer, None
         self._healthy = False
         if producer is not None:
-            await producer.stop()
+            await _stop_producer(producer, self._stop_seconds)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -293,8 +305,17 @@ class KafkaPublisher:
     # the flusher ----------------------------------------------------------------
 
     async def _flush_loop(self) -> None:
+        in_flight: deque[list[asyncio.Future[Any]]] = deque()
+        """The batches of the flushes not yet acknowledged, oldest first."""
         while True:
             await self._queued.wait()
+            while in_flight and all(batch.done() for batch in in_flight[0]):
+                in_flight.popleft()
+            if len(in_flight) >= _FLUSHES_IN_FLIGHT:
+                # What arrives meanwhile goes out together once the oldest flush is
+                # acknowledged; a stuck broker holds it no longer than a publish
+                # waits (its callers have fallen back to the spool by then).
+                await asyncio.wait(in_flight.popleft(), timeout=self._timeout)
             self._queued.clear()
             requests, self._queue = self._queue, []
             live = [request for request in requests if not request.done.done()]
@@ -304,15 +325,18 @@ class KafkaPublisher:
                     request.fail(PublishUnavailable("Kafka is not connected."))
             elif live:
                 try:
-                    await self._flush(producer, live)
+                    in_flight.append(await self._flush(producer, live))
                 except Exception as exc:
                     log.exception("Handing records to the Kafka producer failed.")
                     failure = PublishUnavailable(f"Kafka publishing failed ({_name(exc)}).")
                     for request in live:
                         request.fail(failure)
 
-    async def _flush(self, producer: AIOKafkaProducer, requests: list[_Request]) -> None:
-        """Hand the records of `requests` to the producer, one batch per partition."""
+    async def _flush(
+        self, producer: AIOKafkaProducer, requests: list[_Request]
+    ) -> list[asyncio.Future[Any]]:
+        """Hand the records of `requests` to the producer, one batch per partition;
+        returns the batches' futures."""
         self.stats.flushes += 1
         by_partition: dict[TopicPartition, list[tuple[_Request, BusRecord]]] = {}
         placed: list[_Request] = []
@@ -330,6 +354,7 @@ class KafkaPublisher:
         sent = await asyncio.gather(
             *(self._send_partition(producer, tp, items) for tp, items in by_partition.items())
         )
+        batches: list[asyncio.Future[Any]] = []
         for items, outcome in zip(by_partition.values(), sent, strict=True):
             holders = list({id(request): request for request, _ in items}.values())
             if isinstance(outcome, BaseException):
@@ -340,8 +365,10 @@ class KafkaPublisher:
                 for request in holders:
                     request.pending += 1
                 batch.add_done_callback(functools.partial(_batch_done, holders))
+            batches += outcome
         for request in placed:
             request.release()
+        return batches
 
     async def _send_partition(
         self,
@@ -383,6 +410,37 @@ class KafkaPublisher:
             )
             count = self._partitions[record.topic] = len(partitions)
         return TopicPartition(record.topic, partition_for(record.key, count))
+
+
+async def _stop_producer(producer: AIOKafkaProducer, bound: float) -> None:
+    """`producer.stop()`, but no longer than `bound` seconds for the batches it holds.
+
+    aiokafka's `stop` waits until every batch it holds is acknowledged or expires
+    (`request_timeout_ms`, 30 s), so with the broker unreachable a gateway given
+    SIGTERM would wait that long. By the time the publisher stops, every publish has
+    been answered (acknowledged, or timed out and sent to the spool), so those batches
+    can only duplicate what the spool holds (consumers drop duplicates by `ce_id`):
+    past `bound` the sender task is cancelled (again while it still waits: a task
+    cancelled while it awaits a produce request's task cancels that one too), and
+    what is left is failed. aiokafka has no public call for that, hence its private
+    `_sender` and `_message_accumulator`.
+    """
+    stopping = asyncio.ensure_future(producer.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=bound)
+    if done:
+        stopping.result()
+        return
+    log.warning(
+        "Kafka did not acknowledge what the producer still held within %.1f s of "
+        "stopping; dropping it (those publishes were already answered).",
+        bound,
+    )
+    sender = producer._sender.sender_task
+    while not stopping.done():
+        sender.cancel()
+        await asyncio.wait({stopping}, timeout=_STOP_POLL_SECONDS)
+    producer._message_accumulator.fail_all(KafkaTimeoutError())
+    stopping.result()
 
 
 def _append(batch: Any, record: BusRecord) -> bool:

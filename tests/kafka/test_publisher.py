@@ -93,6 +93,64 @@ async def test_publish_is_bounded_while_the_broker_is_paused(
         await publisher.stop()
 
 
+async def test_while_a_flush_is_unacknowledged_what_arrives_waits_to_go_out_together(
+    outage_broker: OutageBroker, topic_prefix: str
+) -> None:
+    """At most two flushes are unacknowledged (one in flight, the next ready); the
+    publishes of many loop turns after them go out in one flush, not one per turn."""
+    topic = f"{topic_prefix}.calendly"
+    await create_topics(outage_broker.bootstrap_servers, [topic])
+    publisher = KafkaPublisher(outage_broker.bootstrap_servers, timeout_seconds=10)
+    await publisher.start(wait_seconds=10)
+    try:
+        await publisher.publish([sample_record(topic, 0)])
+        before = publisher.stats.flushes
+        outage_broker.broker.pause()
+        waves = []
+        for wave in range(30):
+            waves.append(asyncio.ensure_future(publisher.publish([sample_record(topic, wave + 1)])))
+            await asyncio.sleep(0.01)
+        assert publisher.stats.flushes - before == 2, publisher.stats
+        outage_broker.broker.resume()
+        await asyncio.gather(*waves)
+        assert publisher.stats.flushes - before == 3, publisher.stats
+    finally:
+        outage_broker.broker.resume()
+        await publisher.stop()
+    records = await read_topic(outage_broker.bootstrap_servers, topic, expected=31)
+    assert sorted(ce_id(r) for r in records) == [f"evt-{n:06d}" for n in range(31)]
+
+
+@pytest.mark.parametrize("outage", ["cut", "pause"])
+async def test_stop_is_bounded_while_the_broker_holds_unacknowledged_batches(
+    outage_broker: OutageBroker, topic_prefix: str, outage: str
+) -> None:
+    """aiokafka's own stop would wait for those batches up to request_timeout_ms (30 s)."""
+    topic = f"{topic_prefix}.calendly"
+    await create_topics(outage_broker.bootstrap_servers, [topic])
+    publisher = KafkaPublisher(
+        outage_broker.bootstrap_servers, timeout_seconds=0.5, stop_seconds=1.0
+    )
+    await publisher.start(wait_seconds=10)
+    loop = asyncio.get_running_loop()
+    try:
+        await publisher.publish([sample_record(topic, 0)])
+        if outage == "cut":
+            outage_broker.proxy.cut()
+        else:
+            outage_broker.broker.pause()
+        waiting = [publisher.publish([sample_record(topic, n)]) for n in range(1, 20)]
+        outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+        assert all(isinstance(o, PublishUnavailable) for o in outcomes), outcomes
+        started = loop.time()
+        await publisher.stop()
+        assert loop.time() - started < 3.0
+    finally:
+        outage_broker.proxy.restore()
+        outage_broker.broker.resume()
+        await publisher.stop()
+
+
 async def test_publish_before_connecting_is_unavailable_at_once() -> None:
     publisher = KafkaPublisher(f"127.0.0.1:{free_port()}", timeout_seconds=5)
     await publisher.start()
