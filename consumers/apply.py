@@ -12,6 +12,14 @@ is written, the ledger rows included, and the error propagates.
 its way to the store (yielding to it between chunks), then write the claimed ones;
 an event that failed to prepare raises its error only if it was claimed, as it
 would have in the handler.
+
+A runner may do that pure part earlier: `Applier.prepare` dedupes, routes and
+prepares a batch without touching the store (prepare is pure by contract; what
+reads the store, such as a phone's default region, happens in `write`), and
+returns a `PreparedBatch`, which `apply` then takes as its events. The Kafka runner
+prepares batch N+1 while batch N is written. What was prepared is used once: the
+handlers' `write` may complete the prepared rows in place, so a retry prepares
+afresh.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, overload
 
 from sqlalchemy import delete
 from sqlalchemy import event as sa_event
@@ -75,13 +83,29 @@ class Applier:
         self._metrics = metrics
         self._clock = clock
 
+    async def prepare(self, events: Sequence[CloudEvent]) -> PreparedBatch:
+        """`events` deduped, routed and prepared for `apply`, without touching the store.
+
+        Pure CPU (yielding to the loop between chunks): nothing is read or written, so
+        it may run while the batch before is being written, and a batch dropped after
+        it (a revoke) leaves nothing behind.
+        """
+        plan = self._plan(events)
+        plan.prepared = await _prepare(plan.groups)
+        return PreparedBatch(tuple(events), self, plan)
+
     async def apply(self, events: Sequence[CloudEvent]) -> ApplyResult:
-        """Apply `events` (in bus order) in one transaction; idempotent per event."""
+        """Apply `events` (in bus order) in one transaction; idempotent per event.
+
+        `events` may be a `PreparedBatch` from this applier's `prepare`.
+        """
         started = time.perf_counter()
-        unique = _first_of_each(events)
+        plan = events.take(self) if isinstance(events, PreparedBatch) else None
+        if plan is None:
+            plan = self._plan(events)
+        unique, groups, unhandled = plan.unique, plan.groups, plan.unhandled
         if not unique:
             return ApplyResult(duplicates=len(events))
-        groups, unhandled = self._registry.route(unique)
         unhandled_ids = {id(event) for event in unhandled}
         async with self._engine.begin() as connection:
             with _counting(connection) as count:
@@ -89,7 +113,9 @@ class Applier:
                     _claim(connection, unique, unhandled_ids, self._clock())
                 )
                 try:
-                    prepared = await _prepare(groups)
+                    prepared = plan.prepared
+                    if prepared is None:
+                        prepared = await _prepare(groups)
                     claimed = await claiming
                 finally:
                     if not claiming.done():
@@ -110,6 +136,11 @@ class Applier:
             self._metrics.observe(result, time.perf_counter() - started)
         return result
 
+    def _plan(self, events: Sequence[CloudEvent]) -> _Plan:
+        unique = _first_of_each(events)
+        groups, unhandled = self._registry.route(unique) if unique else ([], [])
+        return _Plan(unique, groups, unhandled)
+
     async def prune(self, older_than: datetime) -> int:
         """Forget ledger rows processed before `older_than`; returns how many.
 
@@ -121,6 +152,52 @@ class Applier:
                 delete(processed_events).where(processed_events.c.processed_at < older_than)
             )
         return int(result.rowcount)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """A batch's first occurrences, grouped by handler, and (once prepared) their items."""
+
+    unique: list[CloudEvent]
+    groups: list[tuple[Handler, list[CloudEvent]]]
+    unhandled: list[CloudEvent]
+    prepared: list[list[object] | None] | None = None
+
+
+class PreparedBatch(Sequence[CloudEvent]):
+    """A batch's events, as `Applier.prepare` returned them, with its work done.
+
+    A sequence of the events, so whatever wraps `apply` sees the batch as it is; the
+    applier that prepared it takes the prepared part once (`take`), later calls (a
+    retry) and other appliers get None and prepare again.
+    """
+
+    __slots__ = ("_events", "_owner", "_plan")
+
+    def __init__(self, events: tuple[CloudEvent, ...], owner: Applier, plan: _Plan) -> None:
+        self._events = events
+        self._owner: Applier | None = owner
+        self._plan: _Plan | None = plan
+
+    def take(self, owner: Applier) -> _Plan | None:
+        """The prepared plan, the first time `owner` (the preparing applier) asks."""
+        if owner is not self._owner:
+            return None
+        plan, self._plan, self._owner = self._plan, None, None
+        return plan
+
+    @overload
+    def __getitem__(self, index: int) -> CloudEvent: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[CloudEvent]: ...
+    def __getitem__(self, index: int | slice) -> CloudEvent | Sequence[CloudEvent]:
+        return self._events[index]
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[CloudEvent]:
+        return iter(self._events)
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,7 +123,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         metrics = ConsumerMetrics(CollectorRegistry(), event_types=registry.event_types)
         applier = Applier(engine, registry, metrics=metrics)
         applied = AppliedCounts(applier)
-        runner = KafkaRunner(config, metrics.instrument(applied.apply))
+        runner = KafkaRunner(config, metrics.instrument(applied.apply), prepare=applier.prepare)
         google.refresh_failure_listeners.append(partial(metrics.oauth_refresh_failed, "google"))
         await google.start()
         if settings.metrics_port is not None:

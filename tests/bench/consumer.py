@@ -110,7 +110,7 @@ async def consume(expect: int, summary_path: Path, max_batch: int) -> None:
     metrics = ConsumerMetrics(CollectorRegistry(), event_types=registry.event_types)
     applier = Applier(engine, registry, metrics=_Observer(metrics, summary, expect, holder))
     try:
-        runner = KafkaRunner(config, metrics.instrument(applier.apply))
+        runner = KafkaRunner(config, metrics.instrument(applier.apply), prepare=applier.prepare)
         holder.append(runner)
         tune_gc()  # as `hookgate consume` does before it runs
         await run_until_signalled(runner, signal.SIGTERM, signal.SIGINT)
