@@ -207,8 +207,9 @@ class _Failed:
     error: Exception
 
 
-PREPARE_CHUNK = 256
-"""Events prepared between two turns of the event loop (the claim's answer waits)."""
+PREPARE_CHUNK = 64
+"""Events prepared between two turns of the event loop: the store's answers to the
+batch being written (or to this batch's claim) wait at most this long."""
 
 
 async def _prepare(groups: Sequence[tuple[Handler, list[CloudEvent]]]) -> list[list[object] | None]:

@@ -365,7 +365,8 @@ class _Batch:
     """The events as `prepare` returned them, for the first `apply`."""
 
 
-_DECODE_CHUNK = 256
+_DECODE_CHUNK = 64
+"""Small: the batch being written meanwhile continues only when decoding yields."""
 
 
 def _event(record: Any) -> CloudEvent:
