@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,16 +22,7 @@ from tests.fixtures.kafka import OutageBroker, create_topics
 from tests.kafka.helpers import ce_id, read_topic, sample_record
 from tests.reliability.kafka_processes import StoreGateway, read_spool
 from tests.reliability.processes import Load
-
-HOLDER = """
-import sys
-from pathlib import Path
-from gateway.spool_slots import try_slot
-
-slot = try_slot(Path(sys.argv[1]), int(sys.argv[2]))
-print("held" if slot else "busy", flush=True)
-sys.stdin.read()
-"""
+from tests.spool.slot_holder import slot_holder
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
@@ -114,15 +104,8 @@ async def test_a_held_file_is_left_alone_and_its_records_relayed_once_its_worker
     own = claim_slot(spool_path)
     kafka = KafkaPublisher(outage_broker.bootstrap_servers, timeout_seconds=0.5)
     await kafka.start(wait_seconds=10)
-    with subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(spool_path), "1"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as holder:
+    with slot_holder(spool_path, 1) as (holder, _, _):
         try:
-            assert holder.stdout is not None
-            assert holder.stdout.readline().strip() == "held"
             async with Spool(own.path) as spool:
                 relay = Relay(
                     spool,
@@ -153,7 +136,6 @@ async def test_a_held_file_is_left_alone_and_its_records_relayed_once_its_worker
                     await eventually(drained, 30, "the relay to drain the dead worker's file")
                 assert relay.stats.orphans_drained == 1
         finally:
-            holder.kill()
             await kafka.stop()
             own.release()
     records = await read_topic(outage_broker.direct_bootstrap_servers, topic, expected=200)

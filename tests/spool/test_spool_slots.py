@@ -6,9 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,34 +20,7 @@ from gateway.spool_slots import (
     try_slot,
 )
 from tests.spool.records import make_records
-
-HOLDER = """
-import sys
-from pathlib import Path
-from gateway.spool_slots import claim_slot
-
-slot = claim_slot(Path(sys.argv[1]))
-print(slot.number, slot.path, flush=True)
-sys.stdin.read()
-"""
-
-
-@contextlib.contextmanager
-def slot_holder(spool_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
-    """Another process that claims a slot and holds it until killed."""
-    with subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(spool_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as process:
-        try:
-            assert process.stdout is not None
-            number, path = process.stdout.readline().split(" ", 1)
-            yield process, int(number), Path(path.strip())
-        finally:
-            process.kill()
-            process.wait(10)
+from tests.spool.slot_holder import slot_holder
 
 
 def test_slot_files_are_named_beside_the_configured_path(tmp_path: Path) -> None:
