@@ -38,6 +38,7 @@ from schemas.envelope import (
     format_time,
     malformed_from,
     source_uri,
+    validate_lean,
 )
 
 PROVIDER = "calendly"
@@ -225,15 +226,5 @@ _STORED_INVITEES: TypeAdapter[StoredInviteeEvent] = TypeAdapter(StoredInviteeEve
 
 
 def parse_stored_invitee(data: bytes) -> StoredInviteeEvent:
-    """An invitee event's data as the store reads it, or `MalformedPayload`.
-
-    The error is the one the full `InviteeEvent` gives, so it names the same fields.
-    """
-    try:
-        return _STORED_INVITEES.validate_json(data)
-    except ValidationError:
-        try:
-            _INVITEES.validate_json(data)
-        except ValidationError as exc:
-            raise malformed_from(exc, "Calendly delivery") from None
-        raise  # not reached: what the full model accepts fits the store's
+    """An invitee event's data as the store reads it, or the full `InviteeEvent`'s error."""
+    return validate_lean(_STORED_INVITEES, _INVITEES, data, "Calendly delivery")

@@ -14,10 +14,10 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 KafkaHeaders = list[tuple[str, bytes]]
 
@@ -164,6 +164,28 @@ def malformed_from(
     return MalformedPayload(
         f"The {what} has an invalid `{path}` ({message[:1].lower()}{message[1:]})."
     )
+
+
+_Lean = TypeVar("_Lean")
+
+
+def validate_lean(
+    lean: TypeAdapter[_Lean], full: TypeAdapter[Any], data: bytes, what: str
+) -> _Lean:
+    """`data` read with `lean`, a model of only what the store reads, or `MalformedPayload`.
+
+    `lean` keeps every constraint of `full` on the fields it declares, so it refuses
+    nothing `full` accepts; when it refuses a body, the error is `full`'s, so a
+    malformed event reads the same at the edge and in the store.
+    """
+    try:
+        return lean.validate_json(data)
+    except ValidationError as lean_error:
+        try:
+            full.validate_json(data)
+        except ValidationError as exc:
+            raise malformed_from(exc, what) from None
+        raise malformed_from(lean_error, what) from None
 
 
 def source_uri(provider: str, source_id: str) -> str:

@@ -39,6 +39,7 @@ from schemas.envelope import (
     format_time,
     malformed_from,
     source_uri,
+    validate_lean,
 )
 
 PROVIDER = "ghl"
@@ -317,26 +318,9 @@ _APPOINTMENTS: TypeAdapter[AppointmentEvent] = TypeAdapter(AppointmentEvent)
 
 def parse_stored_contact(data: bytes) -> StoredContactEvent:
     """A contact event's data as the store reads it, or the full `ContactEvent`'s error."""
-    try:
-        return _STORED_CONTACTS.validate_json(data)
-    except ValidationError:
-        _raise_full(_CONTACTS, data)
-        raise
+    return validate_lean(_STORED_CONTACTS, _CONTACTS, data, "GoHighLevel delivery")
 
 
 def parse_stored_appointment(data: bytes) -> StoredAppointmentEvent:
     """An appointment event's data as the store reads it, or the full model's error."""
-    try:
-        return _STORED_APPOINTMENTS.validate_json(data)
-    except ValidationError:
-        _raise_full(_APPOINTMENTS, data)
-        raise
-
-
-def _raise_full(full: TypeAdapter[Any], data: bytes) -> None:
-    """Raise `MalformedPayload` as the handler's full model does (it rejects what the
-    store's models reject: their constraints are a subset of its)."""
-    try:
-        full.validate_json(data)
-    except ValidationError as exc:
-        raise malformed_from(exc, "GoHighLevel delivery") from None
+    return validate_lean(_STORED_APPOINTMENTS, _APPOINTMENTS, data, "GoHighLevel delivery")

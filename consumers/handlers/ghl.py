@@ -85,10 +85,12 @@ class GhlHandler(PreparedHandler[Prepared]):
             appointment = parse_stored_appointment(event.data)
             return Prepared(appointment=_appointment_row(event, appointment))
         parsed = parse_stored_contact(event.data)
+        moment = _moment(event, parsed.date_updated, parsed.timestamp)
+        version = row_version(moment, event.id)
         dnd_only = event.type == "ghl.contact.dnd_updated"
         return Prepared(
-            contact=None if dnd_only else _contact_row(event, parsed),
-            dnd=None if parsed.dnd is None else _dnd_row(event, parsed),
+            contact=None if dnd_only else _contact_row(event, parsed, moment, version),
+            dnd=None if parsed.dnd is None else _dnd_row(event, parsed, version),
         )
 
     async def write(
@@ -128,8 +130,10 @@ def _moment(event: CloudEvent, *candidates: datetime | None) -> datetime:
     return event.time
 
 
-def _contact_row(event: CloudEvent, parsed: StoredContactEvent) -> dict[str, Any]:
-    moment = _moment(event, parsed.date_updated, parsed.timestamp)
+def _contact_row(
+    event: CloudEvent, parsed: StoredContactEvent, moment: datetime, version: int
+) -> dict[str, Any]:
+    """`version`: the event's (not final) version at `moment`, shared with its dnd row."""
     deleted = event.type == "ghl.contact.deleted"
     return {
         "tenant": event.tenant,
@@ -141,18 +145,18 @@ def _contact_row(event: CloudEvent, parsed: StoredContactEvent) -> dict[str, Any
         "phone": parsed.phone,
         "tags": list(parsed.tags),
         "deleted_at": parse_time(moment) if deleted else None,
-        "version": row_version(moment, event.id, final=deleted),
+        "version": row_version(moment, event.id, final=True) if deleted else version,
     }
 
 
-def _dnd_row(event: CloudEvent, parsed: StoredContactEvent) -> dict[str, Any]:
+def _dnd_row(event: CloudEvent, parsed: StoredContactEvent, version: int) -> dict[str, Any]:
     settings = parsed.dnd_settings
     return {
         "tenant": event.tenant,
         "ghl_contact_id": parsed.id,
         "dnd": parsed.dnd,
         "dnd_settings": settings if isinstance(settings, dict) else None,
-        "dnd_version": row_version(_moment(event, parsed.date_updated, parsed.timestamp), event.id),
+        "dnd_version": version,
     }
 
 
