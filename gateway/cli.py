@@ -10,9 +10,11 @@ import asyncio
 import inspect
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from types import ModuleType
+from typing import Any, TypeVar
 
+import uvloop
 from pydantic import ValidationError
 
 from gateway.commands import CommandError, consume, migrate, replay, send, serve, sources
@@ -20,6 +22,14 @@ from gateway.logs import configure_logging
 from gateway.settings import Settings
 
 COMMANDS: tuple[ModuleType, ...] = (serve, consume, migrate, sources, send, replay)
+
+T = TypeVar("T")
+
+
+def run_on_uvloop(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` to completion on uvloop, the event loop `serve` runs on too."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = args.run
     try:
         if inspect.iscoroutinefunction(run):
-            result: int = asyncio.run(run(args, settings))
+            result: int = run_on_uvloop(run(args, settings))
         else:
             result = run(args, settings)
     except KeyboardInterrupt:

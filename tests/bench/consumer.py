@@ -13,7 +13,6 @@ to the last one's (and the events applied in between), and its own `VmHWM`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import signal
 import time
@@ -29,6 +28,7 @@ from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunner, run_until_signalled
 from consumers.metrics import ConsumerMetrics
 from gateway.app import tune_gc
+from gateway.cli import run_on_uvloop
 from gateway.commands.consume import handled_providers, runner_config
 from gateway.settings import Settings
 from tests.bench.procs import peak_rss_bytes
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--summary", type=Path, required=True)
     parser.add_argument("--max-batch", type=int, default=500)
     args = parser.parse_args()
-    asyncio.run(consume(args.expect, args.summary, args.max_batch))
+    run_on_uvloop(consume(args.expect, args.summary, args.max_batch))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
 import signal
 import subprocess
@@ -11,8 +13,13 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
+import uvloop
 from sqlalchemy import create_engine, select
 
+from gateway import cli
+from gateway.commands import sources
+from gateway.settings import Settings
 from schemas.store import bookings
 from tests.gateway.harness import free_port
 
@@ -107,3 +114,18 @@ def test_cli_errors_are_one_clear_sentence(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         "hookgate sources: calendly sources need --secret (use - to read it from stdin)."
     )
+
+
+def test_async_commands_run_on_uvloop(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`hookgate consume` and the other async commands run on the loop `serve` uses."""
+    seen: list[type[asyncio.AbstractEventLoop]] = []
+
+    async def run_list(args: argparse.Namespace, settings: Settings) -> int:
+        seen.append(type(asyncio.get_running_loop()))
+        return 0
+
+    monkeypatch.setattr(sources, "run_list", run_list)
+    for name, value in environment(tmp_path, free_port()).items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["sources", "list"]) == 0
+    assert seen == [uvloop.Loop]
