@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from gateway.kafka_publisher import KafkaPublisher
 from schemas import BusRecord, CloudEvent
 from tests.bench.consumer import ConsumerSummary
+from tests.bench.cpu import postgres_cpu, service_cpu
 from tests.bench.procs import BenchError, python_module
 from tests.bench.stack import Stack, create_topics
 from tests.bench.table import Line
@@ -50,12 +52,24 @@ class ApplyOptions:
 
 
 @dataclass(frozen=True)
+class ServerCpu:
+    """CPU seconds the servers spent while one side ran (0 for PostgreSQL elsewhere)."""
+
+    postgres: float
+    broker: float = 0.0
+
+
+@dataclass(frozen=True)
 class ApplyFigures:
     events: int
     consumer: ConsumerSummary
     raw_rows: int
     raw_seconds: float
     raw_batches: int
+    consumer_servers: ServerCpu
+    """While the consumer process ran (idle before its first batch and after its last)."""
+    raw_servers: ServerCpu
+    """While the raw reference wrote (its timed part only)."""
 
     @property
     def consumer_rate(self) -> float:
@@ -164,8 +178,9 @@ def _upsert_sql(table: str, columns: list[tuple[str, str]], key: list[str]) -> s
     )
 
 
-async def raw_upsert(dsn: str, events_per_batch: int) -> tuple[int, float, int]:
-    """Re-write the consumer's rows with raw asyncpg; (rows, seconds, batches)."""
+async def raw_upsert(dsn: str, events_per_batch: int) -> tuple[int, float, int, float]:
+    """Re-write the consumer's rows with raw asyncpg; (rows, seconds, batches, and the
+    PostgreSQL server's CPU seconds meanwhile)."""
     connection = await asyncpg.connect(dsn)
     try:
         plans = []
@@ -177,6 +192,7 @@ async def raw_upsert(dsn: str, events_per_batch: int) -> tuple[int, float, int]:
         await connection.execute(f"TRUNCATE {', '.join(DATA_TABLES)}")
         total = sum(len(rows) for _, _, rows in plans)
         batches = max(1, -(-total // events_per_batch))
+        postgres_before = postgres_cpu()
         started = time.perf_counter()
         for batch in range(batches):
             async with connection.transaction():
@@ -187,7 +203,8 @@ async def raw_upsert(dsn: str, events_per_batch: int) -> tuple[int, float, int]:
                         await connection.execute(
                             sql, *([row[i] for row in part] for i in range(width))
                         )
-        return total, time.perf_counter() - started, batches
+        seconds = time.perf_counter() - started
+        return total, seconds, batches, postgres_cpu() - postgres_before
     finally:
         await connection.close()
 
@@ -199,12 +216,18 @@ async def run_apply(stack: Stack, options: ApplyOptions) -> ApplyFigures:
     await publish(stack.bootstrap, prefix, stream)
     del stream
     print("apply: consuming", file=sys.stderr, flush=True)
+    before = ServerCpu(postgres_cpu(), service_cpu(stack.broker))
     summary = await _consume(stack, prefix, options)
+    consumer_servers = ServerCpu(
+        postgres_cpu() - before.postgres, service_cpu(stack.broker) - before.broker
+    )
     print("apply: raw asyncpg reference", file=sys.stderr, flush=True)
-    rows, seconds, batches = await raw_upsert(stack.dsn, options.max_batch)
+    rows, seconds, batches, raw_postgres = await raw_upsert(stack.dsn, options.max_batch)
     if rows != options.events:
         raise BenchError(f"the consumer wrote {rows} rows for {options.events} events")
-    return ApplyFigures(options.events, summary, rows, seconds, batches)
+    return ApplyFigures(
+        options.events, summary, rows, seconds, batches, consumer_servers, ServerCpu(raw_postgres)
+    )
 
 
 def apply_lines(figures: ApplyFigures) -> list[Line]:
@@ -233,5 +256,37 @@ def apply_lines(figures: ApplyFigures) -> list[Line]:
         Line(
             "consumer peak RSS",
             f"{summary.peak_rss_bytes / MIB:.0f} MiB",
+        ),
+        *_cpu_budget_lines(figures),
+    ]
+
+
+def _cpu_budget_lines(figures: ApplyFigures) -> list[Line]:
+    """What an event costs the consumer, PostgreSQL and the broker together, beside what
+    the machine's cores allow at the target rate.
+
+    All three run on this machine's cores; at the target rate (half the raw rate) one
+    event may cost all of them together no more than `cores / target rate`.
+    """
+    servers, events = figures.consumer_servers, figures.consumer.events
+    if not servers.postgres or not events or not figures.raw_rows:
+        return []  # PostgreSQL runs elsewhere: its CPU is not seen here
+    consumer_us = figures.consumer.cpu_per_event * 1e6
+    postgres_us = servers.postgres / events * 1e6
+    broker_us = servers.broker / events * 1e6
+    total_us = consumer_us + postgres_us + broker_us
+    cores = len(os.sched_getaffinity(0))
+    target_rate = 0.5 * figures.raw_rate
+    return [
+        Line(
+            "PostgreSQL CPU per event",
+            f"{postgres_us:.0f} us",
+            f"raw asyncpg {figures.raw_servers.postgres / figures.raw_rows * 1e6:.0f} us per row",
+        ),
+        Line(
+            "apply CPU per event, consumer + PostgreSQL + broker",
+            f"{consumer_us:.0f} + {postgres_us:.0f} + {broker_us:.0f} = {total_us:.0f} us",
+            f"{cores} cores allow {cores / total_us * 1e6:,.0f} events/s at that cost; "
+            f"0.5x raw is {target_rate:,.0f} events/s",
         ),
     ]

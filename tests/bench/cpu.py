@@ -21,8 +21,43 @@ from tests.bench.table import median
 T = TypeVar("T")
 
 
-def _service_cpu(service: Service) -> float:
+def service_cpu(service: Service) -> float:
+    """CPU seconds of a service and all its descendants."""
     return sum(cpu_seconds(pid) for pid in [service.pid, *descendants(service.pid)])
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of the PostgreSQL server on this machine, 0 when none runs here.
+
+    Its live processes, plus what its exited backends spent: the postmaster reaps
+    them, so their time is in its children's time (a connection's backend exits
+    with it).
+    """
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as handle:
+                name, _, rest = handle.read().partition(" (")[2].rpartition(")")
+        except OSError:
+            continue
+        if name != "postgres":
+            continue
+        fields = rest.split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+        if not _is_postgres(int(fields[1])):  # the postmaster: its parent is not postgres
+            total += (int(fields[13]) + int(fields[14])) / tick
+    return total
+
+
+def _is_postgres(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/comm") as handle:
+            return handle.read().strip() == "postgres"
+    except OSError:
+        return False
 
 
 def _children_cpu() -> float:
@@ -72,11 +107,11 @@ class CpuShare:
 
 def measure_cpu(server: Service, broker: Service, run: Callable[[], T]) -> tuple[T, CpuShare]:
     """Run `run()` (which waits for `wrk`) and account for the CPU used meanwhile."""
-    before = (_service_cpu(server), _service_cpu(broker), _children_cpu(), _machine_busy())
+    before = (service_cpu(server), service_cpu(broker), _children_cpu(), _machine_busy())
     started = time.monotonic()
     result = run()
     elapsed = time.monotonic() - started
-    after = (_service_cpu(server), _service_cpu(broker), _children_cpu(), _machine_busy())
+    after = (service_cpu(server), service_cpu(broker), _children_cpu(), _machine_busy())
     server_s, broker_s, load_s, machine_s = (b - a for a, b in zip(before, after, strict=True))
     share = CpuShare(
         server=server_s / elapsed,

@@ -313,6 +313,7 @@ def ingress_lines(figures: IngressFigures, connections: int) -> list[Line]:
                 lines.append(
                     Line(f"CPU during the {label} runs ({tag})", share.describe(), "", "", "")
                 )
+        lines += _cpu_per_delivery_lines(f, tag)
         for name, m in (("bare", f.bare), ("peer", f.peer), ("Kafka", f.kafka), ("spool", f.spool)):
             if not m.clean:
                 errors = sum(r.errors + r.non_2xx for r in m.runs)
@@ -329,6 +330,7 @@ def ingress_lines(figures: IngressFigures, connections: int) -> list[Line]:
                 target=1.7,
             )
         )
+        lines += _scaling_ceiling_lines(one, two)
         lines.append(
             ratio_line(
                 "peer scaling: 2 workers vs 1 (for comparison)",
@@ -339,3 +341,51 @@ def ingress_lines(figures: IngressFigures, connections: int) -> list[Line]:
             )
         )
     return lines
+
+
+def _per_delivery_us(cores: float, rps: float) -> float:
+    """CPU microseconds per delivery from cores busy on average and deliveries per second."""
+    return cores / rps * 1e6 if rps else 0.0
+
+
+def _cpu_per_delivery_lines(f: WorkerFigures, tag: str) -> list[Line]:
+    """What one delivery costs the server, beside what the target rate would allow.
+
+    The servers' workers have `workers` cores at most; at 1.5x the peer's rate, one
+    delivery may cost them no more than `workers / (1.5 x peer rate)` of CPU.
+    """
+    gateway, peer, bare = f.cpu.get("kafka"), f.cpu.get("peer"), f.cpu.get("bare")
+    if gateway is None or peer is None or bare is None or not f.peer.rps:
+        return []
+    allowed = _per_delivery_us(f.workers, 1.5 * f.peer.rps)
+    return [
+        Line(
+            f"server CPU per delivery ({tag})",
+            f"{_per_delivery_us(gateway.server, f.kafka.rps):.0f} us",
+            f"peer {_per_delivery_us(peer.server, f.peer.rps):.0f} us; "
+            f"bare {_per_delivery_us(bare.server, f.bare.rps):.0f} us; "
+            f"1.5x the peer's rate allows <= {allowed:.0f} us",
+        )
+    ]
+
+
+def _scaling_ceiling_lines(one: WorkerFigures, two: WorkerFigures) -> list[Line]:
+    """The rate the machine's cores allow at the 2-worker runs' CPU per delivery.
+
+    Everything measured runs on the same cores: the workers, the broker, `wrk` and the
+    rest of the machine. Divided by what all of it spent per delivery, the cores give
+    the highest rate any number of workers could reach at that cost.
+    """
+    share = two.cpu.get("kafka")
+    if share is None or not two.kafka.rps:
+        return []
+    per_delivery = _per_delivery_us(share.machine, two.kafka.rps)
+    ceiling = share.cores / per_delivery * 1e6 if per_delivery else 0.0
+    return [
+        Line(
+            "machine CPU per delivery, all processes (2 workers)",
+            f"{per_delivery:.0f} us",
+            f"{share.cores} cores allow {ceiling:,.0f} req/s at that cost; "
+            f"1.7x one worker is {1.7 * one.kafka.rps:,.0f} req/s",
+        )
+    ]

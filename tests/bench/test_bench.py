@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.bench.compare import main as compare_main
+from tests.bench.cpu import CpuShare
+from tests.bench.ingress import IngressFigures, Measured, WorkerFigures, ingress_lines
 from tests.bench.run import BenchOptions, main, run_bench
 from tests.bench.wrk import parse_output
 
@@ -32,9 +34,16 @@ async def test_quick_bench_runs_every_section(tmp_path: Path) -> None:
     assert not cpu.startswith("server 0%"), cpu
     assert "wrk " in cpu, cpu
     assert "wrk 0%" not in cpu, cpu
+    per_delivery = figures["server CPU per delivery (1 worker, 64 conn)"]
+    assert not per_delivery.value.startswith("0 "), per_delivery
+    assert "1.5x the peer's rate allows <= " in per_delivery.reference, per_delivery
     apply = next(line for line in report.lines if line.figure.startswith("apply events/s"))
     assert "3,000 mixed events" in apply.figure
     assert not apply.value.startswith("0 "), apply
+    postgres = figures["PostgreSQL CPU per event"]  # the test database runs on this machine
+    assert not postgres.value.startswith("0 "), postgres
+    budget = figures["apply CPU per event, consumer + PostgreSQL + broker"]
+    assert "cores allow" in budget.reference, budget
     burst = next(line for line in report.lines if line.figure.startswith("Google sync runs"))
     assert burst.value.startswith(("1 run", "2 run")), burst
     table = report.render()
@@ -64,3 +73,18 @@ def test_compare_refuses_a_baseline_that_is_not_a_checkout(
 ) -> None:
     assert compare_main([str(tmp_path)]) == 2
     assert "is not a hookgate checkout" in capsys.readouterr().err
+
+
+def test_scaling_ceiling_divides_the_cores_by_the_cpu_per_delivery() -> None:
+    def figures(workers: int, rps: float, machine: float) -> WorkerFigures:
+        measured = Measured(rps=rps, p50_ms=1.0, p99_ms=2.0, runs=())
+        share = CpuShare(server=1.0, broker=0.2, load=0.1, machine=machine, cores=2)
+        return WorkerFigures(workers, measured, measured, measured, measured, 0, {"kafka": share})
+
+    one, two = figures(1, 5_000, 1.2), figures(2, 8_000, 2.0)
+    lines = {line.figure: line for line in ingress_lines(IngressFigures({1: one, 2: two}), 64)}
+    ceiling = lines["machine CPU per delivery, all processes (2 workers)"]
+    assert ceiling.value == "250 us"  # 2.0 cores busy / 8,000 req/s
+    assert ceiling.reference == (
+        "2 cores allow 8,000 req/s at that cost; 1.7x one worker is 8,500 req/s"
+    )
