@@ -62,3 +62,33 @@ async def test_upgrade_twice_matches_the_tables(blank_url: str) -> None:
     assert {"sources", "bookings", "members", "contacts", "appointments"} <= names
     assert {"processed_events", "ghl_appointments", "member_emails", "member_phones"} <= names
     assert head is not None
+
+
+def _ledger_time_index(connection: Connection) -> str:
+    """How the ledger's `processed_at` is indexed: its access method, or SQLite's SQL."""
+    if connection.dialect.name == "postgresql":
+        return str(
+            connection.exec_driver_sql(
+                "SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam "
+                "WHERE c.relname = 'ix_processed_events_processed_at'"
+            ).scalar_one()
+        )
+    return str(
+        connection.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'ix_processed_events_processed_at'"
+        ).scalar_one()
+    )
+
+
+async def test_the_ledger_is_pruned_through_a_brin_index_on_postgres(blank_url: str) -> None:
+    await upgrade(blank_url)
+    engine = create_async_engine(blank_url)
+    try:
+        async with engine.connect() as connection:
+            index = await connection.run_sync(_ledger_time_index)
+    finally:
+        await engine.dispose()
+    if blank_url.startswith("postgresql"):
+        assert index == "brin"
+    else:
+        assert index.startswith("CREATE INDEX ix_processed_events_processed_at ON processed_events")
