@@ -29,7 +29,11 @@ from consumers.kafka_runner import KafkaRunner, run_until_signalled
 from consumers.metrics import ConsumerMetrics
 from gateway.app import tune_gc
 from gateway.cli import run_on_uvloop
-from gateway.commands.consume import handled_providers, runner_config
+from gateway.commands.consume import (
+    CONSUMER_GC_GEN0_THRESHOLD,
+    handled_providers,
+    runner_config,
+)
 from gateway.settings import Settings
 from tests.bench.procs import peak_rss_bytes
 
@@ -112,7 +116,7 @@ async def consume(expect: int, summary_path: Path, max_batch: int) -> None:
     try:
         runner = KafkaRunner(config, metrics.instrument(applier.apply), prepare=applier.prepare)
         holder.append(runner)
-        tune_gc()  # as `hookgate consume` does before it runs
+        tune_gc(CONSUMER_GC_GEN0_THRESHOLD)  # as `hookgate consume` does before it runs
         await run_until_signalled(runner, signal.SIGTERM, signal.SIGINT)
     finally:
         await engine.dispose()
