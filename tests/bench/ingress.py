@@ -349,33 +349,44 @@ def _per_delivery_us(cores: float, rps: float) -> float:
 
 
 def _cpu_per_delivery_lines(f: WorkerFigures, tag: str) -> list[Line]:
-    """What one delivery costs the server, beside what the target rate would allow.
+    """What one delivery costs the server and the whole machine, beside what the target
+    rate would allow.
 
-    The servers' workers have `workers` cores at most; at 1.5x the peer's rate, one
-    delivery may cost them no more than `workers / (1.5 x peer rate)` of CPU.
+    One worker has one core at most: at 1.5x the peer's rate, a delivery may cost it
+    no more than `1 / (1.5 x peer rate)`. Everything measured shares the machine's
+    cores: divided by what all of it spent per delivery, they give the highest rate
+    reachable at that cost.
     """
     gateway, peer, bare = f.cpu.get("kafka"), f.cpu.get("peer"), f.cpu.get("bare")
-    if gateway is None or peer is None or bare is None or not f.peer.rps:
+    if gateway is None or peer is None or bare is None or not f.peer.rps or not f.kafka.rps:
         return []
-    allowed = _per_delivery_us(f.workers, 1.5 * f.peer.rps)
+    reference = (
+        f"peer {_per_delivery_us(peer.server, f.peer.rps):.0f} us; "
+        f"bare {_per_delivery_us(bare.server, f.bare.rps):.0f} us"
+    )
+    if f.workers == 1:
+        allowed = _per_delivery_us(1.0, 1.5 * f.peer.rps)
+        reference += f"; 1.5x the peer's rate allows <= {allowed:.0f} us"
+    machine = _per_delivery_us(gateway.machine, f.kafka.rps)
+    ceiling = gateway.cores / machine * 1e6 if machine else 0.0
     return [
         Line(
             f"server CPU per delivery ({tag})",
             f"{_per_delivery_us(gateway.server, f.kafka.rps):.0f} us",
-            f"peer {_per_delivery_us(peer.server, f.peer.rps):.0f} us; "
-            f"bare {_per_delivery_us(bare.server, f.bare.rps):.0f} us; "
-            f"1.5x the peer's rate allows <= {allowed:.0f} us",
-        )
+            reference,
+        ),
+        Line(
+            f"machine CPU per delivery, all processes ({tag})",
+            f"{machine:.0f} us",
+            f"{gateway.cores} cores allow {ceiling:,.0f} req/s at that cost; "
+            f"1.5x the peer is {1.5 * f.peer.rps:,.0f} req/s",
+        ),
     ]
 
 
 def _scaling_ceiling_lines(one: WorkerFigures, two: WorkerFigures) -> list[Line]:
-    """The rate the machine's cores allow at the 2-worker runs' CPU per delivery.
-
-    Everything measured runs on the same cores: the workers, the broker, `wrk` and the
-    rest of the machine. Divided by what all of it spent per delivery, the cores give
-    the highest rate any number of workers could reach at that cost.
-    """
+    """The rate the machine's cores allow at the 2-worker runs' cost, against 1.7x one
+    worker's rate."""
     share = two.cpu.get("kafka")
     if share is None or not two.kafka.rps:
         return []
@@ -383,9 +394,8 @@ def _scaling_ceiling_lines(one: WorkerFigures, two: WorkerFigures) -> list[Line]
     ceiling = share.cores / per_delivery * 1e6 if per_delivery else 0.0
     return [
         Line(
-            "machine CPU per delivery, all processes (2 workers)",
-            f"{per_delivery:.0f} us",
-            f"{share.cores} cores allow {ceiling:,.0f} req/s at that cost; "
+            "ingress scaling: the machine's ceiling at the 2-worker cost",
+            f"{ceiling:,.0f} req/s",
             f"1.7x one worker is {1.7 * one.kafka.rps:,.0f} req/s",
         )
     ]

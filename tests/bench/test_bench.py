@@ -37,6 +37,9 @@ async def test_quick_bench_runs_every_section(tmp_path: Path) -> None:
     per_delivery = figures["server CPU per delivery (1 worker, 64 conn)"]
     assert not per_delivery.value.startswith("0 "), per_delivery
     assert "1.5x the peer's rate allows <= " in per_delivery.reference, per_delivery
+    machine = figures["machine CPU per delivery, all processes (1 worker, 64 conn)"]
+    assert " cores allow " in machine.reference, machine
+    assert not machine.value.startswith("0 "), machine
     apply = next(line for line in report.lines if line.figure.startswith("apply events/s"))
     assert "3,000 mixed events" in apply.figure
     assert not apply.value.startswith("0 "), apply
@@ -75,16 +78,22 @@ def test_compare_refuses_a_baseline_that_is_not_a_checkout(
     assert "is not a hookgate checkout" in capsys.readouterr().err
 
 
-def test_scaling_ceiling_divides_the_cores_by_the_cpu_per_delivery() -> None:
+def test_cpu_lines_divide_the_cores_by_the_cpu_per_delivery() -> None:
     def figures(workers: int, rps: float, machine: float) -> WorkerFigures:
         measured = Measured(rps=rps, p50_ms=1.0, p99_ms=2.0, runs=())
         share = CpuShare(server=1.0, broker=0.2, load=0.1, machine=machine, cores=2)
-        return WorkerFigures(workers, measured, measured, measured, measured, 0, {"kafka": share})
+        shares = {"kafka": share, "peer": share, "bare": share}
+        return WorkerFigures(workers, measured, measured, measured, measured, 0, shares)
 
     one, two = figures(1, 5_000, 1.2), figures(2, 8_000, 2.0)
     lines = {line.figure: line for line in ingress_lines(IngressFigures({1: one, 2: two}), 64)}
-    ceiling = lines["machine CPU per delivery, all processes (2 workers)"]
-    assert ceiling.value == "250 us"  # 2.0 cores busy / 8,000 req/s
-    assert ceiling.reference == (
-        "2 cores allow 8,000 req/s at that cost; 1.7x one worker is 8,500 req/s"
+    machine = lines["machine CPU per delivery, all processes (2 workers, 64 conn)"]
+    assert machine.value == "250 us"  # 2.0 cores busy / 8,000 req/s
+    assert (
+        machine.reference == "2 cores allow 8,000 req/s at that cost; 1.5x the peer is 12,000 req/s"
     )
+    ceiling = lines["ingress scaling: the machine's ceiling at the 2-worker cost"]
+    assert (ceiling.value, ceiling.reference) == ("8,000 req/s", "1.7x one worker is 8,500 req/s")
+    one_worker = lines["server CPU per delivery (1 worker, 64 conn)"]
+    assert one_worker.value == "200 us"  # 1.0 core / 5,000 req/s
+    assert one_worker.reference.endswith("1.5x the peer's rate allows <= 133 us")
