@@ -14,9 +14,11 @@ an event that failed to prepare raises its error only if it was claimed, as it
 would have in the handler.
 
 A runner may do that pure part earlier: `Applier.prepare` dedupes, routes and
-prepares a batch without touching the store (prepare is pure by contract; what
-reads the store, such as a phone's default region, happens in `write`), and
-returns a `PreparedBatch`, which `apply` then takes as its events. The Kafka runner
+prepares a batch, and makes its ledger rows (on PostgreSQL their JSON text, the
+claim's one parameter; their time is bound when they are claimed), without touching
+the store (prepare is pure by contract; what reads the store, such as a phone's
+default region, happens in `write`), and returns a `PreparedBatch`, which `apply`
+then takes as its events. The Kafka runner
 prepares batch N+1 while batch N is written. What was prepared is used once: the
 handlers' `write` may complete the prepared rows in place, so a retry prepares
 afresh.
@@ -38,7 +40,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from consumers.registry import Handler, HandlerRegistry, PreparedHandler
-from consumers.upsert import insert_new
+from consumers.upsert import Rows, insert_new
 from schemas import CloudEvent
 from schemas.store import processed_events
 
@@ -92,6 +94,8 @@ class Applier:
         """
         plan = self._plan(events)
         plan.prepared = await _prepare(plan.groups)
+        if self._engine.dialect.name == "postgresql":
+            plan.ledger.encode()  # the claim's one parameter, made while the store is busy
         return PreparedBatch(tuple(events), self, plan)
 
     async def apply(self, events: Sequence[CloudEvent]) -> ApplyResult:
@@ -106,12 +110,9 @@ class Applier:
         unique, groups, unhandled = plan.unique, plan.groups, plan.unhandled
         if not unique:
             return ApplyResult(duplicates=len(events))
-        unhandled_ids = {id(event) for event in unhandled}
         async with self._engine.begin() as connection:
             with _counting(connection) as count:
-                claiming = asyncio.ensure_future(
-                    _claim(connection, unique, unhandled_ids, self._clock())
-                )
+                claiming = asyncio.ensure_future(_claim(connection, plan.ledger, self._clock()))
                 try:
                     prepared = plan.prepared
                     if prepared is None:
@@ -139,7 +140,7 @@ class Applier:
     def _plan(self, events: Sequence[CloudEvent]) -> _Plan:
         unique = _first_of_each(events)
         groups, unhandled = self._registry.route(unique) if unique else ([], [])
-        return _Plan(unique, groups, unhandled)
+        return _Plan(unique, groups, unhandled, _ledger_rows(unique, unhandled))
 
     async def prune(self, older_than: datetime) -> int:
         """Forget ledger rows processed before `older_than`; returns how many.
@@ -156,11 +157,13 @@ class Applier:
 
 @dataclass(slots=True)
 class _Plan:
-    """A batch's first occurrences, grouped by handler, and (once prepared) their items."""
+    """A batch's first occurrences, grouped by handler, their ledger rows, and (once
+    prepared) their items."""
 
     unique: list[CloudEvent]
     groups: list[tuple[Handler, list[CloudEvent]]]
     unhandled: list[CloudEvent]
+    ledger: Rows
     prepared: list[list[object] | None] | None = None
 
 
@@ -266,25 +269,27 @@ def _first_of_each(events: Sequence[CloudEvent]) -> list[CloudEvent]:
     return unique
 
 
-async def _claim(
-    connection: AsyncConnection,
-    events: Sequence[CloudEvent],
-    unhandled: set[int],
-    now: datetime,
-) -> set[tuple[str, str]]:
-    """Record `events` in the ledger; return the keys of those not recorded before."""
-    rows = [
-        {
-            "source": event.source,
-            "event_id": event.id,
-            "type": event.type,
-            "outcome": UNHANDLED if id(event) in unhandled else APPLIED,
-            "processed_at": now,
-        }
-        for event in events
-    ]
+def _ledger_rows(events: Sequence[CloudEvent], unhandled: Sequence[CloudEvent]) -> Rows:
+    """The ledger rows of `events` (but their time, bound once when they are claimed)."""
+    unhandled_ids = {id(event) for event in unhandled}
+    return Rows(
+        processed_events,
+        [
+            {
+                "source": event.source,
+                "event_id": event.id,
+                "type": event.type,
+                "outcome": UNHANDLED if id(event) in unhandled_ids else APPLIED,
+            }
+            for event in events
+        ],
+    )
+
+
+async def _claim(connection: AsyncConnection, ledger: Rows, now: datetime) -> set[tuple[str, str]]:
+    """Record the ledger rows, processed `now`; return the keys of those not recorded before."""
     claimed: set[tuple[str, str]] = await insert_new(
-        connection, processed_events, rows, key=("source", "event_id")
+        connection, ledger, key=("source", "event_id"), same={"processed_at": now}
     )
     return claimed
 

@@ -189,10 +189,33 @@ async def insert_missing(
     await _execute(connection, statement, table, rows)
 
 
+class Rows:
+    """The rows of one statement, with their JSON text (PostgreSQL's one parameter) made
+    once: `encode()` may run ahead, while the store is busy with something else."""
+
+    __slots__ = ("_text", "rows", "table")
+
+    def __init__(self, table: Table, rows: Sequence[Row]) -> None:
+        self.table = table
+        self.rows = rows
+        self._text: str | None = None
+
+    def encode(self) -> str:
+        if self._text is None:
+            self._text = _recordset(self.table, self.rows)[_ROWS]
+        return self._text
+
+
 async def insert_new(
-    connection: AsyncConnection, table: Table, rows: Sequence[Row], *, key: Sequence[str]
+    connection: AsyncConnection,
+    rows: Rows,
+    *,
+    key: Sequence[str],
+    same: Mapping[str, Any] | None = None,
 ) -> set[Key]:
     """Insert `rows` whose key is not there yet; return the keys this call inserted.
+
+    `same`: columns whose value is the same for every row, bound once.
 
     PostgreSQL: one `INSERT … ON CONFLICT DO NOTHING`, so a concurrent writer of the
     same key waits for the other transaction and then sees it taken; the statement
@@ -200,15 +223,15 @@ async def insert_new(
     no rows back). SQLite (one writer at a time): the keys already there are looked
     up first.
     """
-    if not rows:
+    if not rows.rows:
         return set()
-    dialect = connection.dialect.name
+    table, shared = rows.table, dict(same or {})
     names = tuple(key)
     key_of = itemgetter(*names)
-    wanted = [key_of(row) if len(names) > 1 else (key_of(row),) for row in rows]
-    if dialect == "postgresql":
-        statement = _insert_new_statement(table, tuple(rows[0]), names)
-        result = await connection.execute(statement, _recordset(table, rows))
+    wanted = [key_of(row) if len(names) > 1 else (key_of(row),) for row in rows.rows]
+    if connection.dialect.name == "postgresql":
+        statement = _insert_new_statement(table, tuple(rows.rows[0]), names, tuple(shared))
+        result = await connection.execute(statement, {_ROWS: rows.encode(), **shared})
         taken = {tuple(found) for found in result}
         return {k for k in wanted if k not in taken} if taken else set(wanted)
     columns = [table.c[name] for name in names]
@@ -217,7 +240,9 @@ async def insert_new(
         taken.update(
             tuple(found) for found in await connection.execute(select(*columns).where(condition))
         )
-    missing = [row for row, k in zip(rows, wanted, strict=True) if k not in taken]
+    missing = [
+        {**row, **shared} for row, k in zip(rows.rows, wanted, strict=True) if k not in taken
+    ]
     await insert_missing(connection, table, missing, key=names)
     return {k for k in wanted if k not in taken}
 
@@ -335,14 +360,16 @@ def _parts_statement(
 
 @lru_cache(maxsize=64)
 def _insert_new_statement(
-    table: Table, columns: tuple[str, ...], key: tuple[str, ...]
+    table: Table, columns: tuple[str, ...], key: tuple[str, ...], same: tuple[str, ...]
 ) -> Executable:
-    """PostgreSQL: insert the batch's rows whose key is not taken; select the keys of
-    the others (the batch's keys the insert did not return)."""
+    """PostgreSQL: insert the batch's rows whose key is not taken, the `same` columns
+    bound once; select the keys of the others (the batch's keys the insert did not
+    return)."""
     batch = _batch_rows(table, columns).cte("batch")
+    shared = [bindparam(name, type_=table.c[name].type) for name in same]
     inserted = (
         postgresql.insert(table)
-        .from_select(list(columns), select(*(batch.c[name] for name in columns)))
+        .from_select([*columns, *same], select(*(batch.c[name] for name in columns), *shared))
         .on_conflict_do_nothing(index_elements=[table.c[name] for name in key])
         .returning(*(table.c[name] for name in key))
         .cte("inserted")
