@@ -18,10 +18,9 @@ prepares a batch, and makes its ledger rows (on PostgreSQL their JSON text, the
 claim's one parameter; their time is bound when they are claimed), without touching
 the store (prepare is pure by contract; what reads the store, such as a phone's
 default region, happens in `write`), and returns a `PreparedBatch`, which `apply`
-then takes as its events. The Kafka runner
-prepares batch N+1 while batch N is written. What was prepared is used once: the
-handlers' `write` may complete the prepared rows in place, so a retry prepares
-afresh.
+then takes as its events. The Kafka runner prepares batch N+1 while batch N is
+written. What was prepared is used once: the handlers' `write` may complete the
+prepared rows in place, so a retry prepares afresh.
 """
 
 from __future__ import annotations
