@@ -11,7 +11,10 @@ batch's end.
 The reference is the database limit: the rows the consumer wrote, read back,
 the tables emptied, then written again with raw asyncpg, one transaction per
 batch of the same size, one `INSERT … SELECT unnest(…) ON CONFLICT DO UPDATE
-… WHERE version` per table. It writes no ledger and parses nothing.
+… WHERE version` per table. It writes no ledger and parses nothing. A second raw
+pass also inserts the consumer's ledger rows (one `INSERT … ON CONFLICT DO
+NOTHING` more per batch): beside the first, it shows what the exactly-once ledger
+costs the store, apart from what the consumer's own code costs.
 """
 
 from __future__ import annotations
@@ -60,25 +63,35 @@ class ServerCpu:
 
 
 @dataclass(frozen=True)
+class RawFigures:
+    """One raw asyncpg pass over the consumer's rows."""
+
+    rows: int
+    """Data rows written (one per event in this stream)."""
+    seconds: float
+    batches: int
+    postgres: float
+    """The PostgreSQL server's CPU seconds meanwhile."""
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
 class ApplyFigures:
     events: int
     consumer: ConsumerSummary
-    raw_rows: int
-    raw_seconds: float
-    raw_batches: int
     consumer_servers: ServerCpu
     """While the consumer process ran (idle before its first batch and after its last)."""
-    raw_servers: ServerCpu
-    """While the raw reference wrote (its timed part only)."""
+    raw: RawFigures
+    """The reference: raw asyncpg upserts of the same rows."""
+    raw_ledger: RawFigures
+    """The same with the consumer's ledger rows inserted too."""
 
     @property
     def consumer_rate(self) -> float:
         return self.consumer.events / self.consumer.seconds
-
-    @property
-    def raw_rate(self) -> float:
-        """Rows per second; one row per event in this stream."""
-        return self.raw_rows / self.raw_seconds if self.raw_seconds else 0.0
 
 
 def mixed_stream(count: int, tenants: int = 8) -> list[CloudEvent]:
@@ -178,9 +191,18 @@ def _upsert_sql(table: str, columns: list[tuple[str, str]], key: list[str]) -> s
     )
 
 
-async def raw_upsert(dsn: str, events_per_batch: int) -> tuple[int, float, int, float]:
-    """Re-write the consumer's rows with raw asyncpg; (rows, seconds, batches, and the
-    PostgreSQL server's CPU seconds meanwhile)."""
+LEDGER = "processed_events"
+_LEDGER_SQL = (
+    f"INSERT INTO {LEDGER} (source, event_id, type, outcome, processed_at) "  # noqa: S608
+    "SELECT *, now() FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[]) "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+async def raw_upsert(dsn: str, events_per_batch: int) -> tuple[RawFigures, RawFigures]:
+    """Re-write the consumer's rows with raw asyncpg, twice: the data rows alone (the
+    database limit), then with the consumer's ledger rows too, one more `INSERT … ON
+    CONFLICT DO NOTHING` per batch (what the exactly-once ledger costs the store)."""
     connection = await asyncpg.connect(dsn)
     try:
         plans = []
@@ -189,24 +211,37 @@ async def raw_upsert(dsn: str, events_per_batch: int) -> tuple[int, float, int, 
             key = await _key(connection, table)
             rows = await connection.fetch(f"SELECT {', '.join(c for c, _ in columns)} FROM {table}")  # noqa: S608
             plans.append((_upsert_sql(table, columns, key), len(columns), rows))
-        await connection.execute(f"TRUNCATE {', '.join(DATA_TABLES)}")
-        total = sum(len(rows) for _, _, rows in plans)
-        batches = max(1, -(-total // events_per_batch))
-        postgres_before = postgres_cpu()
-        started = time.perf_counter()
-        for batch in range(batches):
-            async with connection.transaction():
-                for sql, width, rows in plans:
-                    size = -(-len(rows) // batches)
-                    part = rows[batch * size : (batch + 1) * size]
-                    if part:
-                        await connection.execute(
-                            sql, *([row[i] for row in part] for i in range(width))
-                        )
-        seconds = time.perf_counter() - started
-        return total, seconds, batches, postgres_cpu() - postgres_before
+        ledger = await connection.fetch(f"SELECT source, event_id, type, outcome FROM {LEDGER}")  # noqa: S608
+        data = await _raw_pass(connection, plans, events_per_batch)
+        with_ledger = await _raw_pass(
+            connection, [*plans, (_LEDGER_SQL, 4, ledger)], events_per_batch
+        )
+        return data, with_ledger
     finally:
         await connection.close()
+
+
+async def _raw_pass(
+    connection: asyncpg.Connection,
+    plans: list[tuple[str, int, list[Any]]],
+    events_per_batch: int,
+) -> RawFigures:
+    """Empty the tables, then write each plan's rows in one transaction per batch, one
+    statement per plan and batch; the data rows (the first three plans) are counted."""
+    await connection.execute(f"TRUNCATE {', '.join(DATA_TABLES)}, {LEDGER}")
+    total = sum(len(rows) for _, _, rows in plans[: len(DATA_TABLES)])
+    batches = max(1, -(-total // events_per_batch))
+    postgres_before = postgres_cpu()
+    started = time.perf_counter()
+    for batch in range(batches):
+        async with connection.transaction():
+            for sql, width, rows in plans:
+                size = -(-len(rows) // batches)
+                part = rows[batch * size : (batch + 1) * size]
+                if part:
+                    await connection.execute(sql, *([row[i] for row in part] for i in range(width)))
+    seconds = time.perf_counter() - started
+    return RawFigures(total, seconds, batches, postgres_cpu() - postgres_before)
 
 
 async def run_apply(stack: Stack, options: ApplyOptions) -> ApplyFigures:
@@ -222,27 +257,33 @@ async def run_apply(stack: Stack, options: ApplyOptions) -> ApplyFigures:
         postgres_cpu() - before.postgres, service_cpu(stack.broker) - before.broker
     )
     print("apply: raw asyncpg reference", file=sys.stderr, flush=True)
-    rows, seconds, batches, raw_postgres = await raw_upsert(stack.dsn, options.max_batch)
-    if rows != options.events:
-        raise BenchError(f"the consumer wrote {rows} rows for {options.events} events")
-    return ApplyFigures(
-        options.events, summary, rows, seconds, batches, consumer_servers, ServerCpu(raw_postgres)
-    )
+    raw, raw_ledger = await raw_upsert(stack.dsn, options.max_batch)
+    if raw.rows != options.events:
+        raise BenchError(f"the consumer wrote {raw.rows} rows for {options.events} events")
+    return ApplyFigures(options.events, summary, consumer_servers, raw, raw_ledger)
 
 
 def apply_lines(figures: ApplyFigures) -> list[Line]:
     summary = figures.consumer
-    ratio = figures.consumer_rate / figures.raw_rate if figures.raw_rate else 0.0
+    raw, raw_ledger = figures.raw.rate, figures.raw_ledger.rate
+    ratio = figures.consumer_rate / raw if raw else 0.0
+    ledger_ratio = figures.consumer_rate / raw_ledger if raw_ledger else 0.0
     per_batch = summary.statements / summary.batches + 2 if summary.batches else 0.0
     mean_batch = summary.events / summary.batches if summary.batches else 0.0
     return [
         Line(
             f"apply events/s, {figures.events:,} mixed events Kafka -> PostgreSQL",
             f"{figures.consumer_rate:,.0f} events/s",
-            f"raw asyncpg upsert {figures.raw_rate:,.0f} rows/s",
+            f"raw asyncpg upsert {raw:,.0f} rows/s",
             f"{ratio:.2f}x",
             ">= 0.5x",
             ratio >= 0.5,
+        ),
+        Line(
+            "apply events/s vs raw asyncpg writing the same ledger",
+            f"{figures.consumer_rate:,.0f} events/s",
+            f"raw asyncpg upsert + ledger insert {raw_ledger:,.0f} rows/s",
+            f"{ledger_ratio:.2f}x",
         ),
         Line(
             "apply round trips per batch",
@@ -269,19 +310,21 @@ def _cpu_budget_lines(figures: ApplyFigures) -> list[Line]:
     event may cost all of them together no more than `cores / target rate`.
     """
     servers, events = figures.consumer_servers, figures.consumer.events
-    if not servers.postgres or not events or not figures.raw_rows:
+    if not servers.postgres or not events or not figures.raw.rows:
         return []  # PostgreSQL runs elsewhere: its CPU is not seen here
     consumer_us = figures.consumer.cpu_per_event * 1e6
     postgres_us = servers.postgres / events * 1e6
     broker_us = servers.broker / events * 1e6
     total_us = consumer_us + postgres_us + broker_us
     cores = len(os.sched_getaffinity(0))
-    target_rate = 0.5 * figures.raw_rate
+    target_rate = 0.5 * figures.raw.rate
+    raw, raw_ledger = figures.raw, figures.raw_ledger
     return [
         Line(
             "PostgreSQL CPU per event",
             f"{postgres_us:.0f} us",
-            f"raw asyncpg {figures.raw_servers.postgres / figures.raw_rows * 1e6:.0f} us per row",
+            f"raw asyncpg {raw.postgres / raw.rows * 1e6:.0f} us per row; "
+            f"with the ledger {raw_ledger.postgres / raw_ledger.rows * 1e6:.0f} us",
         ),
         Line(
             "apply CPU per event, consumer + PostgreSQL + broker",

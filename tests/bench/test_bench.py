@@ -43,6 +43,9 @@ async def test_quick_bench_runs_every_section(tmp_path: Path) -> None:
     apply = next(line for line in report.lines if line.figure.startswith("apply events/s"))
     assert "3,000 mixed events" in apply.figure
     assert not apply.value.startswith("0 "), apply
+    ledger = figures["apply events/s vs raw asyncpg writing the same ledger"]
+    assert ledger.reference.startswith("raw asyncpg upsert + ledger insert "), ledger
+    assert not ledger.reference.endswith(" 0 rows/s"), ledger
     postgres = figures["PostgreSQL CPU per event"]  # the test database runs on this machine
     assert not postgres.value.startswith("0 "), postgres
     budget = figures["apply CPU per event, consumer + PostgreSQL + broker"]
