@@ -1,7 +1,8 @@
 """Opens the bus the settings ask for: the embedded spool, or Kafka backed by the spool.
 
 In Kafka mode each worker process spools to a file of its own (a slot, see
-`gateway.spool_slots`), and its relay also drains the files of workers gone.
+`gateway.spool_slots`), and its relay also drains the files of workers gone. The
+embedded mode moves such files' records into its one spool when it opens.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from gateway.publish import Publisher
 from gateway.relay import Relay
 from gateway.settings import Settings
 from gateway.spool import Spool, SpoolPublisher, SpoolUnavailable
-from gateway.spool_slots import OrphanSlots, SpoolSlot, claim_slot
+from gateway.spool_slots import OrphanSlots, SpoolSlot, adopt_orphans, claim_slot
 from gateway.topics import ensure_hookgate_topics
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,13 @@ class Bus:
 async def open_bus(settings: Settings, metrics: GatewayMetrics) -> AsyncIterator[Bus]:
     if not settings.kafka_bootstrap_servers:
         async with Spool(settings.spool_path, consumer_groups=(EMBEDDED_GROUP,)) as spool:
+            adopted = await adopt_orphans(spool, settings.spool_path)
+            if adopted:
+                log.warning(
+                    "moved %d records left by Kafka-mode workers beside %s into the spool",
+                    adopted,
+                    settings.spool_path,
+                )
             yield Bus(publisher=SpoolPublisher(spool), spool=spool)
         return
     slot = _claim_slot(settings.spool_path)

@@ -17,7 +17,10 @@ an emptied orphan of slot n > 0 is removed. The lock files are never removed:
 unlinking a lock file another process may be about to open would let two processes
 hold "the" lock at once.
 
-The embedded mode (no Kafka) keeps one shared file and takes no slot.
+The embedded mode (no Kafka) keeps one shared file and takes no slot. Slot files
+n > 0 left from Kafka mode (records spooled while Kafka was away, not relayed before
+the switch) are moved into it when it opens (`adopt_orphans`), so its consumers apply
+them instead of nobody reading them.
 """
 
 from __future__ import annotations
@@ -150,3 +153,26 @@ class OrphanSlots:
                     remove_spool_files(slot.path)
             finally:
                 slot.release()
+
+
+ADOPT_BATCH = 500
+"""Records moved per step from an orphan slot file into the embedded spool."""
+
+
+async def adopt_orphans(spool: Spool, spool_path: Path) -> int:
+    """Move the records of orphan slot files n > 0 into `spool`, the embedded mode's
+    file at `spool_path` (slot 0), oldest first; return how many.
+
+    Each step is appended to `spool` (synced) before it is deleted from the orphan, so
+    a crash in between leaves a record in both, never in neither: the consumers'
+    ledger skips the second copy. Emptied orphans are removed; files whose slot a
+    live process holds are left alone.
+    """
+    moved = 0
+    async with contextlib.aclosing(OrphanSlots(spool_path, own=0).orphans()) as orphans:
+        async for orphan in orphans:
+            while pending := await orphan.pending(ADOPT_BATCH):
+                await spool.append([record for _, record in pending])
+                await orphan.delete([offset for offset, _ in pending])
+                moved += len(pending)
+    return moved
