@@ -25,6 +25,7 @@ from tests.kafka.consume_cli import ConsumeProcess, consume_env, consuming
 from tests.reliability.kafka_processes import (
     StoreGateway,
     committed_offsets,
+    count_outcome,
     port_of,
     read_spool,
     read_store,
@@ -160,7 +161,7 @@ async def kafka_mode(
         server.send_signal(signal.SIGTERM)
         server.wait(30)
         proxy.close()
-    await _count(report, load, database_url)
+    await count_outcome(report, load, database_url)
     return report
 
 
@@ -219,7 +220,7 @@ async def embedded_mode(
         server.send_signal(signal.SIGTERM)
         server.wait(30)
         proxy.close()
-    await _count(report, load, database_url)
+    await count_outcome(report, load, database_url)
     return report
 
 
@@ -257,16 +258,3 @@ async def _outage(
     finally:
         proxy.restore()
     report.acknowledged_during_outage = len(load.acknowledged) - acknowledged_at_cut
-
-
-async def _count(report: OutageReport, load: Load, database_url: str) -> None:
-    stored = await read_store(database_url)
-    report.statuses = dict(load.statuses)
-    report.sent = len(load.sent)
-    report.acknowledged = len(load.acknowledged)
-    report.stored = stored.bookings
-    report.processed_events = stored.processed_events
-    report.missing = len(load.acknowledged - stored.invitees)
-    report.unexpected = len(stored.invitees - load.sent)
-    report.unacknowledged_stored = len(stored.invitees - load.acknowledged)
-    report.bad_answers = list(load.bad)

@@ -11,6 +11,7 @@ import contextlib
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from aiokafka import AIOKafkaConsumer
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from gateway.bus import EMBEDDED_GROUP
 from gateway.commands.consume import DEFAULT_GROUP_SUFFIX
 from schemas.store import bookings, processed_events
-from tests.reliability.processes import Gateway
+from tests.reliability.processes import Gateway, Load
 
 
 @dataclass
@@ -88,6 +89,36 @@ async def read_store(database_url: str) -> StoreCounts:
     finally:
         await engine.dispose()
     return StoreCounts(frozenset(invitees), len(invitees), int(processed))
+
+
+class CountedReport(Protocol):
+    """The fields an outage report shares: what was sent, answered and stored."""
+
+    statuses: dict[int | str, int]
+    sent: int
+    acknowledged: int
+    stored: int
+    processed_events: int
+    missing: int
+    unexpected: int
+    unacknowledged_stored: int
+    bad_answers: list[str]
+
+
+async def count_outcome(report: CountedReport, load: Load, database_url: str) -> StoreCounts:
+    """Fill `report`'s shared fields from `load`'s answers and the store; return what
+    the store holds."""
+    stored = await read_store(database_url)
+    report.statuses = dict(load.statuses)
+    report.sent = len(load.sent)
+    report.acknowledged = len(load.acknowledged)
+    report.stored = stored.bookings
+    report.processed_events = stored.processed_events
+    report.missing = len(load.acknowledged - stored.invitees)
+    report.unexpected = len(stored.invitees - load.sent)
+    report.unacknowledged_stored = len(stored.invitees - load.acknowledged)
+    report.bad_answers = list(load.bad)
+    return stored
 
 
 async def committed_offsets(bootstrap_servers: str, group: str, topic: str) -> dict[int, int]:

@@ -35,7 +35,12 @@ from tests.fixtures.kafka import Broker, free_port, start_tansu, wait_until_read
 from tests.kafka.consume_cli import ConsumeProcess, consume_env, consuming
 from tests.kafka.helpers import ce_id, read_topic
 from tests.reliability.database_outage import eventually
-from tests.reliability.kafka_processes import StoreGateway, read_spool, read_store
+from tests.reliability.kafka_processes import (
+    StoreGateway,
+    count_outcome,
+    read_spool,
+    read_store,
+)
 from tests.reliability.processes import Load
 from tests.reliability.tcp_proxy import TcpProxy
 from tests.soak.database_outage import fresh_database
@@ -261,20 +266,11 @@ async def _outage(broker: Broker, proxy: TcpProxy, load: Load, report: BrokerOut
 async def _count(
     report: BrokerOutageReport, load: Load, database_url: str, bootstrap: str, topic: str
 ) -> None:
-    stored = await read_store(database_url)
-    report.statuses = dict(load.statuses)
-    report.sent = len(load.sent)
-    report.acknowledged = len(load.acknowledged)
-    report.stored = stored.bookings
-    report.processed_events = stored.processed_events
-    report.missing = len(load.acknowledged - stored.invitees)
-    report.unexpected = len(stored.invitees - load.sent)
-    report.unacknowledged_stored = len(stored.invitees - load.acknowledged)
+    stored = await count_outcome(report, load, database_url)
     # one booking and one ledger row per delivery (each delivery is a new invitee)
     report.duplicate_rows = (stored.bookings - len(stored.invitees)) + max(
         0, stored.processed_events - stored.bookings
     )
-    report.bad_answers = list(load.bad)
     records = await read_topic(bootstrap, topic, expected=stored.processed_events)
     report.kafka_records = len(records)
     report.kafka_events = len({ce_id(record) for record in records})
