@@ -106,11 +106,19 @@ async def embedded_consumers(context: GatewayContext) -> AsyncIterator[None]:
     runner = LogRunner(bus.spool, apply, group=EMBEDDED_GROUP, lease=bus.spool)
     consuming = asyncio.create_task(runner.run(), name="hookgate-embedded-consumer")
     try:
-        async with (
-            running(_trim_forever(bus.spool), name="hookgate-spool-trim"),
-            running(prune_forever(applier.prune), name="hookgate-ledger-prune"),
-            polling(metrics, engine=context.engine),
-        ):
+        async with contextlib.AsyncExitStack() as tasks:
+            await tasks.enter_async_context(
+                running(_trim_forever(bus.spool), name="hookgate-spool-trim")
+            )
+            await tasks.enter_async_context(
+                running(prune_forever(applier.prune), name="hookgate-ledger-prune")
+            )
+            await tasks.enter_async_context(polling(metrics, engine=context.engine))
+            resync_seconds = context.settings.google_resync_seconds
+            if resync_seconds:
+                await tasks.enter_async_context(
+                    running(google.resync_forever(resync_seconds), name="hookgate-google-resync")
+                )
             yield
     finally:
         runner.stop()

@@ -272,7 +272,8 @@ class CalendarSync:
             await save_state(connection, target, {"sync_token": None, "updated_at": self._clock()})
 
 
-def _insert(connection: AsyncConnection) -> Any:
+def sync_state_insert(connection: AsyncConnection) -> Any:
+    """`INSERT INTO google_sync_state` in the connection's dialect (for its ON CONFLICT)."""
     if connection.dialect.name == "postgresql":
         return postgresql.insert(google_sync_state)
     return sqlite.insert(google_sync_state)
@@ -287,7 +288,7 @@ async def save_state(
 ) -> None:
     """Create or update the calendar's sync-state row with `values`."""
     table = google_sync_state.c
-    statement = _insert(connection).values(
+    statement = sync_state_insert(connection).values(
         source_id=target.source_id,
         calendar_id=target.calendar_id,
         tenant=target.tenant,
@@ -307,7 +308,7 @@ async def save_state(
 async def request_sync(connection: AsyncConnection, target: SyncTarget) -> None:
     """Record that the calendar owes a sync (`requested_seq` + 1), in the caller's transaction."""
     table = google_sync_state.c
-    statement = _insert(connection).values(
+    statement = sync_state_insert(connection).values(
         source_id=target.source_id,
         calendar_id=target.calendar_id,
         tenant=target.tenant,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from consumers.google.client import GoogleCalendarClient, RetryPolicy
 from consumers.google.credentials import CredentialStore
 from consumers.google.handler import CALENDAR_CHANGED, google_calendar_handler, resume_pending
+from consumers.google.resync import resync_forever
 from consumers.google.scheduler import SyncScheduler
 from consumers.google.sync import CalendarSync
 from consumers.registry import Handler, HandlerRegistry
@@ -35,6 +36,11 @@ class GoogleSync:
     async def start(self) -> int:
         """Resume calendars that still owe a sync; returns how many."""
         return await resume_pending(self.engine, self.scheduler)
+
+    async def resync_forever(self, every_seconds: float) -> None:
+        """Sync each watched calendar not synced for `every_seconds`, until cancelled
+        (`consumers.google.resync`: the safety net for lost notifications)."""
+        await resync_forever(self.engine, self.scheduler, every_seconds=every_seconds)
 
     async def aclose(self) -> None:
         await self.scheduler.aclose()

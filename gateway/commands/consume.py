@@ -153,6 +153,13 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         await stack.enter_async_context(
             running(prune_forever(applier.prune), name="hookgate-ledger-prune")
         )
+        if settings.google_resync_seconds:
+            await stack.enter_async_context(
+                running(
+                    google.resync_forever(settings.google_resync_seconds),
+                    name="hookgate-google-resync",
+                )
+            )
         if args.stats_file is not None:
             await stack.enter_async_context(keep_stats(args.stats_file, runner, applied))
         tune_gc(CONSUMER_GC_GEN0_THRESHOLD)

@@ -1,0 +1,136 @@
+"""A periodic sync of every watched calendar: the safety net for lost notifications.
+
+Google documents that push notifications are not fully reliable: a few are dropped,
+and a calendar whose notification was lost would stay stale until its next change.
+So a calendar with an active channel (of an active source) that has not been synced
+for `every` seconds is asked to sync again: an incremental sync with its token, which
+costs one events.list request when nothing changed.
+
+Several consumer processes may run this at once. A due calendar is claimed in the
+store before it is requested (its `requested_seq` + 1, `updated_at` now, in one
+conditional UPDATE, or the insert of its first sync-state row), so only one process
+syncs it; a claim whose process died before syncing is due again `every` seconds
+after it was made. The sync then stores `synced_seq` and `last_sync_at` as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from consumers.google.scheduler import SyncScheduler
+from consumers.google.sync import SyncTarget, sync_state_insert
+from schemas.google_store import CHANNEL_ACTIVE, google_channels, google_sync_state
+from schemas.tables import sources
+
+log = logging.getLogger(__name__)
+
+SOURCE_ACTIVE = "active"
+
+
+async def claim_due(engine: AsyncEngine, now: datetime, every: timedelta) -> list[SyncTarget]:
+    """The watched calendars not synced since `now - every`, each claimed for this caller."""
+    cutoff = now - every
+    channel, source = google_channels.c, sources.c
+    async with engine.connect() as connection:
+        watched = (
+            await connection.execute(
+                select(
+                    channel.source_id,
+                    source.tenant,
+                    channel.calendar_id,
+                    func.min(channel.created_at).label("watched_since"),
+                )
+                .join(sources, source.id == channel.source_id)
+                .where(channel.state == CHANNEL_ACTIVE, source.status == SOURCE_ACTIVE)
+                .group_by(channel.source_id, source.tenant, channel.calendar_id)
+                .order_by(channel.source_id, channel.calendar_id)
+            )
+        ).all()
+    claimed = []
+    for row in watched:
+        target = SyncTarget(row.source_id, row.tenant, row.calendar_id)
+        async with engine.begin() as connection:
+            if await _claim(connection, target, now, cutoff, _aware(row.watched_since)):
+                claimed.append(target)
+    return claimed
+
+
+async def _claim(
+    connection: AsyncConnection,
+    target: SyncTarget,
+    now: datetime,
+    cutoff: datetime,
+    watched_since: datetime,
+) -> bool:
+    """Claim `target` if it is due: synced before `cutoff` (or never, though watched
+    since before it), or requested before `cutoff` and still not synced."""
+    state = google_sync_state.c
+    synced_long_ago = and_(
+        state.requested_seq <= state.synced_seq,
+        or_(state.last_sync_at.is_(None), state.last_sync_at < cutoff),
+    )
+    claim_abandoned = and_(
+        state.requested_seq > state.synced_seq,
+        or_(state.updated_at.is_(None), state.updated_at < cutoff),
+    )
+    result = await connection.execute(
+        update(google_sync_state)
+        .where(
+            state.source_id == target.source_id,
+            state.calendar_id == target.calendar_id,
+            or_(synced_long_ago, claim_abandoned),
+        )
+        .values(requested_seq=state.requested_seq + 1, updated_at=now)
+    )
+    if result.rowcount:
+        return True
+    if watched_since >= cutoff:
+        return False
+    first = await connection.execute(
+        sync_state_insert(connection)
+        .values(
+            source_id=target.source_id,
+            calendar_id=target.calendar_id,
+            tenant=target.tenant,
+            requested_seq=1,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[state.source_id, state.calendar_id])
+    )
+    return bool(first.rowcount)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives times back without their zone; they were stored in UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def resync_forever(
+    engine: AsyncEngine,
+    scheduler: SyncScheduler,
+    *,
+    every_seconds: float,
+    check_seconds: float | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> None:
+    """Every `check_seconds` (a quarter of `every_seconds`, at most a minute), request a
+    sync of each calendar `claim_due` claims; until cancelled."""
+    every = timedelta(seconds=every_seconds)
+    check = check_seconds if check_seconds is not None else min(every_seconds / 4, 60.0)
+    while True:
+        await asyncio.sleep(check)
+        try:
+            targets = await claim_due(engine, clock(), every)
+        except Exception:
+            log.exception("google: looking for calendars to resync failed; retrying later")
+            continue
+        if targets:
+            log.info("google: periodic sync of %d calendar(s)", len(targets))
+        for target in targets:
+            scheduler.request(target)
