@@ -19,8 +19,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from consumers.google.scheduler import SyncScheduler
@@ -34,9 +35,13 @@ SOURCE_ACTIVE = "active"
 
 
 async def claim_due(engine: AsyncEngine, now: datetime, every: timedelta) -> list[SyncTarget]:
-    """The watched calendars not synced since `now - every`, each claimed for this caller."""
+    """The watched calendars not synced since `now - every`, each claimed for this caller.
+
+    One read finds the due ones; only those are then claimed, one short transaction
+    each, so a check of many calendars that are all up to date writes nothing.
+    """
     cutoff = now - every
-    channel, source = google_channels.c, sources.c
+    channel, source, state = google_channels.c, sources.c, google_sync_state.c
     async with engine.connect() as connection:
         watched = (
             await connection.execute(
@@ -45,20 +50,50 @@ async def claim_due(engine: AsyncEngine, now: datetime, every: timedelta) -> lis
                     source.tenant,
                     channel.calendar_id,
                     func.min(channel.created_at).label("watched_since"),
+                    state.requested_seq,
+                    state.synced_seq,
+                    state.last_sync_at,
+                    state.updated_at,
                 )
                 .join(sources, source.id == channel.source_id)
+                .outerjoin(
+                    google_sync_state,
+                    and_(
+                        state.source_id == channel.source_id,
+                        state.calendar_id == channel.calendar_id,
+                    ),
+                )
                 .where(channel.state == CHANNEL_ACTIVE, source.status == SOURCE_ACTIVE)
-                .group_by(channel.source_id, source.tenant, channel.calendar_id)
+                .group_by(
+                    channel.source_id,
+                    source.tenant,
+                    channel.calendar_id,
+                    state.requested_seq,
+                    state.synced_seq,
+                    state.last_sync_at,
+                    state.updated_at,
+                )
                 .order_by(channel.source_id, channel.calendar_id)
             )
         ).all()
     claimed = []
     for row in watched:
+        if not _due(row, cutoff):
+            continue
         target = SyncTarget(row.source_id, row.tenant, row.calendar_id)
         async with engine.begin() as connection:
             if await _claim(connection, target, now, cutoff, _aware(row.watched_since)):
                 claimed.append(target)
     return claimed
+
+
+def _due(row: Row[*tuple[Any, ...]], cutoff: datetime) -> bool:
+    """As `_claim` decides it, from what the read saw (the claim checks again)."""
+    if row.requested_seq is None:  # never requested, never synced
+        return _aware(row.watched_since) < cutoff
+    if row.requested_seq <= row.synced_seq:
+        return row.last_sync_at is None or _aware(row.last_sync_at) < cutoff
+    return row.updated_at is None or _aware(row.updated_at) < cutoff
 
 
 async def _claim(
