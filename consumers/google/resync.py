@@ -19,9 +19,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from consumers.google.scheduler import SyncScheduler
@@ -37,23 +36,20 @@ SOURCE_ACTIVE = "active"
 async def claim_due(engine: AsyncEngine, now: datetime, every: timedelta) -> list[SyncTarget]:
     """The watched calendars not synced since `now - every`, each claimed for this caller.
 
-    One read finds the due ones; only those are then claimed, one short transaction
-    each, so a check of many calendars that are all up to date writes nothing.
+    One read finds the due ones (`_due`); only those are then claimed, one short
+    transaction each, checking `_due` again, so a check of many calendars that are all
+    up to date writes nothing and two claimers never both get one.
     """
     cutoff = now - every
     channel, source, state = google_channels.c, sources.c, google_sync_state.c
     async with engine.connect() as connection:
-        watched = (
+        due = (
             await connection.execute(
                 select(
                     channel.source_id,
                     source.tenant,
                     channel.calendar_id,
-                    func.min(channel.created_at).label("watched_since"),
-                    state.requested_seq,
-                    state.synced_seq,
-                    state.last_sync_at,
-                    state.updated_at,
+                    state.source_id.is_not(None).label("has_state"),
                 )
                 .join(sources, source.id == channel.source_id)
                 .outerjoin(
@@ -63,37 +59,40 @@ async def claim_due(engine: AsyncEngine, now: datetime, every: timedelta) -> lis
                         state.calendar_id == channel.calendar_id,
                     ),
                 )
-                .where(channel.state == CHANNEL_ACTIVE, source.status == SOURCE_ACTIVE)
-                .group_by(
-                    channel.source_id,
-                    source.tenant,
-                    channel.calendar_id,
-                    state.requested_seq,
-                    state.synced_seq,
-                    state.last_sync_at,
-                    state.updated_at,
+                .where(
+                    channel.state == CHANNEL_ACTIVE,
+                    source.status == SOURCE_ACTIVE,
+                    or_(state.source_id.is_(None), _due(cutoff)),
                 )
+                .group_by(channel.source_id, source.tenant, channel.calendar_id, state.source_id)
+                .having(or_(state.source_id.is_not(None), func.min(channel.created_at) < cutoff))
                 .order_by(channel.source_id, channel.calendar_id)
             )
         ).all()
     claimed = []
-    for row in watched:
-        if not _due(row, cutoff):
-            continue
+    for row in due:
         target = SyncTarget(row.source_id, row.tenant, row.calendar_id)
         async with engine.begin() as connection:
-            if await _claim(connection, target, now, cutoff, _aware(row.watched_since)):
+            if await _claim(connection, target, now, cutoff, has_state=bool(row.has_state)):
                 claimed.append(target)
     return claimed
 
 
-def _due(row: Row[*tuple[Any, ...]], cutoff: datetime) -> bool:
-    """As `_claim` decides it, from what the read saw (the claim checks again)."""
-    if row.requested_seq is None:  # never requested, never synced
-        return _aware(row.watched_since) < cutoff
-    if row.requested_seq <= row.synced_seq:
-        return row.last_sync_at is None or _aware(row.last_sync_at) < cutoff
-    return row.updated_at is None or _aware(row.updated_at) < cutoff
+def _due(cutoff: datetime) -> ColumnElement[bool]:
+    """A sync-state row is due: synced before `cutoff`, or requested before it and still
+    not synced (a claim whose process died). A watched calendar without a row is due
+    once its first channel is older than `cutoff`."""
+    state = google_sync_state.c
+    return or_(
+        and_(
+            state.requested_seq <= state.synced_seq,
+            or_(state.last_sync_at.is_(None), state.last_sync_at < cutoff),
+        ),
+        and_(
+            state.requested_seq > state.synced_seq,
+            or_(state.updated_at.is_(None), state.updated_at < cutoff),
+        ),
+    )
 
 
 async def _claim(
@@ -101,32 +100,23 @@ async def _claim(
     target: SyncTarget,
     now: datetime,
     cutoff: datetime,
-    watched_since: datetime,
+    *,
+    has_state: bool,
 ) -> bool:
-    """Claim `target` if it is due: synced before `cutoff` (or never, though watched
-    since before it), or requested before `cutoff` and still not synced."""
+    """Take `target`: bump its request if its row is still due, or insert its first row
+    if none was inserted meanwhile."""
     state = google_sync_state.c
-    synced_long_ago = and_(
-        state.requested_seq <= state.synced_seq,
-        or_(state.last_sync_at.is_(None), state.last_sync_at < cutoff),
-    )
-    claim_abandoned = and_(
-        state.requested_seq > state.synced_seq,
-        or_(state.updated_at.is_(None), state.updated_at < cutoff),
-    )
-    result = await connection.execute(
-        update(google_sync_state)
-        .where(
-            state.source_id == target.source_id,
-            state.calendar_id == target.calendar_id,
-            or_(synced_long_ago, claim_abandoned),
+    if has_state:
+        bumped = await connection.execute(
+            update(google_sync_state)
+            .where(
+                state.source_id == target.source_id,
+                state.calendar_id == target.calendar_id,
+                _due(cutoff),
+            )
+            .values(requested_seq=state.requested_seq + 1, updated_at=now)
         )
-        .values(requested_seq=state.requested_seq + 1, updated_at=now)
-    )
-    if result.rowcount:
-        return True
-    if watched_since >= cutoff:
-        return False
+        return bool(bumped.rowcount)
     first = await connection.execute(
         sync_state_insert(connection)
         .values(
@@ -139,11 +129,6 @@ async def _claim(
         .on_conflict_do_nothing(index_elements=[state.source_id, state.calendar_id])
     )
     return bool(first.rowcount)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite gives times back without their zone; they were stored in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 async def resync_forever(
