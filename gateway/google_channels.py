@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.sources import SourceRecord
 from schemas.google_store import CHANNEL_ACTIVE, CHANNEL_STOPPED, google_channels
+from schemas.tables import SOURCE_ACTIVE
 from verifiers.google import mint_channel_token
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ class ChannelManager:
         source = await self._sources.get(source_id)
         if source is None or source.provider != "google":
             raise ChannelError("unknown_source", f"There is no Google source {source_id}.", 404)
-        if source.status != "active":
+        if source.status != SOURCE_ACTIVE:
             raise ChannelError(
                 "source_inactive",
                 f"Source {source_id} is {source.status}; reconnect it before opening channels.",

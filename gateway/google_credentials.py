@@ -8,8 +8,8 @@ from typing import Protocol
 from consumers.google.credentials import OAuthCredentials
 from consumers.google.errors import SourceInactive
 from gateway.sources import SourceRecord
+from schemas.tables import SOURCE_ACTIVE
 
-ACTIVE = "active"
 ERROR = "error"
 
 
@@ -38,7 +38,7 @@ class RepositoryCredentialStore:
         record = await self._sources.get(source_id)
         if record is None or record.provider != "google":
             raise SourceInactive(f"Google source {source_id} does not exist.")
-        if record.status != ACTIVE:
+        if record.status != SOURCE_ACTIVE:
             raise SourceInactive(f"Google source {source_id} is {record.status}, not active.")
         stored = await self._sources.credentials(source_id)
         missing = [

@@ -17,7 +17,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.secretbox import SecretBox
-from schemas.tables import sources
+from schemas.tables import SOURCE_ACTIVE, sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ class SourceRepository:
                     id=source_id,
                     provider=provider,
                     tenant=tenant,
-                    status="active",
+                    status=SOURCE_ACTIVE,
                     secret_ciphertext=self._box.encrypt(secret) if secret else None,
                     credentials_ciphertext=(
                         self._box.encrypt(orjson.dumps(credentials).decode())

@@ -29,13 +29,17 @@ metadata = MetaData(
     }
 )
 
+SOURCE_ACTIVE = "active"
+"""`sources.status` of a source that takes deliveries and syncs (others: `error`,
+`disconnected`)."""
+
 sources = Table(
     "sources",
     metadata,
     Column("id", String(64), primary_key=True),
     Column("provider", String(32), nullable=False),
     Column("tenant", String(200), nullable=False),
-    Column("status", String(32), nullable=False, server_default="active"),
+    Column("status", String(32), nullable=False, server_default=SOURCE_ACTIVE),
     Column("status_detail", Text, nullable=True),
     Column("secret_ciphertext", LargeBinary, nullable=True),
     Column("previous_secret_ciphertext", LargeBinary, nullable=True),

@@ -26,11 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from consumers.google.scheduler import SyncScheduler
 from consumers.google.sync import SyncTarget, sync_state_insert
 from schemas.google_store import CHANNEL_ACTIVE, google_channels, google_sync_state
-from schemas.tables import sources
+from schemas.tables import SOURCE_ACTIVE, sources
 
 log = logging.getLogger(__name__)
-
-SOURCE_ACTIVE = "active"
 
 
 async def claim_due(engine: AsyncEngine, now: datetime, every: timedelta) -> list[SyncTarget]:
