@@ -69,7 +69,6 @@ class RawFigures:
     rows: int
     """Data rows written (one per event in this stream)."""
     seconds: float
-    batches: int
     postgres: float
     """The PostgreSQL server's CPU seconds meanwhile."""
 
@@ -241,7 +240,7 @@ async def _raw_pass(
                 if part:
                     await connection.execute(sql, *([row[i] for row in part] for i in range(width)))
     seconds = time.perf_counter() - started
-    return RawFigures(total, seconds, batches, postgres_cpu() - postgres_before)
+    return RawFigures(total, seconds, postgres_cpu() - postgres_before)
 
 
 async def run_apply(stack: Stack, options: ApplyOptions) -> ApplyFigures:

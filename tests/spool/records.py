@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 
+from gateway.spool import Spool
 from schemas import BusRecord, CloudEvent
 
 
@@ -29,3 +31,9 @@ def make_record(number: int, *, padding: int = 0) -> BusRecord:
 
 def make_records(start: int, count: int, *, padding: int = 0) -> list[BusRecord]:
     return [make_record(number, padding=padding) for number in range(start, start + count)]
+
+
+async def spool_records(path: Path, start: int, count: int) -> None:
+    """Append records `start` … `start + count - 1` to the spool file at `path`."""
+    async with Spool(path) as spool:
+        await spool.append(make_records(start, count))

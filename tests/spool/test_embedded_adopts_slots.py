@@ -17,13 +17,8 @@ from gateway.metrics import GatewayMetrics
 from gateway.spool import Spool
 from gateway.spool_slots import adopt_orphans, slot_file
 from tests.gateway.harness import make_settings
-from tests.spool.records import make_records
+from tests.spool.records import spool_records
 from tests.spool.slot_holder import slot_holder
-
-
-async def _spool_into(path: Path, start: int, count: int) -> None:
-    async with Spool(path) as spool:
-        await spool.append(make_records(start, count))
 
 
 async def _ids(path: Path) -> list[str]:
@@ -36,10 +31,10 @@ async def test_opening_the_embedded_bus_moves_orphan_slot_records_into_its_spool
 ) -> None:
     settings = make_settings(tmp_path)
     spool_path = settings.spool_path
-    await _spool_into(spool_path, 0, 3)  # the embedded spool's own records come first
-    await _spool_into(slot_file(spool_path, 1), 10, 40)
-    await _spool_into(slot_file(spool_path, 3), 60, 5)
-    await _spool_into(slot_file(spool_path, 2), 100, 4)
+    await spool_records(spool_path, 0, 3)  # the embedded spool's own records come first
+    await spool_records(slot_file(spool_path, 1), 10, 40)
+    await spool_records(slot_file(spool_path, 3), 60, 5)
+    await spool_records(slot_file(spool_path, 2), 100, 4)
 
     with slot_holder(spool_path, 2):  # a live Kafka-mode worker's file stays with it
         async with open_bus(settings, GatewayMetrics(CollectorRegistry())) as bus:
@@ -54,7 +49,7 @@ async def test_opening_the_embedded_bus_moves_orphan_slot_records_into_its_spool
 
 async def test_adopting_again_moves_nothing_twice(tmp_path: Path) -> None:
     spool_path = tmp_path / "spool.db"
-    await _spool_into(slot_file(spool_path, 1), 0, 1_200)  # more than one step
+    await spool_records(slot_file(spool_path, 1), 0, 1_200)  # more than one step
     async with Spool(spool_path) as spool:
         assert await adopt_orphans(spool, spool_path) == 1_200
         assert await adopt_orphans(spool, spool_path) == 0

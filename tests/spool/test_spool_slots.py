@@ -19,7 +19,7 @@ from gateway.spool_slots import (
     slot_lock_file,
     try_slot,
 )
-from tests.spool.records import make_records
+from tests.spool.records import make_records, spool_records
 from tests.spool.slot_holder import slot_holder
 
 
@@ -108,11 +108,6 @@ def test_slot_files_lists_slot_files_only(tmp_path: Path) -> None:
     }
 
 
-async def _fill(path: Path, count: int) -> None:
-    async with Spool(path) as spool:
-        await spool.append(make_records(0, count))
-
-
 async def test_orphans_are_the_unheld_slot_files_of_others_and_emptied_ones_go(
     tmp_path: Path,
 ) -> None:
@@ -120,7 +115,7 @@ async def test_orphans_are_the_unheld_slot_files_of_others_and_emptied_ones_go(
     own = claim_slot(spool)
     live = claim_slot(spool)  # slot 1: a live worker's
     for number in (1, 2, 3):
-        await _fill(slot_file(spool, number), number)
+        await spool_records(slot_file(spool, number), 0, number)
     try:
         seen: dict[Path, int] = {}
         async with contextlib.aclosing(OrphanSlots(spool, own.number).orphans()) as orphans:
@@ -148,7 +143,7 @@ async def test_an_orphan_in_hand_is_let_go_and_kept_when_the_caller_fails(
     tmp_path: Path,
 ) -> None:
     spool = tmp_path / "spool.db"
-    await _fill(slot_file(spool, 1), 4)
+    await spool_records(slot_file(spool, 1), 0, 4)
 
     async def drain_then_fail() -> None:
         async with contextlib.aclosing(OrphanSlots(spool, 0).orphans()) as orphans:
@@ -166,7 +161,7 @@ async def test_an_orphan_in_hand_is_let_go_and_kept_when_the_caller_fails(
 
 async def test_slot_zero_is_offered_when_free_but_never_removed(tmp_path: Path) -> None:
     spool = tmp_path / "spool.db"
-    await _fill(spool, 2)
+    await spool_records(spool, 0, 2)
     own = claim_slot(spool)
     own.release()
     mine = try_slot(spool, 1)
