@@ -300,7 +300,9 @@ class KafkaPublisher:
             await asyncio.sleep(tick)
             now = loop.time()
             while waiting and (waiting[0].done.done() or waiting[0].deadline <= now):
-                waiting.popleft().fail(_Expired())
+                request = waiting.popleft()
+                if not request.done.done():
+                    request.fail(_Expired())
 
     # the flusher ----------------------------------------------------------------
 
