@@ -9,7 +9,8 @@ Three ways in, so that a scrape never waits on the store or Kafka:
   (`KafkaLagPoller`, from the brokers, so lag keeps rising while a consumer is stuck),
   the store's sources and Google channels (`StoreStatePoller`), and the runner's
   in-process counters (`RunnerStatsPoller`);
-- calls from the Google code: `oauth_refresh_failed`, `source_error`.
+- calls from the Google code: `oauth_refresh_failed`, `source_error`, and every
+  completed sync run (`watch_google` hooks a `GoogleSync`'s listeners).
 
 Labels are bounded: event types outside the registry's set become `other`; never a
 tenant, source or channel id. Consumers never import the gateway.
@@ -26,6 +27,7 @@ from collections import Counter as Tally
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer
@@ -41,6 +43,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import ApplyResult
+from consumers.google.scheduler import TRIGGERS
+from consumers.google.sync import SyncResult
+from consumers.google.wiring import GoogleSync
 from schemas import CloudEvent
 from schemas.google_store import CHANNEL_ACTIVE, google_channels, google_sync_state
 from schemas.tables import sources
@@ -223,6 +228,19 @@ class ConsumerMetrics:
             ["status"],
             registry=registry,
         )
+        self.google_syncs = Counter(
+            "hookgate_google_syncs_total",
+            "Completed Google calendar sync runs, by trigger (notification, periodic).",
+            ["trigger"],
+            registry=registry,
+        )
+        self.google_sync_changes = Counter(
+            "hookgate_google_sync_changes_total",
+            "Events Google sync runs found changed or removed, by trigger; a periodic "
+            "run's are changes no notification announced.",
+            ["trigger"],
+            registry=registry,
+        )
         self.oauth_refresh_failures = Counter(
             "hookgate_oauth_refresh_failures_total",
             "OAuth access-token refreshes that failed, by provider and reason.",
@@ -249,6 +267,9 @@ class ConsumerMetrics:
                 self.oauth_refresh_failures.labels(provider, reason)
         for poller in ("kafka", "store", "runner"):
             self.poll_errors.labels(poller)
+        for trigger in TRIGGERS:
+            self.google_syncs.labels(trigger)
+            self.google_sync_changes.labels(trigger)
 
     def type_label(self, event_type: str) -> str:
         return _bounded(event_type, self.event_types)
@@ -302,6 +323,16 @@ class ConsumerMetrics:
             self.freshness.add(_bounded(provider, PROVIDERS), ages)
 
     # calls from the provider code ----------------------------------------------------
+
+    def watch_google(self, google: GoogleSync) -> None:
+        """Count `google`'s token-refresh failures and sync runs."""
+        google.refresh_failure_listeners.append(partial(self.oauth_refresh_failed, "google"))
+        google.run_listeners.append(self.google_sync_ran)
+
+    def google_sync_ran(self, trigger: str, result: SyncResult) -> None:
+        label = _bounded(trigger, TRIGGERS)
+        self.google_syncs.labels(label).inc()
+        self.google_sync_changes.labels(label).inc(result.changed + result.removed)
 
     def oauth_refresh_failed(self, provider: str, reason: str) -> None:
         self.oauth_refresh_failures.labels(

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from functools import partial
 
 import httpx
 from starlette.applications import Starlette
@@ -97,7 +96,7 @@ async def embedded_consumers(context: GatewayContext) -> AsyncIterator[None]:
     applier = Applier(context.engine, registry, metrics=metrics)
     instrumented = metrics.instrument(applier.apply)
     google = google_sync(context)
-    google.refresh_failure_listeners.append(partial(metrics.oauth_refresh_failed, "google"))
+    metrics.watch_google(google)
     await google.start()
 
     async def apply(events: Sequence[CloudEvent]) -> None:

@@ -151,4 +151,4 @@ async def resync_forever(
         if targets:
             log.info("google: periodic sync of %d calendar(s)", len(targets))
         for target in targets:
-            scheduler.request(target)
+            scheduler.request(target, periodic=True)

@@ -8,6 +8,11 @@ been quiet for `quiet_seconds` (a trailing debounce), but never later than
 notifications still syncs regularly.
 Retriable failures are retried with growing delays; a revoked refresh token or an
 inactive source ends the loop (the client already marked the source).
+
+Each completed run is reported to `on_run` with its trigger: `periodic` when every
+request it serves came from the periodic check (`request(..., periodic=True)`),
+`notification` otherwise. So what a periodic run finds is what no notification
+announced.
 """
 
 from __future__ import annotations
@@ -17,20 +22,26 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from consumers.google.errors import GoogleError
-from consumers.google.sync import SyncTarget
+from consumers.google.sync import SyncResult, SyncTarget
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
+
+NOTIFICATION = "notification"
+PERIODIC = "periodic"
+TRIGGERS = (NOTIFICATION, PERIODIC)
+"""Why a sync ran: a notification (or a sync owed since one), or only the periodic check."""
 
 
 @dataclass
 class _Loop:
     task: asyncio.Task[None] | None = None
     pending: bool = False
+    periodic: bool = False
+    """Every request the next run serves came from the periodic check."""
     first_request: float = 0.0
     last_request: float = 0.0
 
@@ -48,21 +59,24 @@ class SyncScheduler:
 
     def __init__(
         self,
-        run: Callable[[SyncTarget], Awaitable[Any]],
+        run: Callable[[SyncTarget], Awaitable[SyncResult]],
         *,
+        on_run: Callable[[str, SyncResult], None] | None = None,
         quiet_seconds: float = 1.0,
         max_delay_seconds: float = 30.0,
         retry_delays: Sequence[float] = (1.0, 5.0, 30.0),
     ) -> None:
         self._run = run
+        self._on_run = on_run
         self._quiet = quiet_seconds
         self._max_delay = max_delay_seconds
         self._retry_delays = tuple(retry_delays)
         self._loops: dict[Key, _Loop] = {}
         self.stats = SchedulerStats()
 
-    def request(self, target: SyncTarget) -> None:
-        """Ask for a sync of `target` that starts after this call."""
+    def request(self, target: SyncTarget, *, periodic: bool = False) -> None:
+        """Ask for a sync of `target` that starts after this call (`periodic`: asked by
+        the periodic check, not because of a notification)."""
         self.stats.requests += 1
         key = (target.source_id, target.calendar_id)
         now = time.monotonic()
@@ -70,10 +84,13 @@ class SyncScheduler:
         if loop is not None:
             if not loop.pending:
                 loop.first_request = now
+                loop.periodic = periodic
+            else:
+                loop.periodic = loop.periodic and periodic
             loop.pending = True
             loop.last_request = now
             return
-        loop = _Loop(pending=True, first_request=now, last_request=now)
+        loop = _Loop(pending=True, periodic=periodic, first_request=now, last_request=now)
         self._loops[key] = loop
         loop.task = asyncio.create_task(self._loop(key, target, loop), name=f"google-sync:{key}")
 
@@ -101,8 +118,9 @@ class SyncScheduler:
                 loop.pending = False
                 self.stats.runs += 1
                 self.stats.runs_by_calendar[key] = self.stats.runs_by_calendar.get(key, 0) + 1
+                trigger = PERIODIC if loop.periodic else NOTIFICATION
                 try:
-                    await self._run(target)
+                    result = await self._run(target)
                     failures = 0
                 except GoogleError as exc:
                     self.stats.failures += 1
@@ -120,6 +138,9 @@ class SyncScheduler:
                     await self._pause(key, failures, "unexpected error")
                     failures += 1
                     self._retry_now(loop)
+                else:
+                    if self._on_run is not None:
+                        self._on_run(trigger, result)
                 if not loop.pending:
                     return
         finally:

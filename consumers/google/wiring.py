@@ -13,7 +13,7 @@ from consumers.google.credentials import CredentialStore
 from consumers.google.handler import CALENDAR_CHANGED, google_calendar_handler, resume_pending
 from consumers.google.resync import resync_forever
 from consumers.google.scheduler import SyncScheduler
-from consumers.google.sync import CalendarSync
+from consumers.google.sync import CalendarSync, SyncResult
 from consumers.registry import Handler, HandlerRegistry
 
 
@@ -29,6 +29,8 @@ class GoogleSync:
     clients: dict[str, GoogleCalendarClient] = field(default_factory=dict)
     refresh_failure_listeners: list[Callable[[str], None]] = field(default_factory=list)
     """Called with the reason whenever a source's token refresh fails (for metrics)."""
+    run_listeners: list[Callable[[str, SyncResult], None]] = field(default_factory=list)
+    """Called with the trigger and the result of every completed sync run (for metrics)."""
 
     def register(self, registry: HandlerRegistry) -> None:
         registry.register([CALENDAR_CHANGED], self.handler)
@@ -60,10 +62,15 @@ def build_google_sync(
     """Everything `google.calendar.changed` needs; `http` is owned by the caller."""
     clients: dict[str, GoogleCalendarClient] = {}
     listeners: list[Callable[[str], None]] = []
+    run_listeners: list[Callable[[str, SyncResult], None]] = []
 
     def report(reason: str) -> None:
         for listener in listeners:
             listener(reason)
+
+    def report_run(trigger: str, result: SyncResult) -> None:
+        for listener in run_listeners:
+            listener(trigger, result)
 
     def client_for(source_id: str) -> GoogleCalendarClient:
         client = clients.get(source_id)
@@ -81,7 +88,7 @@ def build_google_sync(
         return client
 
     sync = CalendarSync(engine, client_for, page_size=page_size)
-    scheduler = SyncScheduler(sync.run, quiet_seconds=quiet_seconds)
+    scheduler = SyncScheduler(sync.run, on_run=report_run, quiet_seconds=quiet_seconds)
     return GoogleSync(
         engine=engine,
         scheduler=scheduler,
@@ -90,4 +97,5 @@ def build_google_sync(
         client_for=client_for,
         clients=clients,
         refresh_failure_listeners=listeners,
+        run_listeners=run_listeners,
     )

@@ -14,7 +14,6 @@ import os
 import signal
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import httpx
@@ -134,7 +133,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         applier = Applier(engine, registry, metrics=metrics)
         applied = AppliedCounts(applier)
         runner = KafkaRunner(config, metrics.instrument(applied.apply), prepare=applier.prepare)
-        google.refresh_failure_listeners.append(partial(metrics.oauth_refresh_failed, "google"))
+        metrics.watch_google(google)
         await google.start()
         if settings.metrics_port is not None:
             await stack.enter_async_context(

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client import CollectorRegistry
+
 from consumers.google.resync import claim_due, resync_forever
 from consumers.google.sync import SyncTarget
+from consumers.metrics import ConsumerMetrics
 from gateway.tasks import running
 from tests.google.conftest import ADMIN_TOKEN, Harness
 from tests.google.test_sync import CALENDAR, START, open_channel
@@ -36,7 +39,10 @@ async def _watched_and_synced(harness: Harness) -> None:
 async def test_changes_whose_notifications_were_lost_arrive_with_the_periodic_sync(
     harness: Harness,
 ) -> None:
+    metrics = ConsumerMetrics(CollectorRegistry(), event_types=[])
+    metrics.watch_google(harness.google)
     await _watched_and_synced(harness)
+    assert _sync_metrics(metrics) == {"notification": (1, 1), "periodic": (0, 0)}
     emulator = harness.emulator
     emulator.deliver = None  # Google drops the notifications of what follows
     first = next(iter(emulator.live_events(CALENDAR)))
@@ -57,6 +63,25 @@ async def test_changes_whose_notifications_were_lost_arrive_with_the_periodic_sy
         await eventually(caught_up, timeout=15, what="the periodic sync to bring the lost changes")
         await harness.settle()
     await harness.assert_store_matches(CALENDAR)
+    counted = _sync_metrics(metrics)
+    assert counted["notification"] == (1, 1), "no notification came"
+    periodic_runs, lost_changes = counted["periodic"]
+    assert periodic_runs >= 1
+    assert lost_changes == 2, "the moved and the new event, which no notification announced"
+
+
+def _sync_metrics(metrics: ConsumerMetrics) -> dict[str, tuple[int, int]]:
+    """Per trigger: (sync runs, events they found changed or removed), as scraped."""
+    registry = metrics.registry
+    counted = {}
+    for trigger in ("notification", "periodic"):
+        labels = {"trigger": trigger}
+        runs = registry.get_sample_value("hookgate_google_syncs_total", labels)
+        changes = registry.get_sample_value("hookgate_google_sync_changes_total", labels)
+        assert runs is not None
+        assert changes is not None
+        counted[trigger] = (int(runs), int(changes))
+    return counted
 
 
 async def test_a_calendar_is_due_once_it_has_not_synced_for_the_interval(

@@ -1,0 +1,90 @@
+"""Which runs count as periodic: only those every request of which came from the check.
+
+What a periodic run finds is reported as changes no notification announced, so a run
+that also serves a notification must count as a notification's run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from consumers.google.scheduler import NOTIFICATION, PERIODIC, SyncScheduler
+from consumers.google.sync import SyncResult, SyncTarget
+
+TARGET = SyncTarget("src_1", "acme", "primary")
+
+
+class Runs:
+    """A sync that reports a different change count per run, and can be held mid-run."""
+
+    def __init__(self) -> None:
+        self.reported: list[tuple[str, int]] = []
+        self.count = 0
+        self.release = asyncio.Event()
+        self.release.set()
+        self.started = asyncio.Event()
+
+    async def run(self, target: SyncTarget) -> SyncResult:
+        self.count += 1
+        self.started.set()
+        await self.release.wait()
+        return SyncResult(full=False, pages=1, changed=self.count, removed=0)
+
+    def on_run(self, trigger: str, result: SyncResult) -> None:
+        self.reported.append((trigger, result.changed))
+
+
+def _scheduler(runs: Runs) -> SyncScheduler:
+    return SyncScheduler(runs.run, on_run=runs.on_run, quiet_seconds=0.01)
+
+
+async def test_a_run_only_the_periodic_check_asked_for_is_periodic() -> None:
+    runs = Runs()
+    scheduler = _scheduler(runs)
+    scheduler.request(TARGET, periodic=True)
+    await scheduler.wait_idle()
+    scheduler.request(TARGET)
+    await scheduler.wait_idle()
+    assert runs.reported == [(PERIODIC, 1), (NOTIFICATION, 2)]
+
+
+async def test_a_run_that_also_serves_a_notification_is_the_notifications() -> None:
+    runs = Runs()
+    scheduler = _scheduler(runs)
+    scheduler.request(TARGET, periodic=True)
+    scheduler.request(TARGET)
+    await scheduler.wait_idle()
+    scheduler.request(TARGET)
+    scheduler.request(TARGET, periodic=True)
+    await scheduler.wait_idle()
+    assert runs.reported == [(NOTIFICATION, 1), (NOTIFICATION, 2)]
+
+
+async def test_a_periodic_request_during_a_notifications_run_makes_a_periodic_run() -> None:
+    runs = Runs()
+    scheduler = _scheduler(runs)
+    runs.release.clear()
+    scheduler.request(TARGET)
+    await runs.started.wait()
+    scheduler.request(TARGET, periodic=True)  # queued behind the run in progress
+    runs.release.set()
+    await scheduler.wait_idle()
+    assert runs.reported == [(NOTIFICATION, 1), (PERIODIC, 2)]
+
+
+async def test_a_failed_run_is_not_reported() -> None:
+    reported: list[str] = []
+
+    async def failing(target: SyncTarget) -> SyncResult:
+        raise RuntimeError("the store is gone")
+
+    scheduler = SyncScheduler(
+        failing,
+        on_run=lambda trigger, result: reported.append(trigger),
+        quiet_seconds=0.01,
+        retry_delays=(0.01,),
+    )
+    scheduler.request(TARGET, periodic=True)
+    await scheduler.wait_idle()
+    assert scheduler.stats.failures == 2
+    assert reported == []
