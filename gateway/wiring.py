@@ -22,7 +22,7 @@ from consumers.handlers import build_registry
 from consumers.log_runner import LogRunner
 from consumers.metrics import ConsumerMetrics, polling
 from consumers.registry import HandlerRegistry
-from consumers.retention import prune_forever
+from consumers.upkeep import upkeep_forever
 from gateway.app import Background, GatewayContext, create_app
 from gateway.bus import EMBEDDED_GROUP
 from gateway.google_admin import google_admin_routes
@@ -109,15 +109,11 @@ async def embedded_consumers(context: GatewayContext) -> AsyncIterator[None]:
             await tasks.enter_async_context(
                 running(_trim_forever(bus.spool), name="hookgate-spool-trim")
             )
-            await tasks.enter_async_context(
-                running(prune_forever(applier.prune), name="hookgate-ledger-prune")
+            upkeep = upkeep_forever(
+                applier, google, google_resync_seconds=context.settings.google_resync_seconds
             )
+            await tasks.enter_async_context(running(upkeep, name="hookgate-consumer-upkeep"))
             await tasks.enter_async_context(polling(metrics, engine=context.engine))
-            resync_seconds = context.settings.google_resync_seconds
-            if resync_seconds:
-                await tasks.enter_async_context(
-                    running(google.resync_forever(resync_seconds), name="hookgate-google-resync")
-                )
             yield
     finally:
         runner.stop()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
@@ -130,21 +129,16 @@ async def _claim(
 
 
 async def resync_forever(
-    engine: AsyncEngine,
-    scheduler: SyncScheduler,
-    *,
-    every_seconds: float,
-    check_seconds: float | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    engine: AsyncEngine, scheduler: SyncScheduler, *, every_seconds: float
 ) -> None:
-    """Every `check_seconds` (a quarter of `every_seconds`, at most a minute), request a
-    sync of each calendar `claim_due` claims; until cancelled."""
+    """Every quarter of `every_seconds` (at most a minute), request a sync of each
+    calendar `claim_due` claims; until cancelled."""
     every = timedelta(seconds=every_seconds)
-    check = check_seconds if check_seconds is not None else min(every_seconds / 4, 60.0)
+    check = min(every_seconds / 4, 60.0)
     while True:
         await asyncio.sleep(check)
         try:
-            targets = await claim_due(engine, clock(), every)
+            targets = await claim_due(engine, datetime.now(UTC), every)
         except Exception:
             log.exception("google: looking for calendars to resync failed; retrying later")
             continue

@@ -26,7 +26,7 @@ from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunner, KafkaRunnerConfig, run_until_signalled
 from consumers.metrics import ConsumerMetrics, LagConfig, polling
 from consumers.registry import HandlerRegistry
-from consumers.retention import prune_forever
+from consumers.upkeep import upkeep_forever
 from gateway.app import create_engine, tune_gc
 from gateway.commands import CommandError
 from gateway.google_credentials import RepositoryCredentialStore
@@ -149,16 +149,10 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         await stack.enter_async_context(
             polling(metrics, engine=engine, lag=lag, runner_stats=runner.stats)
         )
-        await stack.enter_async_context(
-            running(prune_forever(applier.prune), name="hookgate-ledger-prune")
+        upkeep = upkeep_forever(
+            applier, google, google_resync_seconds=settings.google_resync_seconds
         )
-        if settings.google_resync_seconds:
-            await stack.enter_async_context(
-                running(
-                    google.resync_forever(settings.google_resync_seconds),
-                    name="hookgate-google-resync",
-                )
-            )
+        await stack.enter_async_context(running(upkeep, name="hookgate-consumer-upkeep"))
         if args.stats_file is not None:
             await stack.enter_async_context(keep_stats(args.stats_file, runner, applied))
         tune_gc(CONSUMER_GC_GEN0_THRESHOLD)

@@ -41,12 +41,12 @@ class ApplyingPublisher:
     """A `Publisher` that applies each published batch at once (the bus is not under test)."""
 
     def __init__(self, applier: Applier) -> None:
-        self._applier = applier
+        self.applier = applier
         self.published = 0
 
     async def publish(self, records: Sequence[BusRecord]) -> None:
         self.published += len(records)
-        await self._applier.apply([record.to_event() for record in records])
+        await self.applier.apply([record.to_event() for record in records])
 
     async def ready(self) -> bool:
         return True

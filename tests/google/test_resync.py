@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 
-from consumers.google.resync import claim_due, resync_forever
+from consumers.google.resync import claim_due
 from consumers.google.sync import SyncTarget
 from consumers.metrics import ConsumerMetrics
+from consumers.upkeep import upkeep_forever
 from gateway.tasks import running
 from tests.google.conftest import ADMIN_TOKEN, Harness
 from tests.google.test_sync import CALENDAR, START, open_channel
@@ -51,10 +52,9 @@ async def test_changes_whose_notifications_were_lost_arrive_with_the_periodic_sy
     await harness.settle()
     assert len(await harness.store(CALENDAR)) == 1, "nothing told the gateway"
 
-    resync = resync_forever(
-        harness.engine, harness.google.scheduler, every_seconds=1.0, check_seconds=0.1
-    )
-    async with running(resync, name="test-resync"):
+    # as `hookgate consume` and the embedded mode run it
+    upkeep = upkeep_forever(harness.publisher.applier, harness.google, google_resync_seconds=1.0)
+    async with running(upkeep, name="test-upkeep"):
 
         async def caught_up() -> bool:
             rows = await harness.store(CALENDAR)
