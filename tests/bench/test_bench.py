@@ -13,6 +13,7 @@ import pytest
 from tests.bench.compare import main as compare_main
 from tests.bench.cpu import CpuShare
 from tests.bench.ingress import IngressFigures, Measured, WorkerFigures, ingress_lines
+from tests.bench.publisher import measure as measure_publisher
 from tests.bench.run import BenchOptions, main, run_bench
 from tests.bench.wrk import parse_output
 
@@ -100,3 +101,15 @@ def test_cpu_lines_divide_the_cores_by_the_cpu_per_delivery() -> None:
     one_worker = lines["server CPU per delivery (1 worker, 64 conn)"]
     assert one_worker.value == "200 us"  # 1.0 core / 5,000 req/s
     assert one_worker.reference.endswith("1.5x the peer's rate allows <= 133 us")
+
+
+async def test_publisher_bench_measures_both_paths(tmp_path: Path) -> None:
+    lines = {line.figure: line for line in await measure_publisher(0.5, 1, tmp_path)}
+    rates = lines["Kafka path, 64 callers: records/s"]
+    assert not rates.value.startswith("0 "), rates
+    assert not rates.reference.endswith(" 0 records/s"), rates
+    per_flush = float(rates.value.split("(")[1].split(" per flush")[0])
+    assert per_flush > 1, "64 callers at once share flushes"
+    cpu = lines["Kafka path, 16 callers: CPU per record, client / broker"]
+    assert cpu.value.endswith(" us"), cpu
+    assert not cpu.value.startswith("0.0 /"), cpu
