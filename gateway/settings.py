@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     google_resync_seconds: float = Field(default=3600.0, ge=0)
     """A watched Google calendar not synced for this long is synced again (notifications
     get lost now and then); 0 turns it off."""
+    google_sync_concurrency: int = Field(default=8, ge=1)
+    """Google calendar syncs run at once per process, over all calendars; more wait."""
     google_api_base: str = "https://www.googleapis.com"
     google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
     calendly_api_base: str = "https://api.calendly.com"

@@ -54,6 +54,7 @@ def google_sync(context: GatewayContext) -> GoogleSync:
         http,
         api_base=context.settings.google_api_base,
         token_url=context.settings.google_token_url,
+        max_running_syncs=context.settings.google_sync_concurrency,
     )
     context.extras["google_sync"] = made
     return made

@@ -9,6 +9,13 @@ notifications still syncs regularly.
 Retriable failures are retried with growing delays; a revoked refresh token or an
 inactive source ends the loop (the client already marked the source).
 
+At most `max_running` runs go at once, over all calendars: a burst across many
+calendars (the periodic check finding them all due, a restart resuming them, an
+incident at Google) then queues instead of opening as many `events.list` calls and
+store connections at once, which would run into Google's rate limits and the
+connection pool's timeout, and fail syncs that only had to wait. A calendar waiting
+for its turn still takes the requests that arrive meanwhile into that run.
+
 Each completed run is reported to `on_run` with its trigger: `periodic` when every
 request it serves came from the periodic check (`request(..., periodic=True)`),
 `notification` otherwise. So what a periodic run finds is what no notification
@@ -35,6 +42,8 @@ PERIODIC = "periodic"
 TRIGGERS = (NOTIFICATION, PERIODIC)
 """Why a sync ran: a notification (or a sync owed since one), or only the periodic check."""
 
+DEFAULT_MAX_RUNNING = 8
+
 
 @dataclass
 class _Loop:
@@ -52,6 +61,8 @@ class SchedulerStats:
     runs: int = 0
     failures: int = 0
     runs_by_calendar: dict[Key, int] = field(default_factory=dict)
+    most_running: int = 0
+    """The most runs that were in progress at once."""
 
 
 class SyncScheduler:
@@ -65,8 +76,11 @@ class SyncScheduler:
         quiet_seconds: float = 1.0,
         max_delay_seconds: float = 30.0,
         retry_delays: Sequence[float] = (1.0, 5.0, 30.0),
+        max_running: int = DEFAULT_MAX_RUNNING,
     ) -> None:
         self._run = run
+        self._slots = asyncio.Semaphore(max_running)
+        self._running = 0
         self._on_run = on_run
         self._quiet = quiet_seconds
         self._max_delay = max_delay_seconds
@@ -115,12 +129,8 @@ class SyncScheduler:
         try:
             while True:
                 await self._debounce(loop)
-                loop.pending = False
-                self.stats.runs += 1
-                self.stats.runs_by_calendar[key] = self.stats.runs_by_calendar.get(key, 0) + 1
-                trigger = PERIODIC if loop.periodic else NOTIFICATION
                 try:
-                    result = await self._run(target)
+                    trigger, result = await self._run_in_turn(key, target, loop)
                     failures = 0
                 except GoogleError as exc:
                     self.stats.failures += 1
@@ -145,6 +155,22 @@ class SyncScheduler:
                     return
         finally:
             del self._loops[key]
+
+    async def _run_in_turn(
+        self, key: Key, target: SyncTarget, loop: _Loop
+    ) -> tuple[str, SyncResult]:
+        """One run, once a slot is free; returns its trigger and result."""
+        async with self._slots:
+            loop.pending = False  # requests from here on need a run after this one
+            trigger = PERIODIC if loop.periodic else NOTIFICATION
+            self.stats.runs += 1
+            self.stats.runs_by_calendar[key] = self.stats.runs_by_calendar.get(key, 0) + 1
+            self._running += 1
+            self.stats.most_running = max(self.stats.most_running, self._running)
+            try:
+                return trigger, await self._run(target)
+            finally:
+                self._running -= 1
 
     @staticmethod
     def _retry_now(loop: _Loop) -> None:

@@ -12,7 +12,7 @@ from consumers.google.client import GoogleCalendarClient, RetryPolicy
 from consumers.google.credentials import CredentialStore
 from consumers.google.handler import CALENDAR_CHANGED, google_calendar_handler, resume_pending
 from consumers.google.resync import resync_forever
-from consumers.google.scheduler import SyncScheduler
+from consumers.google.scheduler import DEFAULT_MAX_RUNNING, SyncScheduler
 from consumers.google.sync import CalendarSync, SyncResult
 from consumers.registry import Handler, HandlerRegistry
 
@@ -58,6 +58,7 @@ def build_google_sync(
     retry: RetryPolicy | None = None,
     quiet_seconds: float = 1.0,
     page_size: int = 250,
+    max_running_syncs: int = DEFAULT_MAX_RUNNING,
 ) -> GoogleSync:
     """Everything `google.calendar.changed` needs; `http` is owned by the caller."""
     clients: dict[str, GoogleCalendarClient] = {}
@@ -88,7 +89,9 @@ def build_google_sync(
         return client
 
     sync = CalendarSync(engine, client_for, page_size=page_size)
-    scheduler = SyncScheduler(sync.run, on_run=report_run, quiet_seconds=quiet_seconds)
+    scheduler = SyncScheduler(
+        sync.run, on_run=report_run, quiet_seconds=quiet_seconds, max_running=max_running_syncs
+    )
     return GoogleSync(
         engine=engine,
         scheduler=scheduler,

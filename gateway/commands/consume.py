@@ -122,6 +122,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             http,
             api_base=settings.google_api_base,
             token_url=settings.google_token_url,
+            max_running_syncs=settings.google_sync_concurrency,
         )
         stack.push_async_callback(google.aclose)
         registry = build_registry()

@@ -20,6 +20,7 @@ Tests drive it through the methods of `GoogleEmulator` (same process and loop).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 from collections.abc import Awaitable, Callable
@@ -133,6 +134,8 @@ class Counters:
     watch_calls: int = 0
     stop_calls: int = 0
     faults_served: int = 0
+    most_concurrent_lists: int = 0
+    """The most events.list requests that were being answered at once."""
 
 
 def _error(status: int, reason: str, message: str, **extra: str) -> JSONResponse:
@@ -161,6 +164,9 @@ class GoogleEmulator:
         self.channels: dict[str, EmulatedChannel] = {}
         self.faults: list[Fault] = []
         self.counters = Counters()
+        self.list_seconds = 0.0
+        """How long each events.list takes to answer (0: at once), as a real API's round trip."""
+        self._listing = 0
         self.deliver: Deliver | None = None
         self.channel_ttl = DEFAULT_CHANNEL_TTL
         self.delivered: list[tuple[str, dict[str, str], int]] = []
@@ -397,6 +403,15 @@ class GoogleEmulator:
         if denied is not None:
             return denied
         self.counters.list_requests += 1
+        self._listing += 1
+        self.counters.most_concurrent_lists = max(
+            self.counters.most_concurrent_lists, self._listing
+        )
+        try:
+            if self.list_seconds:
+                await asyncio.sleep(self.list_seconds)
+        finally:
+            self._listing -= 1
         calendar = self.calendar(request.path_params["calendar_id"])
         params = request.query_params
         try:

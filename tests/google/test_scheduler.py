@@ -1,7 +1,9 @@
-"""Which runs count as periodic: only those every request of which came from the check.
+"""The sync scheduler's bookkeeping, without a store or an API behind it.
 
-What a periodic run finds is reported as changes no notification announced, so a run
-that also serves a notification must count as a notification's run.
+Which runs count as periodic: only those every request of which came from the check
+(what a periodic run finds is reported as changes no notification announced, so a run
+that also serves a notification must count as a notification's run). And a calendar
+waiting for a free slot takes the requests that arrive meanwhile into its one run.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from consumers.google.scheduler import NOTIFICATION, PERIODIC, SyncScheduler
 from consumers.google.sync import SyncResult, SyncTarget
 
 TARGET = SyncTarget("src_1", "acme", "primary")
+OTHER = SyncTarget("src_1", "acme", "other")
 
 
 class Runs:
@@ -88,3 +91,21 @@ async def test_a_failed_run_is_not_reported() -> None:
     await scheduler.wait_idle()
     assert scheduler.stats.failures == 2
     assert reported == []
+
+
+async def test_requests_for_a_calendar_waiting_for_a_slot_join_its_one_run() -> None:
+    runs = Runs()
+    scheduler = SyncScheduler(runs.run, on_run=runs.on_run, quiet_seconds=0.01, max_running=1)
+    runs.release.clear()
+    scheduler.request(OTHER)
+    await runs.started.wait()  # OTHER holds the only slot
+    scheduler.request(TARGET, periodic=True)
+    await asyncio.sleep(0.05)  # past TARGET's debounce: it waits for the slot
+    scheduler.request(TARGET)
+    scheduler.request(TARGET)
+    assert scheduler.stats.runs == 1
+    runs.release.set()
+    await scheduler.wait_idle()
+    assert scheduler.stats.runs_by_calendar == {("src_1", "other"): 1, ("src_1", "primary"): 1}
+    assert runs.reported == [(NOTIFICATION, 1), (NOTIFICATION, 2)]
+    assert scheduler.stats.most_running == 1
