@@ -5,8 +5,11 @@ signed over (source, channel, expiry) with the gateway's channel-token keys; the
 token is not stored (the ingress verifies it from the keys alone). Google does
 not renew channels, so a background loop opens a new channel for every active
 one close to expiry and then stops the old one (they overlap for a moment, which
-the coalescing consumer absorbs). Removing or disconnecting a source stops its
-channels; disconnecting keeps its appointments.
+the coalescing consumer absorbs). Every `serve` worker, in every pod, runs that loop,
+so a due channel is first claimed in the store (`renewing_since`, set by a
+conditional UPDATE): one worker renews it, and a claim whose worker died is taken
+again after `RENEWAL_CLAIM`. Removing or disconnecting a source stops its channels;
+disconnecting keeps its appointments.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.sources import SourceRecord
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DISCONNECTED = "disconnected"
+RENEWAL_CLAIM = timedelta(minutes=10)
+"""How long a worker's claim on a channel it is renewing keeps the others off it."""
 
 
 class WatchResult(Protocol):
@@ -268,12 +273,13 @@ class ChannelManager:
         horizon = self._clock() + self._renew_before
         renewed = []
         for channel in await self.active():
-            if channel.expires_at > horizon:
+            if channel.expires_at > horizon or not await self._claim(channel.id, horizon):
                 continue
             try:
                 fresh = await self.open(channel.source_id, channel.calendar_id)
             except Exception:
                 log.exception("google: could not renew channel %s", channel.id)
+                await self._release(channel.id)
                 continue
             try:
                 await self.stop(channel.source_id, channel.id, replaced_by=fresh.id)
@@ -281,6 +287,33 @@ class ChannelManager:
                 log.exception("google: renewed channel %s but could not stop it", channel.id)
             renewed.append(fresh)
         return renewed
+
+    async def _claim(self, channel_id: str, horizon: datetime) -> bool:
+        """Take the renewal of a channel still active, due and not claimed by another
+        worker within `RENEWAL_CLAIM`."""
+        now = self._clock()
+        table = google_channels.c
+        async with self._engine.begin() as connection:
+            claimed = await connection.execute(
+                update(google_channels)
+                .where(
+                    table.id == channel_id,
+                    table.state == CHANNEL_ACTIVE,
+                    table.expires_at <= horizon,
+                    or_(table.renewing_since.is_(None), table.renewing_since < now - RENEWAL_CLAIM),
+                )
+                .values(renewing_since=now)
+            )
+        return bool(claimed.rowcount)
+
+    async def _release(self, channel_id: str) -> None:
+        """Give up a claim (the renewal failed), so the next pass tries again."""
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(google_channels)
+                .where(google_channels.c.id == channel_id)
+                .values(renewing_since=None)
+            )
 
     async def run_renewals(self, interval_seconds: float = 300.0) -> None:
         """Renew due channels every `interval_seconds`, until cancelled."""

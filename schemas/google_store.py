@@ -42,8 +42,10 @@ google_channels = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("stopped_at", DateTime(timezone=True), nullable=True),
     Column("replaced_by", String(64), nullable=True),
+    Column("renewing_since", DateTime(timezone=True), nullable=True),
 )
-"""Push channels (events.watch) by channel id; `state` is `active` or `stopped`."""
+"""Push channels (events.watch) by channel id; `state` is `active` or `stopped`;
+`renewing_since`: when a worker claimed the channel to renew it."""
 Index("ix_google_channels_source_state", google_channels.c.source_id, google_channels.c.state)
 Index("ix_google_channels_state_expires", google_channels.c.state, google_channels.c.expires_at)
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from consumers.google.sync import SyncTarget
-from gateway.google_channels import ChannelManager
+from gateway.google_channels import RENEWAL_CLAIM, ChannelManager
 from gateway.secretbox import SecretBox
 from schemas.google_store import google_channels
 from tests.google.conftest import ADMIN_TOKEN, SECRET_KEY, Harness
@@ -207,3 +208,86 @@ def _keys() -> tuple[bytes, ...]:
 
 def _target(harness: Harness) -> SyncTarget:
     return SyncTarget(harness.source.id, harness.source.tenant, CALENDAR)
+
+
+async def test_workers_renewing_at_once_open_one_channel_per_due_channel(
+    harness: Harness,
+) -> None:
+    """Every `serve` worker (and every pod) runs the renewal loop, all of them as soon
+    as they start: a due channel is claimed in the store, so one of them renews it."""
+    channel = await open_channel(harness)
+    other = await open_channel(harness, "other@example.com")
+    clock_now = datetime.now(UTC)
+    workers = [
+        ChannelManager(
+            harness.engine,
+            harness.sources,
+            harness.google.client_for,
+            public_url=harness.public_url,
+            token_keys=_keys(),
+            renew_before=timedelta(days=8),  # every channel of a 7-day TTL is due
+            clock=lambda: clock_now,
+        )
+        for _ in range(4)
+    ]
+    watches = harness.emulator.counters.watch_calls
+    renewed = await asyncio.gather(*(worker.renew_due() for worker in workers))
+
+    assert sum(len(found) for found in renewed) == 2
+    assert harness.emulator.counters.watch_calls == watches + 2
+    for calendar, old in ((CALENDAR, channel), ("other@example.com", other)):
+        live = harness.emulator.active_channels(calendar)
+        assert len(live) == 1, f"one channel watches {calendar}"
+        assert harness.emulator.channels[str(old["id"])].stopped
+    async with harness.engine.connect() as connection:
+        states = (
+            await connection.execute(select(google_channels.c.id, google_channels.c.state))
+        ).all()
+    assert sorted(state for _, state in states) == ["active", "active", "stopped", "stopped"]
+
+
+async def test_a_renewal_claim_left_by_a_dead_worker_is_taken_again_later(
+    harness: Harness,
+) -> None:
+    channel = await open_channel(harness)
+    claimed_at = datetime.now(UTC)
+    async with harness.engine.begin() as connection:  # a worker claimed it, then died
+        await connection.execute(
+            update(google_channels)
+            .where(google_channels.c.id == channel["id"])
+            .values(renewing_since=claimed_at)
+        )
+
+    def worker(now: datetime) -> ChannelManager:
+        return ChannelManager(
+            harness.engine,
+            harness.sources,
+            harness.google.client_for,
+            public_url=harness.public_url,
+            token_keys=_keys(),
+            renew_before=timedelta(days=8),
+            clock=lambda: now,
+        )
+
+    assert await worker(claimed_at + RENEWAL_CLAIM / 2).renew_due() == [], "still claimed"
+    renewed = await worker(claimed_at + RENEWAL_CLAIM * 1.5).renew_due()
+    assert [r.calendar_id for r in renewed] == [CALENDAR]
+    assert harness.emulator.channels[str(channel["id"])].stopped
+
+
+async def test_a_failed_renewal_gives_its_claim_back(harness: Harness) -> None:
+    await open_channel(harness)
+    now = datetime.now(UTC)
+    worker = ChannelManager(
+        harness.engine,
+        harness.sources,
+        harness.google.client_for,
+        public_url=harness.public_url,
+        token_keys=_keys(),
+        renew_before=timedelta(days=8),
+        clock=lambda: now,
+    )
+    harness.emulator.inject(400, reason="invalid")  # events.watch is refused once
+    assert await worker.renew_due() == []
+    renewed = await worker.renew_due()  # the next pass, at once: no claim holds it off
+    assert [r.calendar_id for r in renewed] == [CALENDAR]
