@@ -108,16 +108,7 @@ async def test_channel_close_to_expiry_is_renewed_and_the_old_one_stopped(
 ) -> None:
     channel = await open_channel(harness)
     assert "token" not in channel
-    clock_now = datetime.now(UTC)
-    manager = ChannelManager(
-        harness.engine,
-        harness.sources,
-        harness.google.client_for,
-        public_url=harness.public_url,
-        token_keys=_keys(),
-        renew_before=timedelta(days=8),  # every channel of a 7-day TTL is due
-        clock=lambda: clock_now,
-    )
+    manager = _renewer(harness, datetime.now(UTC))
     renewed = await manager.renew_due()
     assert len(renewed) == 1
     emulator = harness.emulator
@@ -206,6 +197,20 @@ def _keys() -> tuple[bytes, ...]:
     return SecretBox([SECRET_KEY]).channel_token_keys
 
 
+def _renewer(harness: Harness, now: datetime) -> ChannelManager:
+    """A gateway worker's channel manager whose clock stands at `now`, for which every
+    channel of a 7-day TTL is due for renewal."""
+    return ChannelManager(
+        harness.engine,
+        harness.sources,
+        harness.google.client_for,
+        public_url=harness.public_url,
+        token_keys=_keys(),
+        renew_before=timedelta(days=8),
+        clock=lambda: now,
+    )
+
+
 def _target(harness: Harness) -> SyncTarget:
     return SyncTarget(harness.source.id, harness.source.tenant, CALENDAR)
 
@@ -217,19 +222,8 @@ async def test_workers_renewing_at_once_open_one_channel_per_due_channel(
     as they start: a due channel is claimed in the store, so one of them renews it."""
     channel = await open_channel(harness)
     other = await open_channel(harness, "other@example.com")
-    clock_now = datetime.now(UTC)
-    workers = [
-        ChannelManager(
-            harness.engine,
-            harness.sources,
-            harness.google.client_for,
-            public_url=harness.public_url,
-            token_keys=_keys(),
-            renew_before=timedelta(days=8),  # every channel of a 7-day TTL is due
-            clock=lambda: clock_now,
-        )
-        for _ in range(4)
-    ]
+    now = datetime.now(UTC)
+    workers = [_renewer(harness, now) for _ in range(4)]
     watches = harness.emulator.counters.watch_calls
     renewed = await asyncio.gather(*(worker.renew_due() for worker in workers))
 
@@ -258,35 +252,16 @@ async def test_a_renewal_claim_left_by_a_dead_worker_is_taken_again_later(
             .values(renewing_since=claimed_at)
         )
 
-    def worker(now: datetime) -> ChannelManager:
-        return ChannelManager(
-            harness.engine,
-            harness.sources,
-            harness.google.client_for,
-            public_url=harness.public_url,
-            token_keys=_keys(),
-            renew_before=timedelta(days=8),
-            clock=lambda: now,
-        )
-
-    assert await worker(claimed_at + RENEWAL_CLAIM / 2).renew_due() == [], "still claimed"
-    renewed = await worker(claimed_at + RENEWAL_CLAIM * 1.5).renew_due()
+    still_claimed = _renewer(harness, claimed_at + RENEWAL_CLAIM / 2)
+    assert await still_claimed.renew_due() == []
+    renewed = await _renewer(harness, claimed_at + RENEWAL_CLAIM * 1.5).renew_due()
     assert [r.calendar_id for r in renewed] == [CALENDAR]
     assert harness.emulator.channels[str(channel["id"])].stopped
 
 
 async def test_a_failed_renewal_gives_its_claim_back(harness: Harness) -> None:
     await open_channel(harness)
-    now = datetime.now(UTC)
-    worker = ChannelManager(
-        harness.engine,
-        harness.sources,
-        harness.google.client_for,
-        public_url=harness.public_url,
-        token_keys=_keys(),
-        renew_before=timedelta(days=8),
-        clock=lambda: now,
-    )
+    worker = _renewer(harness, datetime.now(UTC))
     harness.emulator.inject(400, reason="invalid")  # events.watch is refused once
     assert await worker.renew_due() == []
     renewed = await worker.renew_due()  # the next pass, at once: no claim holds it off
