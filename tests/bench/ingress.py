@@ -27,7 +27,7 @@ from tests.bench.procs import (
     python_module,
     wait_http_ok,
 )
-from tests.bench.stack import SIGNING_KEY, Stack, create_topics
+from tests.bench.stack import SIGNING_KEY, Stack, create_topics, fresh_broker
 from tests.bench.table import Line, median, ratio_line
 from tests.bench.wrk import SignedBodies, WrkResult, run_wrk
 
@@ -177,73 +177,76 @@ async def run_ingress(stack: Stack, options: IngressOptions) -> IngressFigures:
 
     The machine is shared, so load from elsewhere comes and goes; taking turns
     (bare, peer, gateway, gateway with the broker paused; `runs` rounds) spreads it
-    over every figure instead of landing on whichever server ran during it.
+    over every figure instead of landing on whichever server ran during it. Each
+    worker count gets a fresh broker (`fresh_broker`), so the second is not measured
+    against a broker the first one filled.
     """
     source_id = await stack.calendly_source()
     bodies = SignedBodies.calendly(source_id, SIGNING_KEY, options.bodies)
-    peer_topic = f"{stack.prefix}-peer.calendly"
-    await create_topics(stack.bootstrap, [peer_topic])
     figures = IngressFigures()
     for workers in options.workers:
         _say(f"ingress, {workers} worker(s):")
-        services: list[Service] = []
-        try:
-            bare = _reference(stack, "bare", workers, peer_topic)
-            services.append(bare)
-            peer = _reference(stack, "peer", workers, peer_topic)
-            services.append(peer)
-            gateway = _gateway(stack, workers)
-            services.append(gateway)
-            for service in services:
-                url = f"http://127.0.0.1:{service.port}"
-                _run(url, bodies, stack.workdir, options, options.warmup_seconds)
-            gateway_url = f"http://127.0.0.1:{gateway.port}"
-            with paused(stack.broker):  # the spool path's warm-up
-                _run(gateway_url, bodies, stack.workdir, options, options.warmup_seconds)
-            await asyncio.sleep(RELAY_SECONDS)
-            _wait_spool_drained(gateway)
-            runs: dict[str, list[WrkResult]] = {"bare": [], "peer": [], "kafka": [], "spool": []}
-            shares: dict[str, list[CpuShare]] = {name: [] for name in runs}
-
-            def measure(
-                name: str,
-                service: Service,
-                label: str,
-                runs: dict[str, list[WrkResult]] = runs,
-                shares: dict[str, list[CpuShare]] = shares,
-            ) -> None:
-                result = _one_run(
-                    service, stack.broker, bodies, stack.workdir, options, label, shares[name]
-                )
-                runs[name].append(result)
-
-            for _ in range(options.runs):
-                measure("bare", bare, "bare")
-                measure("peer", peer, "peer")
-                measure("kafka", gateway, "hookgate (Kafka)")
-                gateway.sample_memory()
-                with paused(stack.broker):
-                    # Steady state: the first requests of an outage wait out the Kafka
-                    # timeout (2 s) before the gateway fails over; that is not measured.
-                    _run(gateway_url, bodies, stack.workdir, options, FAILOVER_SECONDS)
-                    measure("spool", gateway, "hookgate (broker paused)")
-                    gateway.sample_memory()
-                await asyncio.sleep(RELAY_SECONDS)  # the relay drains the spool into Kafka
-                _wait_spool_drained(gateway)
-            rss = gateway.worker_peak_rss()
-        finally:
-            for service in reversed(services):
-                stack.services.stop(service)
-        figures.by_workers[workers] = WorkerFigures(
-            workers=workers,
-            bare=Measured.of(runs["bare"]),
-            peer=Measured.of(runs["peer"]),
-            kafka=Measured.of(runs["kafka"]),
-            spool=Measured.of(runs["spool"]),
-            gateway_rss=rss,
-            cpu={name: CpuShare.median_of(found) for name, found in shares.items()},
-        )
+        async with fresh_broker(stack, f"tansu-{workers}w") as section:
+            figures.by_workers[workers] = await _measure_workers(section, workers, bodies, options)
     return figures
+
+
+async def _measure_workers(
+    stack: Stack, workers: int, bodies: SignedBodies, options: IngressOptions
+) -> WorkerFigures:
+    peer_topic = f"{stack.prefix}-peer.calendly"
+    await create_topics(stack.bootstrap, [peer_topic])
+    services: list[Service] = []
+    try:
+        bare = _reference(stack, "bare", workers, peer_topic)
+        services.append(bare)
+        peer = _reference(stack, "peer", workers, peer_topic)
+        services.append(peer)
+        gateway = _gateway(stack, workers)
+        services.append(gateway)
+        for service in services:
+            url = f"http://127.0.0.1:{service.port}"
+            _run(url, bodies, stack.workdir, options, options.warmup_seconds)
+        gateway_url = f"http://127.0.0.1:{gateway.port}"
+        with paused(stack.broker):  # the spool path's warm-up
+            _run(gateway_url, bodies, stack.workdir, options, options.warmup_seconds)
+        await asyncio.sleep(RELAY_SECONDS)
+        _wait_spool_drained(gateway)
+        runs: dict[str, list[WrkResult]] = {"bare": [], "peer": [], "kafka": [], "spool": []}
+        shares: dict[str, list[CpuShare]] = {name: [] for name in runs}
+
+        def measure(name: str, service: Service, label: str) -> None:
+            result = _one_run(
+                service, stack.broker, bodies, stack.workdir, options, label, shares[name]
+            )
+            runs[name].append(result)
+
+        for _ in range(options.runs):
+            measure("bare", bare, "bare")
+            measure("peer", peer, "peer")
+            measure("kafka", gateway, "hookgate (Kafka)")
+            gateway.sample_memory()
+            with paused(stack.broker):
+                # Steady state: the first requests of an outage wait out the Kafka
+                # timeout (2 s) before the gateway fails over; that is not measured.
+                _run(gateway_url, bodies, stack.workdir, options, FAILOVER_SECONDS)
+                measure("spool", gateway, "hookgate (broker paused)")
+                gateway.sample_memory()
+            await asyncio.sleep(RELAY_SECONDS)  # the relay drains the spool into Kafka
+            _wait_spool_drained(gateway)
+        rss = gateway.worker_peak_rss()
+    finally:
+        for service in reversed(services):
+            stack.services.stop(service)
+    return WorkerFigures(
+        workers=workers,
+        bare=Measured.of(runs["bare"]),
+        peer=Measured.of(runs["peer"]),
+        kafka=Measured.of(runs["kafka"]),
+        spool=Measured.of(runs["spool"]),
+        gateway_rss=rss,
+        cpu={name: CpuShare.median_of(found) for name, found in shares.items()},
+    )
 
 
 def ingress_lines(figures: IngressFigures, connections: int) -> list[Line]:
