@@ -1,6 +1,7 @@
 """Admin routes for Google push channels, mounted under `/admin` behind the bearer token.
 
     POST   /google/{source_id}/channels               {"calendar_id": "primary"} -> 201
+                                                      (the calendar's earlier channels stop)
     GET    /google/{source_id}/channels               -> 200 active channels
     DELETE /google/{source_id}/channels/{channel_id}  -> 200 the stopped channel
     POST   /google/{source_id}/disconnect             -> 200 {"id", "status", "stopped_channels"}
@@ -62,7 +63,7 @@ def google_admin_routes(manager: ChannelManager) -> list[BaseRoute]:
         if isinstance(calendar_id, JSONResponse):
             return calendar_id
         try:
-            channel = await manager.open(request.path_params["source_id"], calendar_id)
+            channel = await manager.watch(request.path_params["source_id"], calendar_id)
         except ChannelError as exc:
             return _error(exc.code, exc.detail, exc.status)
         except Exception as exc:  # noqa: BLE001 (any Google failure becomes a JSON error)

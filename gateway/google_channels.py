@@ -8,8 +8,11 @@ one close to expiry and then stops the old one (they overlap for a moment, which
 the coalescing consumer absorbs). Every `serve` worker, in every pod, runs that loop,
 so a due channel is first claimed in the store (`renewing_since`, set by a
 conditional UPDATE): one worker renews it, and a claim whose worker died is taken
-again after `RENEWAL_CLAIM`. Removing or disconnecting a source stops its channels;
-disconnecting keeps its appointments.
+again after `RENEWAL_CLAIM`. A calendar has one channel: opening one through the
+admin API (`watch`) stops the ones that watched the calendar before, so running a
+provisioning script twice, or re-opening a channel whose notifications stopped
+arriving, leaves one channel, not two renewed forever. Removing or disconnecting a
+source stops its channels; disconnecting keeps its appointments.
 """
 
 from __future__ import annotations
@@ -192,6 +195,26 @@ class ChannelManager:
             created_at=now,
         )
 
+    async def watch(self, source_id: str, calendar_id: str) -> ChannelInfo:
+        """Open a channel on the calendar and stop the channels that watched it before.
+
+        One being renewed by a worker at this moment is left to that renewal (its
+        claim keeps this call off it). A channel Google will not stop is marked stopped
+        here all the same, as `stop_all` does: it lapses at Google on its own.
+        """
+        fresh = await self.open(source_id, calendar_id)
+        for old in await self.active(source_id):
+            if old.calendar_id != calendar_id or old.id == fresh.id:
+                continue
+            if not await self._claim(old.id, horizon=old.expires_at):  # replaced, due or not
+                continue
+            try:
+                await self.stop(source_id, old.id, replaced_by=fresh.id)
+            except Exception:
+                log.exception("google: could not stop channel %s at Google", old.id)
+                await self._mark_stopped(old.id, replaced_by=fresh.id)
+        return fresh
+
     async def get(self, channel_id: str) -> ChannelInfo | None:
         async with self._engine.connect() as connection:
             row = (
@@ -224,12 +247,7 @@ class ChannelManager:
             except Exception as exc:
                 if getattr(exc, "status", None) != 404:
                     raise
-        async with self._engine.begin() as connection:
-            await connection.execute(
-                update(google_channels)
-                .where(google_channels.c.id == channel_id)
-                .values(state=CHANNEL_STOPPED, stopped_at=self._clock(), replaced_by=replaced_by)
-            )
+        await self._mark_stopped(channel_id, replaced_by=replaced_by)
         log.info("google: stopped channel %s of source %s", channel_id, source_id)
         return await self.get(channel_id) or channel
 
@@ -241,13 +259,16 @@ class ChannelManager:
                 await self.stop(source_id, channel.id)
             except Exception:
                 log.exception("google: could not stop channel %s at Google", channel.id)
-                async with self._engine.begin() as connection:
-                    await connection.execute(
-                        update(google_channels)
-                        .where(google_channels.c.id == channel.id)
-                        .values(state=CHANNEL_STOPPED, stopped_at=self._clock())
-                    )
+                await self._mark_stopped(channel.id)
         return len(channels)
+
+    async def _mark_stopped(self, channel_id: str, *, replaced_by: str | None = None) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(google_channels)
+                .where(google_channels.c.id == channel_id)
+                .values(state=CHANNEL_STOPPED, stopped_at=self._clock(), replaced_by=replaced_by)
+            )
 
     async def on_source_removed(self, source: SourceRecord) -> None:
         """A `SourceHook` for `DELETE /admin/sources/{id}`."""

@@ -162,7 +162,8 @@ class GoogleEmulator:
         self._invalid_sync_tokens: set[str] = set()
         self._pages: dict[str, _Page] = {}
         self.channels: dict[str, EmulatedChannel] = {}
-        self.faults: list[Fault] = []
+        self.faults: list[Fault | None] = []
+        """What the next Calendar API requests answer, in order (None: the real answer)."""
         self.counters = Counters()
         self.list_seconds = 0.0
         """How long each events.list takes to answer (0: at once), as a real API's round trip."""
@@ -224,8 +225,11 @@ class GoogleEmulator:
         reason: str | None = None,
         retry_after: str | None = None,
         times: int = 1,
+        after: int = 0,
     ) -> None:
-        """The next `times` Calendar API requests answer `status` (tokens are unaffected)."""
+        """The next `times` Calendar API requests, past the `after` next ones, answer
+        `status` (tokens are unaffected)."""
+        self.faults.extend([None] * after)
         self.faults.extend(Fault(status, reason, retry_after) for _ in range(times))
 
     def calendar(self, calendar_id: str) -> EmulatedCalendar:
@@ -357,8 +361,8 @@ class GoogleEmulator:
                 "Invalid Credentials",
                 **{"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'},
             )
-        if self.faults:
-            fault = self.faults.pop(0)
+        fault = self.faults.pop(0) if self.faults else None
+        if fault is not None:
             self.counters.faults_served += 1
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             reason = fault.reason or (

@@ -266,3 +266,41 @@ async def test_a_failed_renewal_gives_its_claim_back(harness: Harness) -> None:
     assert await worker.renew_due() == []
     renewed = await worker.renew_due()  # the next pass, at once: no claim holds it off
     assert [r.calendar_id for r in renewed] == [CALENDAR]
+
+
+async def test_opening_a_channel_again_replaces_the_calendars_earlier_one(
+    harness: Harness,
+) -> None:
+    """A provisioning script run twice, or a channel re-opened because its notifications
+    stopped: one channel watches the calendar afterwards, not two renewed forever."""
+    first = await open_channel(harness)
+    elsewhere = await open_channel(harness, "other@example.com")
+    second = await open_channel(harness)
+
+    assert second["id"] != first["id"]
+    emulator = harness.emulator
+    assert [c.id for c in emulator.active_channels(CALENDAR)] == [second["id"]]
+    assert emulator.channels[str(first["id"])].stopped
+    assert [c.id for c in emulator.active_channels("other@example.com")] == [elsewhere["id"]]
+    listed = await harness.gateway.get(f"/admin/google/{harness.source.id}/channels", headers=AUTH)
+    assert {c["id"] for c in listed.json()["channels"]} == {second["id"], elsewhere["id"]}
+    async with harness.engine.connect() as connection:
+        old = (
+            await connection.execute(
+                select(google_channels).where(google_channels.c.id == first["id"])
+            )
+        ).one()
+    assert (old.state, old.replaced_by) == ("stopped", second["id"])
+    await emulator.create_event(CALENDAR, summary="via the new channel", start=START)
+    await harness.settle()
+    await harness.assert_store_matches(CALENDAR)
+
+
+async def test_a_channel_google_will_not_stop_is_still_replaced(harness: Harness) -> None:
+    first = await open_channel(harness)
+    harness.emulator.inject(400, reason="invalid", after=1)  # watch answers, stop refused
+    second = await open_channel(harness)
+
+    assert not harness.emulator.channels[str(first["id"])].stopped, "Google kept it"
+    listed = await harness.gateway.get(f"/admin/google/{harness.source.id}/channels", headers=AUTH)
+    assert [c["id"] for c in listed.json()["channels"]] == [second["id"]], "marked stopped here"
