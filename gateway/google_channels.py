@@ -199,20 +199,14 @@ class ChannelManager:
         """Open a channel on the calendar and stop the channels that watched it before.
 
         One being renewed by a worker at this moment is left to that renewal (its
-        claim keeps this call off it). A channel Google will not stop is marked stopped
-        here all the same, as `stop_all` does: it lapses at Google on its own.
+        claim keeps this call off it).
         """
         fresh = await self.open(source_id, calendar_id)
         for old in await self.active(source_id):
             if old.calendar_id != calendar_id or old.id == fresh.id:
                 continue
-            if not await self._claim(old.id, horizon=old.expires_at):  # replaced, due or not
-                continue
-            try:
-                await self.stop(source_id, old.id, replaced_by=fresh.id)
-            except Exception:
-                log.exception("google: could not stop channel %s at Google", old.id)
-                await self._mark_stopped(old.id, replaced_by=fresh.id)
+            if await self._claim(old.id):
+                await self._retire(source_id, old.id, replaced_by=fresh.id)
         return fresh
 
     async def get(self, channel_id: str) -> ChannelInfo | None:
@@ -255,12 +249,20 @@ class ChannelManager:
         """Stop every active channel of the source; failures are logged, the rows marked."""
         channels = await self.active(source_id)
         for channel in channels:
-            try:
-                await self.stop(source_id, channel.id)
-            except Exception:
-                log.exception("google: could not stop channel %s at Google", channel.id)
-                await self._mark_stopped(channel.id)
+            await self._retire(source_id, channel.id)
         return len(channels)
+
+    async def _retire(
+        self, source_id: str, channel_id: str, *, replaced_by: str | None = None
+    ) -> None:
+        """Stop a channel at Google and mark it stopped. One Google will not stop is
+        marked stopped all the same (it lapses at Google on its own), so it is neither
+        renewed again nor listed."""
+        try:
+            await self.stop(source_id, channel_id, replaced_by=replaced_by)
+        except Exception:
+            log.exception("google: could not stop channel %s at Google", channel_id)
+            await self._mark_stopped(channel_id, replaced_by=replaced_by)
 
     async def _mark_stopped(self, channel_id: str, *, replaced_by: str | None = None) -> None:
         async with self._engine.begin() as connection:
@@ -294,7 +296,7 @@ class ChannelManager:
         horizon = self._clock() + self._renew_before
         renewed = []
         for channel in await self.active():
-            if channel.expires_at > horizon or not await self._claim(channel.id, horizon):
+            if channel.expires_at > horizon or not await self._claim(channel.id, due_by=horizon):
                 continue
             try:
                 fresh = await self.open(channel.source_id, channel.calendar_id)
@@ -302,28 +304,25 @@ class ChannelManager:
                 log.exception("google: could not renew channel %s", channel.id)
                 await self._release(channel.id)
                 continue
-            try:
-                await self.stop(channel.source_id, channel.id, replaced_by=fresh.id)
-            except Exception:
-                log.exception("google: renewed channel %s but could not stop it", channel.id)
+            await self._retire(channel.source_id, channel.id, replaced_by=fresh.id)
             renewed.append(fresh)
         return renewed
 
-    async def _claim(self, channel_id: str, horizon: datetime) -> bool:
-        """Take the renewal of a channel still active, due and not claimed by another
-        worker within `RENEWAL_CLAIM`."""
+    async def _claim(self, channel_id: str, *, due_by: datetime | None = None) -> bool:
+        """Take a channel still active (and, with `due_by`, expiring by then) that no
+        other worker claimed within `RENEWAL_CLAIM`, to renew or replace it."""
         now = self._clock()
         table = google_channels.c
+        still = [
+            table.id == channel_id,
+            table.state == CHANNEL_ACTIVE,
+            or_(table.renewing_since.is_(None), table.renewing_since < now - RENEWAL_CLAIM),
+        ]
+        if due_by is not None:
+            still.append(table.expires_at <= due_by)
         async with self._engine.begin() as connection:
             claimed = await connection.execute(
-                update(google_channels)
-                .where(
-                    table.id == channel_id,
-                    table.state == CHANNEL_ACTIVE,
-                    table.expires_at <= horizon,
-                    or_(table.renewing_since.is_(None), table.renewing_since < now - RENEWAL_CLAIM),
-                )
-                .values(renewing_since=now)
+                update(google_channels).where(*still).values(renewing_since=now)
             )
         return bool(claimed.rowcount)
 

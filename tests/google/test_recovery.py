@@ -304,3 +304,19 @@ async def test_a_channel_google_will_not_stop_is_still_replaced(harness: Harness
     assert not harness.emulator.channels[str(first["id"])].stopped, "Google kept it"
     listed = await harness.gateway.get(f"/admin/google/{harness.source.id}/channels", headers=AUTH)
     assert [c["id"] for c in listed.json()["channels"]] == [second["id"]], "marked stopped here"
+
+
+async def test_a_renewed_channel_google_will_not_stop_is_not_renewed_again(
+    harness: Harness,
+) -> None:
+    first = await open_channel(harness)
+    now = datetime.now(UTC)
+    harness.emulator.inject(400, reason="invalid", after=1)  # watch answers, stop refused
+    renewed = await _renewer(harness, now).renew_due()
+
+    assert not harness.emulator.channels[str(first["id"])].stopped, "Google kept it"
+    listed = await harness.gateway.get(f"/admin/google/{harness.source.id}/channels", headers=AUTH)
+    assert [c["id"] for c in listed.json()["channels"]] == [renewed[0].id], "marked stopped here"
+    later = _renewer(harness, now + RENEWAL_CLAIM * 2)
+    assert len(await later.renew_due()) == 1, "the successor, due in turn; not the old one"
+    assert len(harness.emulator.active_channels(CALENDAR)) == 2, "the old one only lapses"
