@@ -106,15 +106,14 @@ async def embedded_consumers(context: GatewayContext) -> AsyncIterator[None]:
     runner = LogRunner(bus.spool, apply, group=EMBEDDED_GROUP, lease=bus.spool)
     consuming = asyncio.create_task(runner.run(), name="hookgate-embedded-consumer")
     try:
-        async with contextlib.AsyncExitStack() as tasks:
-            await tasks.enter_async_context(
-                running(_trim_forever(bus.spool), name="hookgate-spool-trim")
-            )
-            upkeep = upkeep_forever(
-                applier, google, google_resync_seconds=context.settings.google_resync_seconds
-            )
-            await tasks.enter_async_context(running(upkeep, name="hookgate-consumer-upkeep"))
-            await tasks.enter_async_context(polling(metrics, engine=context.engine))
+        upkeep = upkeep_forever(
+            applier, google, google_resync_seconds=context.settings.google_resync_seconds
+        )
+        async with (
+            running(_trim_forever(bus.spool), name="hookgate-spool-trim"),
+            running(upkeep, name="hookgate-consumer-upkeep"),
+            polling(metrics, engine=context.engine),
+        ):
             yield
     finally:
         runner.stop()
