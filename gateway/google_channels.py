@@ -11,8 +11,10 @@ conditional UPDATE): one worker renews it, and a claim whose worker died is take
 again after `RENEWAL_CLAIM`. A calendar has one channel: opening one through the
 admin API (`watch`) stops the ones that watched the calendar before, so running a
 provisioning script twice, or re-opening a channel whose notifications stopped
-arriving, leaves one channel, not two renewed forever. Removing or disconnecting a
-source stops its channels; disconnecting keeps its appointments.
+arriving, leaves one channel, not two renewed forever; when openings race (two admin
+calls, or one while a worker renews the calendar's channel) the newest channel stays
+(`_supersede`). Removing or disconnecting a source stops its channels; disconnecting
+keeps its appointments.
 """
 
 from __future__ import annotations
@@ -102,6 +104,12 @@ class ChannelInfo:
             "expires_at": self.expires_at.isoformat(),
             "created_at": self.created_at.isoformat(),
         }
+
+
+def _age(channel: ChannelInfo) -> tuple[datetime, str]:
+    """Orders a calendar's channels by when their opening began (`created_at`, taken
+    before the `events.watch` call), the id breaking a tie."""
+    return channel.created_at, channel.id
 
 
 def _aware(value: datetime) -> datetime:
@@ -198,15 +206,36 @@ class ChannelManager:
     async def watch(self, source_id: str, calendar_id: str) -> ChannelInfo:
         """Open a channel on the calendar and stop the channels that watched it before.
 
-        One being renewed by a worker at this moment is left to that renewal (its
-        claim keeps this call off it).
+        Returns the channel as it stands afterwards: stopped already, replaced by the
+        newer one, if another opening on the calendar raced this one and came later.
         """
-        fresh = await self.open(source_id, calendar_id)
-        for old in await self.active(source_id):
-            if old.calendar_id != calendar_id or old.id == fresh.id:
-                continue
+        return await self._supersede(await self.open(source_id, calendar_id))
+
+    async def _supersede(self, fresh: ChannelInfo) -> ChannelInfo:
+        """Leave the newest of the calendar's active channels, `fresh` just opened among
+        them, as its one channel; return `fresh` as it stands then.
+
+        Openings on one calendar may race (in this worker or another): each, once its
+        channel is stored, retires the older channels it can claim (one claimed
+        elsewhere is being renewed or retired there, and that caller reconciles in
+        turn), or retires its own if a newer one is there already. So the newest
+        channel is never retired, and when the racing calls are done it is the only
+        one left (but for one whose renewal failed, until the next pass renews it and
+        reconciles in turn); a race never leaves the calendar without a channel.
+        """
+        others = [
+            channel
+            for channel in await self.active(fresh.source_id)
+            if channel.calendar_id == fresh.calendar_id and channel.id != fresh.id
+        ]
+        newest = max(others, key=_age, default=None)
+        if newest is not None and _age(newest) > _age(fresh):
+            if await self._claim(fresh.id):
+                await self._retire(fresh.source_id, fresh.id, replaced_by=newest.id)
+            return await self.get(fresh.id) or fresh
+        for old in others:
             if await self._claim(old.id):
-                await self._retire(source_id, old.id, replaced_by=fresh.id)
+                await self._retire(fresh.source_id, old.id, replaced_by=fresh.id)
         return fresh
 
     async def get(self, channel_id: str) -> ChannelInfo | None:
@@ -292,7 +321,8 @@ class ChannelManager:
         return stopped
 
     async def renew_due(self) -> list[ChannelInfo]:
-        """Renew every active channel expiring within `renew_before`: new one first, then stop."""
+        """Renew every active channel expiring within `renew_before`: new one first, then
+        stop; return the new channels (but one a racing opening replaced at once)."""
         horizon = self._clock() + self._renew_before
         renewed = []
         for channel in await self.active():
@@ -305,7 +335,8 @@ class ChannelManager:
                 await self._release(channel.id)
                 continue
             await self._retire(channel.source_id, channel.id, replaced_by=fresh.id)
-            renewed.append(fresh)
+            if (await self._supersede(fresh)).state == CHANNEL_ACTIVE:
+                renewed.append(fresh)
         return renewed
 
     async def _claim(self, channel_id: str, *, due_by: datetime | None = None) -> bool:

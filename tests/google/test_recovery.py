@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
 from consumers.google.sync import SyncTarget
-from gateway.google_channels import RENEWAL_CLAIM, ChannelManager
+from gateway.google_channels import (
+    RENEWAL_CLAIM,
+    ChannelApi,
+    ChannelInfo,
+    ChannelManager,
+    WatchResult,
+)
 from gateway.secretbox import SecretBox
 from schemas.google_store import google_channels
 from tests.google.conftest import ADMIN_TOKEN, SECRET_KEY, Harness
@@ -197,17 +204,21 @@ def _keys() -> tuple[bytes, ...]:
     return SecretBox([SECRET_KEY]).channel_token_keys
 
 
-def _renewer(harness: Harness, now: datetime) -> ChannelManager:
-    """A gateway worker's channel manager whose clock stands at `now`, for which every
-    channel of a 7-day TTL is due for renewal."""
+def _renewer(
+    harness: Harness,
+    now: datetime | None = None,
+    api_for: Callable[[str], ChannelApi] | None = None,
+) -> ChannelManager:
+    """A gateway worker's channel manager for which every channel of a 7-day TTL is due
+    for renewal; its clock stands at `now` (if given)."""
     return ChannelManager(
         harness.engine,
         harness.sources,
-        harness.google.client_for,
+        api_for or harness.google.client_for,
         public_url=harness.public_url,
         token_keys=_keys(),
         renew_before=timedelta(days=8),
-        clock=lambda: now,
+        clock=(lambda: now) if now is not None else (lambda: datetime.now(UTC)),
     )
 
 
@@ -320,3 +331,101 @@ async def test_a_renewed_channel_google_will_not_stop_is_not_renewed_again(
     later = _renewer(harness, now + RENEWAL_CLAIM * 2)
     assert len(await later.renew_due()) == 1, "the successor, due in turn; not the old one"
     assert len(harness.emulator.active_channels(CALENDAR)) == 2, "the old one only lapses"
+
+
+class _GatedApi:
+    """A worker's Calendar API whose `watch` waits for `gate` (setting `entered` first)."""
+
+    def __init__(self, api: ChannelApi, entered: asyncio.Event, gate: asyncio.Event) -> None:
+        self._api, self._entered, self._gate = api, entered, gate
+
+    async def watch(
+        self, calendar_id: str, *, channel_id: str, address: str, token: str, expires_at: datetime
+    ) -> WatchResult:
+        self._entered.set()
+        await self._gate.wait()
+        return await self._api.watch(
+            calendar_id, channel_id=channel_id, address=address, token=token, expires_at=expires_at
+        )
+
+    async def stop_channel(self, channel_id: str, resource_id: str) -> None:
+        await self._api.stop_channel(channel_id, resource_id)
+
+
+async def _live(harness: Harness) -> tuple[list[str], list[str]]:
+    """The ids of the calendar's channels active at Google, and of those the store lists."""
+    listed = await harness.gateway.get(f"/admin/google/{harness.source.id}/channels", headers=AUTH)
+    return (
+        [channel.id for channel in harness.emulator.active_channels(CALENDAR)],
+        [channel["id"] for channel in listed.json()["channels"]],
+    )
+
+
+async def test_opening_a_channel_while_a_worker_renews_it_leaves_one_channel(
+    harness: Harness,
+) -> None:
+    """The admin API re-opens a calendar's channel while a worker is renewing it (so the
+    re-opening cannot claim it): both open a successor, and the one opened later (here
+    the admin's: the worker began first) is the calendar's one channel afterwards."""
+    old = await open_channel(harness)
+    entered, gate = asyncio.Event(), asyncio.Event()
+    worker = _renewer(
+        harness,
+        api_for=lambda source_id: _GatedApi(harness.google.client_for(source_id), entered, gate),
+    )
+    renewal = asyncio.create_task(worker.renew_due())
+    await entered.wait()  # the worker holds its claim and is opening the successor
+    reopened = await open_channel(harness)
+    gate.set()
+
+    assert await renewal == [], "its successor was replaced at once"
+    assert await _live(harness) == ([reopened["id"]], [reopened["id"]])
+    emulator = harness.emulator
+    (successor,) = set(emulator.channels) - {old["id"], reopened["id"]}
+    assert emulator.channels[successor].stopped
+    assert emulator.channels[str(old["id"])].stopped
+    async with harness.engine.connect() as connection:
+        replaced = dict(
+            (
+                await connection.execute(
+                    select(google_channels.c.id, google_channels.c.replaced_by)
+                )
+            ).all()
+        )
+    assert replaced == {old["id"]: successor, successor: reopened["id"], reopened["id"]: None}
+
+
+class _ListingTogether(ChannelManager):
+    """A channel manager that lists channels only once every racing caller is ready to."""
+
+    barrier: asyncio.Barrier
+
+    async def active(self, source_id: str | None = None) -> list[ChannelInfo]:
+        await self.barrier.wait()
+        return await super().active(source_id)
+
+
+async def test_two_openings_at_once_leave_the_newest_channel(harness: Harness) -> None:
+    """Two admin calls (two workers) open a channel on the calendar at once, each stored
+    before either looks for the channels to replace: the newer one stays, not none."""
+    old = await open_channel(harness)
+    barrier = asyncio.Barrier(2)
+    workers = []
+    for _ in range(2):
+        worker = _ListingTogether(
+            harness.engine,
+            harness.sources,
+            harness.google.client_for,
+            public_url=harness.public_url,
+            token_keys=_keys(),
+        )
+        worker.barrier = barrier
+        workers.append(worker)
+    opened = await asyncio.gather(*(w.watch(harness.source.id, CALENDAR) for w in workers))
+
+    newest = max(opened, key=lambda channel: (channel.created_at, channel.id))
+    older = next(channel for channel in opened if channel is not newest)
+    assert (newest.state, older.state) == ("active", "stopped")
+    assert await _live(harness) == ([newest.id], [newest.id])
+    assert harness.emulator.channels[older.id].stopped
+    assert harness.emulator.channels[str(old["id"])].stopped

@@ -36,4 +36,6 @@ async def test_a_burst_over_many_calendars_runs_a_bounded_number_of_syncs_at_onc
     stats = harness.google.scheduler.stats
     assert stats.failures == 0
     assert stats.most_running == DEFAULT_MAX_RUNNING, "the burst filled every slot"
-    assert emulator.counters.most_concurrent_lists == DEFAULT_MAX_RUNNING
+    # Google never saw more lists at once; how many it saw together depends on how fast
+    # the machine starts them (6 of the 8 on a slow one), but several overlapped.
+    assert 1 < emulator.counters.most_concurrent_lists <= DEFAULT_MAX_RUNNING
