@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench.apply_micro import measure as measure_apply_micro
 from tests.bench.compare import main as compare_main
 from tests.bench.cpu import CpuShare
 from tests.bench.ingress import IngressFigures, Measured, WorkerFigures, ingress_lines
@@ -113,3 +114,10 @@ async def test_publisher_bench_measures_both_paths(tmp_path: Path) -> None:
     cpu = lines["Kafka path, 16 callers: CPU per record, client / broker"]
     assert cpu.value.endswith(" us"), cpu
     assert not cpu.value.startswith("0.0 /"), cpu
+
+
+async def test_apply_micro_bench_prepares_every_event() -> None:
+    figures = await measure_apply_micro(600, rounds=2, batch=200, tune=False)
+    assert figures.failed == 0, "every event of the stream took the usual path"
+    assert figures.decode_us > 0
+    assert figures.prepare_us > figures.decode_us, "parsing and rows cost more than decoding"
