@@ -316,7 +316,7 @@ def ingress_lines(figures: IngressFigures, connections: int) -> list[Line]:
                 lines.append(
                     Line(f"CPU during the {label} runs ({tag})", share.describe(), "", "", "")
                 )
-        lines += _cpu_per_delivery_lines(f, tag)
+        lines += _cpu_per_delivery_lines(f, tag, connections)
         for name, m in (("bare", f.bare), ("peer", f.peer), ("Kafka", f.kafka), ("spool", f.spool)):
             if not m.clean:
                 errors = sum(r.errors + r.non_2xx for r in m.runs)
@@ -351,14 +351,16 @@ def _per_delivery_us(cores: float, rps: float) -> float:
     return cores / rps * 1e6 if rps else 0.0
 
 
-def _cpu_per_delivery_lines(f: WorkerFigures, tag: str) -> list[Line]:
+def _cpu_per_delivery_lines(f: WorkerFigures, tag: str, connections: int) -> list[Line]:
     """What one delivery costs the server and the whole machine, beside what the target
     rate would allow.
 
     One worker has one core at most: at 1.5x the peer's rate, a delivery may cost it
     no more than `1 / (1.5 x peer rate)`. Everything measured shares the machine's
     cores: divided by what all of it spent per delivery, they give the highest rate
-    reachable at that cost.
+    reachable at that cost. And `wrk` keeps `connections` requests open at all times,
+    so their mean latency is `connections / rate` (Little's law): with one worker, at
+    least `connections` times its CPU per delivery, whatever else it waits for.
     """
     gateway, peer, bare = f.cpu.get("kafka"), f.cpu.get("peer"), f.cpu.get("bare")
     if gateway is None or peer is None or bare is None or not f.peer.rps or not f.kafka.rps:
@@ -370,14 +372,11 @@ def _cpu_per_delivery_lines(f: WorkerFigures, tag: str) -> list[Line]:
     if f.workers == 1:
         allowed = _per_delivery_us(1.0, 1.5 * f.peer.rps)
         reference += f"; 1.5x the peer's rate allows <= {allowed:.0f} us"
+    server = _per_delivery_us(gateway.server, f.kafka.rps)
     machine = _per_delivery_us(gateway.machine, f.kafka.rps)
     ceiling = gateway.cores / machine * 1e6 if machine else 0.0
-    return [
-        Line(
-            f"server CPU per delivery ({tag})",
-            f"{_per_delivery_us(gateway.server, f.kafka.rps):.0f} us",
-            reference,
-        ),
+    lines = [
+        Line(f"server CPU per delivery ({tag})", f"{server:.0f} us", reference),
         Line(
             f"machine CPU per delivery, all processes ({tag})",
             f"{machine:.0f} us",
@@ -385,6 +384,16 @@ def _cpu_per_delivery_lines(f: WorkerFigures, tag: str) -> list[Line]:
             f"1.5x the peer is {1.5 * f.peer.rps:,.0f} req/s",
         ),
     ]
+    if f.workers == 1:
+        lines.append(
+            Line(
+                f"ingress mean latency floor, {connections} open requests on one core ({tag})",
+                f"{connections * server / 1000:.1f} ms",
+                f"{connections} x the server CPU per delivery; a mean under 20 ms asks "
+                f"<= {20_000 / connections:.0f} us per delivery",
+            )
+        )
+    return lines
 
 
 def _scaling_ceiling_lines(one: WorkerFigures, two: WorkerFigures) -> list[Line]:

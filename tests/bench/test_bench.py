@@ -102,6 +102,10 @@ def test_cpu_lines_divide_the_cores_by_the_cpu_per_delivery() -> None:
     one_worker = lines["server CPU per delivery (1 worker, 64 conn)"]
     assert one_worker.value == "200 us"  # 1.0 core / 5,000 req/s
     assert one_worker.reference.endswith("1.5x the peer's rate allows <= 133 us")
+    floor = lines["ingress mean latency floor, 64 open requests on one core (1 worker, 64 conn)"]
+    assert floor.value == "12.8 ms"  # 64 requests x 200 us, one after another
+    assert floor.reference.endswith("a mean under 20 ms asks <= 312 us per delivery")
+    assert not any("floor" in name and "2 workers" in name for name in lines)
 
 
 async def test_publisher_bench_measures_both_paths(tmp_path: Path) -> None:
