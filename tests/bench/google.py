@@ -17,26 +17,14 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import httpx
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from consumers.apply import Applier
 from consumers.google.sync import SyncTarget
-from consumers.google.wiring import build_google_sync
-from consumers.registry import HandlerRegistry
-from gateway.app import create_app
-from gateway.google_admin import google_admin_routes
-from gateway.google_channels import context_channel_manager
-from gateway.google_credentials import RepositoryCredentialStore
-from gateway.secretbox import SecretBox
-from gateway.settings import Settings
-from gateway.sources import SourceRepository
 from tests.bench.stack import SECRET_KEY, Stack
 from tests.bench.table import Line
 from tests.emulators.google import GoogleEmulator
-from tests.fixtures.google import GoogleAccount, free_port, serve_on_loopback
-from tests.google.conftest import ADMIN_TOKEN, ApplyingPublisher, Harness
+from tests.fixtures.google import GoogleAccount, serve_on_loopback
+from tests.google.conftest import Harness, open_harness
 from tests.google.test_sync import harness_deliver, open_channel
 
 CALENDAR = "bench@example.com"
@@ -84,60 +72,16 @@ async def run_google(stack: Stack, options: GoogleOptions) -> GoogleFigures:
 async def _measure(
     stack: Stack, account: GoogleAccount, engine: AsyncEngine, options: GoogleOptions
 ) -> GoogleFigures:
-    sources = SourceRepository(engine, SecretBox([SECRET_KEY]))
-    source = await sources.create(
-        provider="google",
+    async with open_harness(
+        account,
+        engine,
+        stack.workdir,
         tenant="bench-google",
-        secret=None,
-        credentials=account.credentials(),
-        options=None,
-        now=datetime.now(UTC),
-    )
-    port = free_port()
-    public_url = f"http://127.0.0.1:{port}"
-    settings = Settings(
-        secret_keys=(SecretStr(SECRET_KEY),),
-        admin_token=SecretStr(ADMIN_TOKEN),
-        public_url=public_url,
-        spool_path=stack.workdir / "google-spool.db",
-        dev_key_path=stack.workdir / "dev.key",
-        google_api_base=account.api_base,
-        google_token_url=account.token_url,
+        secret_key=SECRET_KEY,
+        max_connections=options.concurrency,
         rate_limit_per_second=0,
-    )
-    async with httpx.AsyncClient(timeout=30) as http:
-        google = build_google_sync(
-            engine,
-            RepositoryCredentialStore(sources),
-            http,
-            api_base=settings.google_api_base,
-            token_url=settings.google_token_url,
-        )
-        registry = HandlerRegistry()
-        google.register(registry)
-        publisher = ApplyingPublisher(Applier(engine, registry))
-        app = create_app(
-            settings,
-            publisher=publisher,
-            engine=engine,
-            admin_routes=[
-                lambda context: google_admin_routes(
-                    context_channel_manager(context, google.client_for)
-                )
-            ],
-        )
-        limits = httpx.Limits(max_connections=options.concurrency)
-        async with (
-            serve_on_loopback(app, port=port, lifespan="on") as gateway_base,
-            httpx.AsyncClient(base_url=gateway_base, timeout=30, limits=limits) as gateway,
-        ):
-            harness = Harness(
-                account, engine, sources, source, google, gateway, public_url, publisher
-            )
-            try:
-                return await _scenario(harness, source.id, options)
-            finally:
-                await google.aclose()
+    ) as harness:
+        return await _scenario(harness, harness.source.id, options)
 
 
 async def _scenario(harness: Harness, source_id: str, options: GoogleOptions) -> GoogleFigures:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,48 +107,61 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-@pytest_asyncio.fixture
-async def harness(
-    google_account: GoogleAccount,
+@asynccontextmanager
+async def open_harness(
+    account: GoogleAccount,
     engine: AsyncEngine,
-    tmp_path: Path,
+    workdir: Path,
+    *,
+    tenant: str = "acme",
+    secret_key: str = SECRET_KEY,
+    page_size: int = 250,
+    max_connections: int | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Harness]:
-    box = SecretBox([SECRET_KEY])
-    sources = SourceRepository(engine, box)
+    """A new Google source of `tenant` on `account`, and a gateway serving on loopback
+    (its admin API with the Google routes) whose webhooks apply straight into the
+    store, with the Google sync wired to the emulator.
+
+    `page_size`: the sync's (250 is the production one); `max_connections`: the
+    gateway client's, every one kept open (else httpx's default pool); `settings`:
+    more `Settings` fields (files go in `workdir`).
+    """
+    sources = SourceRepository(engine, SecretBox([secret_key]))
     source = await sources.create(
         provider="google",
-        tenant="acme",
+        tenant=tenant,
         secret=None,
-        credentials=google_account.credentials(),
+        credentials=account.credentials(),
         options=None,
         now=datetime.now(UTC),
     )
     port = free_port()
     public_url = f"http://127.0.0.1:{port}"
-    settings = Settings(
-        secret_keys=(SecretStr(SECRET_KEY),),
+    config = Settings(
+        secret_keys=(SecretStr(secret_key),),
         admin_token=SecretStr(ADMIN_TOKEN),
         public_url=public_url,
-        spool_path=tmp_path / "spool.db",
-        dev_key_path=tmp_path / "dev.key",
-        google_api_base=google_account.api_base,
-        google_token_url=google_account.token_url,
-        source_cache_seconds=0.0,
+        spool_path=workdir / "spool.db",
+        dev_key_path=workdir / "dev.key",
+        google_api_base=account.api_base,
+        google_token_url=account.token_url,
+        **settings,
     )
     async with httpx.AsyncClient(timeout=10) as http:
         google = build_google_sync(
             engine,
             RepositoryCredentialStore(sources),
             http,
-            api_base=settings.google_api_base,
-            token_url=settings.google_token_url,
-            page_size=7,
+            api_base=config.google_api_base,
+            token_url=config.google_token_url,
+            page_size=page_size,
         )
         registry = HandlerRegistry()
         google.register(registry)
         publisher = ApplyingPublisher(Applier(engine, registry))
         app = create_app(
-            settings,
+            config,
             publisher=publisher,
             engine=engine,
             admin_routes=[
@@ -161,19 +175,38 @@ async def harness(
                 )
             ],
         )
+        limits = (
+            httpx.Limits(max_connections=max_connections)
+            if max_connections is not None
+            else httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        )
         async with (
             serve_on_loopback(app, port=port, lifespan="on") as base,
-            httpx.AsyncClient(base_url=base, timeout=30) as gateway,
+            httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as gateway,
         ):
-
-            async def deliver(address: str, headers: dict[str, str]) -> int:
-                response = await gateway.post(address, headers=headers, content=b"")
-                return response.status_code
-
-            google_account.emulator.deliver = deliver
             try:
                 yield Harness(
-                    google_account, engine, sources, source, google, gateway, public_url, publisher
+                    account, engine, sources, source, google, gateway, public_url, publisher
                 )
             finally:
                 await google.aclose()
+
+
+@pytest_asyncio.fixture
+async def harness(
+    google_account: GoogleAccount,
+    engine: AsyncEngine,
+    tmp_path: Path,
+) -> AsyncIterator[Harness]:
+    """`open_harness` with pages of 7 events, the emulator's notifications delivered
+    through the gateway."""
+    async with open_harness(
+        google_account, engine, tmp_path, page_size=7, source_cache_seconds=0.0
+    ) as opened:
+
+        async def deliver(address: str, headers: dict[str, str]) -> int:
+            response = await opened.gateway.post(address, headers=headers, content=b"")
+            return response.status_code
+
+        google_account.emulator.deliver = deliver
+        yield opened
