@@ -15,6 +15,13 @@ batch of the same size, one `INSERT … SELECT unnest(…) ON CONFLICT DO UPDATE
 pass also inserts the consumer's ledger rows (one `INSERT … ON CONFLICT DO
 NOTHING` more per batch): beside the first, it shows what the exactly-once ledger
 costs the store, apart from what the consumer's own code costs.
+
+Between the two, the consumer's store path runs alone (`store_path`): the same events,
+each batch prepared as the Kafka runner prepares it but outside the timed part, then
+applied by the `Applier` (ledger claim, upserts, commit) into the emptied tables, in
+the bench process, with no broker. It is the rate no consumer could pass with these
+statements, however little its own code cost, and it splits their time between the
+ledger claim and the upserts.
 """
 
 from __future__ import annotations
@@ -30,7 +37,10 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 from aiokafka.errors import TopicAlreadyExistsError
+from sqlalchemy import event as sa_event
 
+from consumers.apply import Applier
+from consumers.handlers import build_registry
 from gateway.kafka_publisher import KafkaPublisher
 from schemas import BusRecord, CloudEvent
 from tests.bench.consumer import ConsumerSummary
@@ -78,11 +88,37 @@ class RawFigures:
 
 
 @dataclass(frozen=True)
+class StorePathFigures:
+    """The consumer's store path alone (`store_path`)."""
+
+    events: int
+    seconds: float
+    """Inside `Applier.apply`, summed over the batches."""
+    postgres: float
+    """The PostgreSQL server's CPU seconds over the pass."""
+    client: float
+    """The bench process's CPU seconds inside `Applier.apply`."""
+    claim_seconds: float
+    """Statement time of the ledger claims."""
+    write_seconds: float
+    """Statement time of every other statement (upserts, derived columns)."""
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+    def per_event_us(self, seconds: float) -> float:
+        return seconds / self.events * 1e6 if self.events else 0.0
+
+
+@dataclass(frozen=True)
 class ApplyFigures:
     events: int
     consumer: ConsumerSummary
     consumer_servers: ServerCpu
     """While the consumer process ran (idle before its first batch and after its last)."""
+    store_path: StorePathFigures
+    """The consumer's statements alone, on prepared batches."""
     raw: RawFigures
     """The reference: raw asyncpg upserts of the same rows."""
     raw_ledger: RawFigures
@@ -220,6 +256,49 @@ async def raw_upsert(dsn: str, events_per_batch: int) -> tuple[RawFigures, RawFi
         await connection.close()
 
 
+async def store_path(
+    stack: Stack, stream: list[CloudEvent], events_per_batch: int
+) -> StorePathFigures:
+    """Empty the tables, then apply `stream` again with an `Applier` in this process,
+    batch by batch; only `apply` is timed (each batch is prepared before it, untimed)."""
+    engine = stack.engine()
+    statement_seconds = {"claim": 0.0, "write": 0.0}
+    started: list[float] = []
+
+    def before(*_: Any) -> None:
+        started.append(time.perf_counter())
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        kind = "claim" if LEDGER in statement else "write"
+        statement_seconds[kind] += time.perf_counter() - started.pop()
+
+    try:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(f"TRUNCATE {', '.join(DATA_TABLES)}, {LEDGER}")
+        applier = Applier(engine, build_registry())
+        sa_event.listen(engine.sync_engine, "before_cursor_execute", before)
+        sa_event.listen(engine.sync_engine, "after_cursor_execute", after)
+        seconds = client = 0.0
+        postgres_before = postgres_cpu()
+        for start in range(0, len(stream), events_per_batch):
+            batch = await applier.prepare(stream[start : start + events_per_batch])
+            began, cpu = time.perf_counter(), time.process_time()
+            await applier.apply(batch)
+            seconds += time.perf_counter() - began
+            client += time.process_time() - cpu
+        postgres = postgres_cpu() - postgres_before
+    finally:
+        await engine.dispose()
+    return StorePathFigures(
+        len(stream),
+        seconds,
+        postgres,
+        client,
+        statement_seconds["claim"],
+        statement_seconds["write"],
+    )
+
+
 async def _raw_pass(
     connection: asyncpg.Connection,
     plans: list[tuple[str, int, list[Any]]],
@@ -248,18 +327,20 @@ async def run_apply(stack: Stack, options: ApplyOptions) -> ApplyFigures:
     print(f"apply: building {options.events:,} events", file=sys.stderr, flush=True)
     stream = mixed_stream(options.events)
     await publish(stack.bootstrap, prefix, stream)
-    del stream
     print("apply: consuming", file=sys.stderr, flush=True)
     before = ServerCpu(postgres_cpu(), service_cpu(stack.broker))
     summary = await _consume(stack, prefix, options)
     consumer_servers = ServerCpu(
         postgres_cpu() - before.postgres, service_cpu(stack.broker) - before.broker
     )
+    print("apply: the store path alone", file=sys.stderr, flush=True)
+    alone = await store_path(stack, stream, options.max_batch)
+    del stream
     print("apply: raw asyncpg reference", file=sys.stderr, flush=True)
     raw, raw_ledger = await raw_upsert(stack.dsn, options.max_batch)
     if raw.rows != options.events:
         raise BenchError(f"the consumer wrote {raw.rows} rows for {options.events} events")
-    return ApplyFigures(options.events, summary, consumer_servers, raw, raw_ledger)
+    return ApplyFigures(options.events, summary, consumer_servers, alone, raw, raw_ledger)
 
 
 def apply_lines(figures: ApplyFigures) -> list[Line]:
@@ -284,6 +365,7 @@ def apply_lines(figures: ApplyFigures) -> list[Line]:
             f"raw asyncpg upsert + ledger insert {raw_ledger:,.0f} rows/s",
             f"{ledger_ratio:.2f}x",
         ),
+        *_store_path_lines(figures),
         Line(
             "apply round trips per batch",
             f"{per_batch:.1f} (mean batch {mean_batch:.0f} events)",
@@ -298,6 +380,28 @@ def apply_lines(figures: ApplyFigures) -> list[Line]:
             f"{summary.peak_rss_bytes / MIB:.0f} MiB",
         ),
         *_cpu_budget_lines(figures),
+    ]
+
+
+def _store_path_lines(figures: ApplyFigures) -> list[Line]:
+    """The consumer's statements alone, against the raw rate: what no consumer could
+    pass with them, and where their time goes."""
+    alone, raw = figures.store_path, figures.raw.rate
+    ratio = alone.rate / raw if raw else 0.0
+    return [
+        Line(
+            "apply store path alone: prepared batches -> PostgreSQL, no broker",
+            f"{alone.rate:,.0f} events/s",
+            f"raw asyncpg upsert {raw:,.0f} rows/s",
+            f"{ratio:.2f}x",
+        ),
+        Line(
+            "store path alone, per event: statement time, ledger claim / upserts",
+            f"{alone.per_event_us(alone.claim_seconds):.1f} / "
+            f"{alone.per_event_us(alone.write_seconds):.1f} us",
+            f"PostgreSQL CPU {alone.per_event_us(alone.postgres):.0f} us; "
+            f"client CPU {alone.per_event_us(alone.client):.0f} us",
+        ),
     ]
 
 

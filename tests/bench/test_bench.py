@@ -48,6 +48,12 @@ async def test_quick_bench_runs_every_section(tmp_path: Path) -> None:
     ledger = figures["apply events/s vs raw asyncpg writing the same ledger"]
     assert ledger.reference.startswith("raw asyncpg upsert + ledger insert "), ledger
     assert not ledger.reference.endswith(" 0 rows/s"), ledger
+    alone = figures["apply store path alone: prepared batches -> PostgreSQL, no broker"]
+    assert not alone.value.startswith("0 "), alone
+    split = figures["store path alone, per event: statement time, ledger claim / upserts"]
+    claim, upserts = (float(part) for part in split.value.removesuffix(" us").split(" / "))
+    assert claim > 0, split
+    assert upserts > 0, split
     postgres = figures["PostgreSQL CPU per event"]  # the test database runs on this machine
     assert not postgres.value.startswith("0 "), postgres
     budget = figures["apply CPU per event, consumer + PostgreSQL + broker"]
