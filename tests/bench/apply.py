@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,7 @@ from sqlalchemy import event as sa_event
 
 from consumers.apply import Applier
 from consumers.handlers import build_registry
+from gateway.commands.consume import CONSUMER_GC_GEN0_THRESHOLD
 from gateway.kafka_publisher import KafkaPublisher
 from schemas import BusRecord, CloudEvent
 from tests.bench.consumer import ConsumerSummary
@@ -279,14 +282,15 @@ async def store_path(
         sa_event.listen(engine.sync_engine, "before_cursor_execute", before)
         sa_event.listen(engine.sync_engine, "after_cursor_execute", after)
         seconds = client = 0.0
-        postgres_before = postgres_cpu()
-        for start in range(0, len(stream), events_per_batch):
-            batch = await applier.prepare(stream[start : start + events_per_batch])
-            began, cpu = time.perf_counter(), time.process_time()
-            await applier.apply(batch)
-            seconds += time.perf_counter() - began
-            client += time.process_time() - cpu
-        postgres = postgres_cpu() - postgres_before
+        with _collected_as_in_a_consumer():
+            postgres_before = postgres_cpu()
+            for start in range(0, len(stream), events_per_batch):
+                batch = await applier.prepare(stream[start : start + events_per_batch])
+                began, cpu = time.perf_counter(), time.process_time()
+                await applier.apply(batch)
+                seconds += time.perf_counter() - began
+                client += time.process_time() - cpu
+            postgres = postgres_cpu() - postgres_before
     finally:
         await engine.dispose()
     return StorePathFigures(
@@ -297,6 +301,22 @@ async def store_path(
         statement_seconds["claim"],
         statement_seconds["write"],
     )
+
+
+@contextlib.contextmanager
+def _collected_as_in_a_consumer() -> Iterator[None]:
+    """The collector as `hookgate consume` sets it (what lives now frozen, a young
+    collection every `CONSUMER_GC_GEN0_THRESHOLD` allocations), restored afterwards:
+    otherwise full collections would walk the bench's 100,000 events again and again."""
+    threshold = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(CONSUMER_GC_GEN0_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 async def _raw_pass(
