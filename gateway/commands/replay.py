@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from consumers.apply import Applier
 from consumers.dlq import ReplayConfig, ReplayReport, replay
 from consumers.handlers import build_registry
+from gateway.app import create_engine
 from gateway.commands import CommandError
 from gateway.settings import Settings
 
@@ -48,7 +47,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.republish:
         report = await replay(config, republish=True)
     else:
-        engine = create_async_engine(settings.database_url)
+        engine = create_engine(settings)
         try:
             report = await replay(config, apply=Applier(engine, build_registry()).apply)
         finally:

@@ -5,13 +5,13 @@ webhook publishes straight into the applier, so the bus is not what is measured
 here), on the bench's PostgreSQL database, against the Google Calendar emulator
 on loopback with the production page size (250). First a full sync of a calendar
 of `events` events, timed around `CalendarSync.run`; then a few changes and a
-burst of `notifications` `exists` notifications through the gateway (100 at a
-time), and the scheduler's sync runs for that calendar are counted.
+burst of `notifications` `exists` notifications through the gateway, each with a
+message number of its own (`tests.google.test_sync.notification_burst`), and the
+scheduler's sync runs for that calendar are counted.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from dataclasses import dataclass
@@ -25,7 +25,7 @@ from tests.bench.table import Line
 from tests.emulators.google import GoogleEmulator
 from tests.fixtures.google import GoogleAccount, serve_on_loopback
 from tests.google.conftest import Harness, open_harness
-from tests.google.test_sync import harness_deliver, open_channel
+from tests.google.test_sync import notification_burst, open_channel
 
 CALENDAR = "bench@example.com"
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -37,7 +37,6 @@ CLIENT_SECRET = "bench-client-secret"
 class GoogleOptions:
     events: int = 2_000
     notifications: int = 1_000
-    concurrency: int = 100
 
 
 @dataclass(frozen=True)
@@ -46,6 +45,8 @@ class GoogleFigures:
     sync_seconds: float
     notifications: int
     burst_seconds: float
+    requests: int
+    """Sync requests the burst made (one per notification the ledger found new)."""
     runs: int
     statuses_ok: bool
 
@@ -78,7 +79,6 @@ async def _measure(
         stack.workdir,
         tenant="bench-google",
         secret_key=SECRET_KEY,
-        max_connections=options.concurrency,
         rate_limit_per_second=0,
     ) as harness:
         return await _scenario(harness, harness.source.id, options)
@@ -110,22 +110,20 @@ async def _scenario(harness: Harness, source_id: str, options: GoogleOptions) ->
             CALENDAR, next(iter(emulator.live_events(CALENDAR))), summary=f"Changed {n}"
         )
     key = (source_id, CALENDAR)
-    runs_before = harness.google.scheduler.stats.runs_by_calendar.get(key, 0)
-    deliver = harness_deliver(harness)
-    statuses: list[int] = []
+    stats = harness.google.scheduler.stats
+    runs_before, requests_before = stats.runs_by_calendar.get(key, 0), stats.requests
     started = time.perf_counter()
-    for chunk in range(0, options.notifications, options.concurrency):
-        size = min(options.concurrency, options.notifications - chunk)
-        statuses += await asyncio.gather(*(deliver(emulated) for _ in range(size)))
+    statuses = await notification_burst(harness, emulated, options.notifications)
     burst_seconds = time.perf_counter() - started
     await harness.settle()
-    runs = harness.google.scheduler.stats.runs_by_calendar.get(key, 0) - runs_before
+    runs = stats.runs_by_calendar.get(key, 0) - runs_before
     await harness.assert_store_matches(CALENDAR)
     return GoogleFigures(
         events=options.events,
         sync_seconds=sync_seconds,
         notifications=options.notifications,
         burst_seconds=burst_seconds,
+        requests=stats.requests - requests_before,
         runs=runs,
         statuses_ok=all(status == 200 for status in statuses),
     )
@@ -137,7 +135,8 @@ def google_lines(figures: GoogleFigures) -> list[Line]:
         Line(
             f"Google sync runs for a {figures.notifications:,}-notification burst (1 calendar)",
             f"{figures.runs} run(s){answered}",
-            f"burst sent in {figures.burst_seconds:.1f} s",
+            f"burst sent in {figures.burst_seconds:.1f} s; "
+            f"{figures.requests:,} sync requests coalesced",
             "",
             "<= 2 runs",
             figures.runs <= 2 and figures.statuses_ok,

@@ -60,6 +60,7 @@ async def test_quick_bench_runs_every_section(tmp_path: Path) -> None:
     assert "cores allow" in budget.reference, budget
     burst = next(line for line in report.lines if line.figure.startswith("Google sync runs"))
     assert burst.value.startswith(("1 run", "2 run")), burst
+    assert burst.reference.endswith("; 100 sync requests coalesced"), "each one new"
     table = report.render()
     assert table.count("\n|") == len(report.lines) + 1
 

@@ -116,16 +116,14 @@ async def open_harness(
     tenant: str = "acme",
     secret_key: str = SECRET_KEY,
     page_size: int = 250,
-    max_connections: int | None = None,
     **settings: Any,
 ) -> AsyncIterator[Harness]:
     """A new Google source of `tenant` on `account`, and a gateway serving on loopback
     (its admin API with the Google routes) whose webhooks apply straight into the
     store, with the Google sync wired to the emulator.
 
-    `page_size`: the sync's (250 is the production one); `max_connections`: the
-    gateway client's, every one kept open (else httpx's default pool); `settings`:
-    more `Settings` fields (files go in `workdir`).
+    `page_size`: the sync's (250 is the production one); `settings`: more `Settings`
+    fields (files go in `workdir`).
     """
     sources = SourceRepository(engine, SecretBox([secret_key]))
     source = await sources.create(
@@ -175,14 +173,9 @@ async def open_harness(
                 )
             ],
         )
-        limits = (
-            httpx.Limits(max_connections=max_connections)
-            if max_connections is not None
-            else httpx.Limits(max_connections=100, max_keepalive_connections=20)
-        )
         async with (
             serve_on_loopback(app, port=port, lifespan="on") as base,
-            httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as gateway,
+            httpx.AsyncClient(base_url=base, timeout=30) as gateway,
         ):
             try:
                 yield Harness(
