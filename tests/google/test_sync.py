@@ -102,10 +102,10 @@ async def notification_burst(
     Each has a message number of its own, as Google numbers a channel's messages (a few
     skipped, as lost messages leave them), so none is a redelivery the ledger drops.
     `in_flight` go at once and each answer sends the next, so they arrive back to back
-    however slow the machine: sent in chunks of 100, each chunk awaited whole, the pause
-    before the next chunk outlasted the scheduler's 1 s quiet time on a slow machine
-    (1.2-1.8 s, with the gateway client keeping 100 connections open: 7 sync runs), and
-    each chunk was a burst of its own.
+    however slow the machine. Sent in chunks of 100, each chunk awaited whole, the pause
+    before the next chunk could outlast the scheduler's 1 s quiet time, and each chunk
+    was a burst of its own (1.2-1.8 s and 7 sync runs, in a run with the gateway client
+    keeping 100 connections open).
     """
     deliver = harness_deliver(harness)
     gate = asyncio.Semaphore(in_flight)
