@@ -86,12 +86,7 @@ async def _measure(
 
 async def _scenario(harness: Harness, source_id: str, options: GoogleOptions) -> GoogleFigures:
     emulator = harness.emulator
-
-    async def post(address: str, headers: dict[str, str]) -> int:
-        response = await harness.gateway.post(address, headers=headers, content=b"")
-        return response.status_code
-
-    emulator.deliver = post
+    emulator.deliver = harness.post_notification
     channel = await open_channel(harness, CALENDAR)
     await harness.settle()
     emulator.deliver = None

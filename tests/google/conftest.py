@@ -71,6 +71,11 @@ class Harness:
     async def settle(self) -> None:
         await self.google.scheduler.wait_idle()
 
+    async def post_notification(self, address: str, headers: dict[str, str]) -> int:
+        """POST a notification to the gateway (the emulator's `deliver`); its status."""
+        response = await self.gateway.post(address, headers=headers, content=b"")
+        return response.status_code
+
     async def store(self, calendar_id: str) -> dict[str, dict[str, Any]]:
         table = appointments.c
         async with self.engine.connect() as connection:
@@ -196,10 +201,5 @@ async def harness(
     async with open_harness(
         google_account, engine, tmp_path, page_size=7, source_cache_seconds=0.0
     ) as opened:
-
-        async def deliver(address: str, headers: dict[str, str]) -> int:
-            response = await opened.gateway.post(address, headers=headers, content=b"")
-            return response.status_code
-
-        google_account.emulator.deliver = deliver
+        google_account.emulator.deliver = opened.post_notification
         yield opened

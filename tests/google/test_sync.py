@@ -122,12 +122,8 @@ def harness_deliver(harness: Harness) -> Callable[[EmulatedChannel], Awaitable[i
     """Send one `exists` notification of `channel` through the gateway; return its status."""
     emulator = harness.emulator
 
-    async def post(address: str, headers: dict[str, str]) -> int:
-        response = await harness.gateway.post(address, headers=headers, content=b"")
-        return response.status_code
-
     async def deliver(channel: EmulatedChannel) -> int:
-        emulator.deliver = post
+        emulator.deliver = harness.post_notification
         try:
             await emulator.send_notification(channel, "exists")
         finally:
