@@ -282,7 +282,7 @@ async def store_path(
         sa_event.listen(engine.sync_engine, "before_cursor_execute", before)
         sa_event.listen(engine.sync_engine, "after_cursor_execute", after)
         seconds = client = 0.0
-        with _collected_as_in_a_consumer():
+        with collected_as_in_a_consumer():
             postgres_before = postgres_cpu()
             for start in range(0, len(stream), events_per_batch):
                 batch = await applier.prepare(stream[start : start + events_per_batch])
@@ -304,10 +304,11 @@ async def store_path(
 
 
 @contextlib.contextmanager
-def _collected_as_in_a_consumer() -> Iterator[None]:
+def collected_as_in_a_consumer() -> Iterator[None]:
     """The collector as `hookgate consume` sets it (what lives now frozen, a young
     collection every `CONSUMER_GC_GEN0_THRESHOLD` allocations), restored afterwards:
-    otherwise full collections would walk the bench's 100,000 events again and again."""
+    otherwise full collections would walk the bench's 100,000 events again and again,
+    and a test measuring in-process leaves the collector as it found it."""
     threshold = gc.get_threshold()
     gc.collect()
     gc.freeze()

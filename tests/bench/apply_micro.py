@@ -6,10 +6,11 @@ what the Kafka runner does with a batch before the store sees it: every record d
 into a CloudEvent (`CloudEvent.from_kafka`), then the batch prepared (`Applier.prepare`:
 deduped, routed, each event's data parsed with the lean model and its rows built, the
 ledger's JSON text made). No broker and no database (the applier's engine only names the
-PostgreSQL dialect, and never connects), with the collector tuned as `hookgate consume`
-tunes it. What remains is the consumer's own Python per event, which moves far less with
-the machine's load than the apply section's rate; each round goes through the whole
-stream, and the figures are the median round's.
+PostgreSQL dialect, and never connects), with the collector set as `hookgate consume`
+sets it (`tests.bench.apply.collected_as_in_a_consumer`, undone afterwards). What remains
+is the consumer's own Python per event, which moves far less with the machine's load
+than the apply section's rate; each round goes through the whole stream, and the figures
+are the median round's.
 """
 
 from __future__ import annotations
@@ -28,10 +29,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from consumers.apply import Applier, _Failed
 from consumers.handlers import build_registry
-from gateway.app import tune_gc
-from gateway.commands.consume import CONSUMER_GC_GEN0_THRESHOLD
 from schemas import BusRecord, CloudEvent
-from tests.bench.apply import mixed_stream
+from tests.bench.apply import collected_as_in_a_consumer, mixed_stream
 
 BATCH = 2_000
 """Events per batch: the apply section's `--max-batch`."""
@@ -69,9 +68,8 @@ def fetched_records(count: int) -> list[FetchedRecord]:
 
 
 async def measure(
-    count: int, *, rounds: int = 5, batch: int = BATCH, profile: bool = False, tune: bool = True
+    count: int, *, rounds: int = 5, batch: int = BATCH, profile: bool = False
 ) -> ApplyMicroFigures:
-    """`tune`: tune the collector as `hookgate consume` does (for good: not in a test run)."""
     records = fetched_records(count)
     engine = create_async_engine("postgresql+asyncpg://bench@127.0.0.1/bench")
     applier = Applier(engine, build_registry())
@@ -79,33 +77,32 @@ async def measure(
     decode_rounds: list[float] = []
     prepare_rounds: list[float] = []
     failed = 0
-    if tune:
-        tune_gc(CONSUMER_GC_GEN0_THRESHOLD)
     try:
-        for _ in range(rounds):
-            decode = prepare = 0.0
-            failed = 0
-            if profiler is not None:
-                profiler.enable()
-            for start in range(0, count, batch):
-                began = time.process_time()
-                events = [
-                    CloudEvent.from_kafka(record.headers, record.key, record.value)
-                    for record in records[start : start + batch]
-                ]
-                decoded = time.process_time()
-                prepared = await applier.prepare(events)
-                decode += decoded - began
-                prepare += time.process_time() - decoded
-                plan = prepared.take(applier)
-                groups = plan.prepared if plan is not None and plan.prepared is not None else []
-                failed += sum(
-                    isinstance(item, _Failed) for items in groups if items for item in items
-                )
-            if profiler is not None:
-                profiler.disable()
-            decode_rounds.append(decode)
-            prepare_rounds.append(prepare)
+        with collected_as_in_a_consumer():
+            for _ in range(rounds):
+                decode = prepare = 0.0
+                failed = 0
+                if profiler is not None:
+                    profiler.enable()
+                for start in range(0, count, batch):
+                    began = time.process_time()
+                    events = [
+                        CloudEvent.from_kafka(record.headers, record.key, record.value)
+                        for record in records[start : start + batch]
+                    ]
+                    decoded = time.process_time()
+                    prepared = await applier.prepare(events)
+                    decode += decoded - began
+                    prepare += time.process_time() - decoded
+                    plan = prepared.take(applier)
+                    groups = plan.prepared if plan is not None and plan.prepared is not None else []
+                    failed += sum(
+                        isinstance(item, _Failed) for items in groups if items for item in items
+                    )
+                if profiler is not None:
+                    profiler.disable()
+                decode_rounds.append(decode)
+                prepare_rounds.append(prepare)
     finally:
         await engine.dispose()
     if profiler is not None:

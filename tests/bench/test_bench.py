@@ -128,7 +128,7 @@ async def test_publisher_bench_measures_both_paths(tmp_path: Path) -> None:
 
 
 async def test_apply_micro_bench_prepares_every_event() -> None:
-    figures = await measure_apply_micro(600, rounds=2, batch=200, tune=False)
+    figures = await measure_apply_micro(600, rounds=2, batch=200)
     assert figures.failed == 0, "every event of the stream took the usual path"
     assert figures.decode_us > 0
     assert figures.prepare_us > figures.decode_us, "parsing and rows cost more than decoding"
