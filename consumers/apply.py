@@ -2,7 +2,8 @@
 
 The runners (embedded log, Kafka) call `Applier.apply` with each batch and commit
 their offsets only after it returns. Within the transaction: every event of the
-batch is first claimed in the ledger (one set-based insert that returns the
+batch is first claimed in the ledger (`consumers.upsert.insert_new`: on PostgreSQL
+one binary COPY when every event is new, else one set-based insert that returns the
 events not there before; on SQLite a lookup and an insert), including those no
 handler takes (counted, not failed, and not counted again on redelivery); the
 claimed ones then go to their handlers. If a handler raises, nothing of the batch
@@ -14,13 +15,12 @@ an event that failed to prepare raises its error only if it was claimed, as it
 would have in the handler.
 
 A runner may do that pure part earlier: `Applier.prepare` dedupes, routes and
-prepares a batch, and makes its ledger rows (on PostgreSQL their JSON text, the
-claim's one parameter; their time is bound when they are claimed), without touching
-the store (prepare is pure by contract; what reads the store, such as a phone's
-default region, happens in `write`), and returns a `PreparedBatch`, which `apply`
-then takes as its events. The Kafka runner prepares batch N+1 while batch N is
-written. What was prepared is used once: the handlers' `write` may complete the
-prepared rows in place, so a retry prepares afresh.
+prepares a batch, and makes its ledger rows (their time is bound when they are
+claimed), without touching the store (prepare is pure by contract; what reads the
+store, such as a phone's default region, happens in `write`), and returns a
+`PreparedBatch`, which `apply` then takes as its events. The Kafka runner prepares
+batch N+1 while batch N is written. What was prepared is used once: the handlers'
+`write` may complete the prepared rows in place, so a retry prepares afresh.
 """
 
 from __future__ import annotations
@@ -93,8 +93,6 @@ class Applier:
         """
         plan = self._plan(events)
         plan.prepared = await _prepare(plan.groups)
-        if self._engine.dialect.name == "postgresql":
-            plan.ledger.encode()  # the claim's one parameter, made while the store is busy
         return PreparedBatch(tuple(events), self, plan)
 
     async def apply(self, events: Sequence[CloudEvent]) -> ApplyResult:
@@ -123,7 +121,7 @@ class Applier:
                         await asyncio.gather(claiming, return_exceptions=True)
                 for (handler, group), items in zip(groups, prepared, strict=True):
                     await _write(connection, handler, group, items, claimed)
-            statements = count[0]
+            statements = count[0] + plan.ledger.copied
         unhandled = [event for event in unhandled if (event.source, event.id) in claimed]
         result = ApplyResult(
             applied=len(claimed) - len(unhandled),

@@ -4,8 +4,8 @@ CPU per event before it writes, in-process.
 The apply section's mixed stream, as the Kafka records a consumer fetches, taken through
 what the Kafka runner does with a batch before the store sees it: every record decoded
 into a CloudEvent (`CloudEvent.from_kafka`), then the batch prepared (`Applier.prepare`:
-deduped, routed, each event's data parsed with the lean model and its rows built, the
-ledger's JSON text made). No broker and no database (the applier's engine only names the
+deduped, routed, each event's data parsed with the lean model and its rows and ledger
+rows built). No broker and no database (the applier's engine only names the
 PostgreSQL dialect, and never connects), with the collector set as `hookgate consume`
 sets it (`tests.bench.apply.collected_as_in_a_consumer`, undone afterwards). What remains
 is the consumer's own Python per event, which moves far less with the machine's load

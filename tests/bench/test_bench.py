@@ -46,7 +46,7 @@ async def test_quick_bench_runs_every_section(tmp_path: Path) -> None:
     assert "3,000 mixed events" in apply.figure
     assert not apply.value.startswith("0 "), apply
     ledger = figures["apply events/s vs raw asyncpg writing the same ledger"]
-    assert ledger.reference.startswith("raw asyncpg upsert + ledger insert "), ledger
+    assert ledger.reference.startswith("raw asyncpg upsert + ledger COPY "), ledger
     assert not ledger.reference.endswith(" 0 rows/s"), ledger
     alone = figures["apply store path alone: prepared batches -> PostgreSQL, no broker"]
     assert not alone.value.startswith("0 "), alone

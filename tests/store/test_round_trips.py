@@ -17,16 +17,18 @@ from tests.store.events import at
 from tests.store.rows import rows
 
 BATCH = 10_000
-MAX_STATEMENTS = 13
-"""What this batch takes, whatever its size: the ledger claim (PostgreSQL: one
-`INSERT … RETURNING`; SQLite: a lookup and an insert); one bookings upsert (its
-no-show part included); the members, emails and phones upserts, the partial
-members, two derivations (email, phone) and a source lookup (phone regions);
-another source lookup, one contacts upsert (its do-not-disturb part included) and
-the appointments upsert. 12 statements on PostgreSQL, 13 on SQLite, 14 and 15
-round trips with BEGIN and COMMIT. Every write is one statement (PostgreSQL: the
-rows as one JSON text; SQLite: an executemany), so the figure does not grow with
-the batch."""
+MAX_STATEMENTS = 14
+"""What this batch takes, whatever its size: the ledger claim (PostgreSQL, every
+event new: SAVEPOINT, one binary COPY, RELEASE; SQLite: a lookup and an insert);
+one bookings upsert (its no-show part included); the members, emails and phones
+upserts, the partial members, two derivations (email, phone) and a source lookup
+(phone regions); another source lookup, one contacts upsert (its do-not-disturb
+part included) and the appointments upsert. 14 statements on PostgreSQL, 13 on
+SQLite, 16 and 15 round trips with BEGIN and COMMIT. Every write is one statement
+(PostgreSQL: the rows as one JSON text, or the ledger's COPY; SQLite: an
+executemany), so the figure does not grow with the batch."""
+COPIES = {"postgresql": 1, "sqlite": 0}
+"""The ledger's COPY, which SQLAlchemy's statement events (the test's count) do not see."""
 
 
 def _batch(tenant: str) -> list[CloudEvent]:
@@ -73,12 +75,12 @@ async def test_ten_thousand_events_in_a_bounded_number_of_statements(
         result = await applier.apply(batch)
     elapsed = time.perf_counter() - started
     print(
-        f"\n{engine.dialect.name}: {BATCH} events -> {len(sent)} statements "
-        f"({len(sent) + 2} round trips with BEGIN/COMMIT) in {elapsed:.2f} s: {sent}"
+        f"\n{engine.dialect.name}: {BATCH} events -> {result.statements} statements "
+        f"({result.statements + 2} round trips with BEGIN/COMMIT) in {elapsed:.2f} s: {sent}"
     )
     assert result.applied == BATCH
-    assert result.statements == len(sent)
-    assert len(sent) <= MAX_STATEMENTS
+    assert result.statements == len(sent) + COPIES[engine.dialect.name]
+    assert result.statements <= MAX_STATEMENTS
     assert len(await rows(engine, bookings, "bulk")) == BATCH // 8
     assert len(await rows(engine, members, "bulk")) == BATCH // 8
     assert len(await rows(engine, contacts, "bulk")) == BATCH // 8
