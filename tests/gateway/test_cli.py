@@ -129,3 +129,20 @@ def test_async_commands_run_on_uvloop(monkeypatch: pytest.MonkeyPatch, tmp_path:
         monkeypatch.setenv(name, value)
     assert cli.main(["sources", "list"]) == 0
     assert seen == [uvloop.Loop]
+
+
+def test_the_cli_leaves_alembic_to_the_migrate_command() -> None:
+    """Every `hookgate` process (a `serve` worker too) imports the CLI; Alembic and Mako
+    are loaded only by `hookgate migrate`."""
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, gateway.cli; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'mako'}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"
