@@ -191,8 +191,8 @@ async def insert_missing(
 
 
 class Rows:
-    """The rows of one statement, with their JSON text (PostgreSQL's one parameter) made
-    once: `encode()` may run ahead, while the store is busy with something else."""
+    """The rows of one `insert_new`, with their JSON text (on PostgreSQL the `INSERT`'s
+    one parameter, when the `COPY` found a key taken) made at most once."""
 
     __slots__ = ("_text", "copied", "rows", "table")
 
