@@ -191,23 +191,15 @@ async def insert_missing(
 
 
 class Rows:
-    """The rows of one `insert_new`, with their JSON text (on PostgreSQL the `INSERT`'s
-    one parameter, when the `COPY` found a key taken) made at most once."""
+    """The rows of one `insert_new`, and whether a `COPY` wrote (or tried to write) them:
+    a statement SQLAlchemy's events do not see, so its callers count it themselves."""
 
-    __slots__ = ("_text", "copied", "rows", "table")
+    __slots__ = ("copied", "rows", "table")
 
     def __init__(self, table: Table, rows: Sequence[Row]) -> None:
         self.table = table
         self.rows = rows
-        self._text: str | None = None
         self.copied = False
-        """Set once a `COPY` wrote (or tried to write) them: a statement SQLAlchemy's
-        events do not see."""
-
-    def encode(self) -> str:
-        if self._text is None:
-            self._text = _recordset(self.table, self.rows)[_ROWS]
-        return self._text
 
 
 async def insert_new(
@@ -239,7 +231,7 @@ async def insert_new(
         if await _copied_all(connection, rows, shared):
             return set(wanted)
         statement = _insert_new_statement(table, tuple(rows.rows[0]), names, tuple(shared))
-        result = await connection.execute(statement, {_ROWS: rows.encode(), **shared})
+        result = await connection.execute(statement, {**_recordset(table, rows.rows), **shared})
         taken = {tuple(found) for found in result}
         return {k for k in wanted if k not in taken} if taken else set(wanted)
     columns = [table.c[name] for name in names]
