@@ -69,7 +69,7 @@ def test_each_alert_is_complete_and_names_exported_metrics(
     annotations = rule["annotations"]
     assert annotations["summary"]
     assert annotations["description"]
-    assert annotations["runbook_url"] == f"README.md#{rule['alert'].lower()}"
+    assert annotations["runbook_url"] == f"deploy/RUNBOOK.md#{rule['alert'].lower()}"
     used = set(METRIC.findall(rule["expr"]))
     unknown = used - exported
     assert not unknown, f"{rule['alert']} queries metrics nothing exports: {unknown}"
@@ -78,13 +78,13 @@ def test_each_alert_is_complete_and_names_exported_metrics(
     assert used or jobs, "an alert must watch something"
 
 
-def test_each_alert_has_a_runbook_entry_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert "## Operations" in readme
-    operations = readme.split("## Operations", 1)[1]
+def test_each_alert_has_a_runbook_entry() -> None:
+    runbook = (DEPLOY / "RUNBOOK.md").read_text()
+    assert "## Alerts" in runbook
+    alerts = runbook.split("## Alerts", 1)[1]
     for rule in rules():
-        heading = f"#### {rule['alert']}"
-        assert heading in operations, f"README Operations has no '{heading}'"
+        heading = f"### {rule['alert']}"
+        assert heading in alerts, f"deploy/RUNBOOK.md Alerts has no '{heading}'"
 
 
 def test_prometheus_scrapes_the_jobs_the_alerts_name() -> None:
