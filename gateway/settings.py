@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 GHL_RSA_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
@@ -109,3 +109,31 @@ class Settings(BaseSettings):
     @property
     def dlq_topic(self) -> str:
         return f"{self.topic_prefix}.dlq"
+
+    kafka_min_insync_replicas: int | None = Field(default=None, ge=1)
+    """`min.insync.replicas` of the topics hookgate creates; None: `min(2, replication
+    factor)`. With acks=all Kafka acknowledges a record once this many replicas have it,
+    so 1 lets a lone leader acknowledge a record and lose it with its disk; 2 survives
+    one broker's loss. A partition left with fewer replicas refuses writes, and the
+    gateway spools (still durable) instead of answering 200 on a single copy."""
+    kafka_dlq_retention_ms: int = Field(default=-1, ge=-1)
+    """`retention.ms` of the dead-letter topic hookgate creates; -1 (the default) keeps
+    dead letters until someone deletes them: they must never expire unseen."""
+
+    @field_validator("kafka_min_insync_replicas")
+    @classmethod
+    def _within_replication(cls, value: int | None, info: ValidationInfo) -> int | None:
+        replication = info.data.get("kafka_topic_replication_factor")
+        if value is not None and replication is not None and value > replication:
+            raise ValueError(
+                f"{value} is more than HOOKGATE_KAFKA_TOPIC_REPLICATION_FACTOR ({replication}), "
+                "so Kafka would refuse every acks=all write to the topics"
+            )
+        return value
+
+    @property
+    def topic_min_insync_replicas(self) -> int:
+        """The `min.insync.replicas` topics are created with (see `kafka_min_insync_replicas`)."""
+        if self.kafka_min_insync_replicas is not None:
+            return self.kafka_min_insync_replicas
+        return min(2, self.kafka_topic_replication_factor)
