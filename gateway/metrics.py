@@ -91,6 +91,12 @@ class GatewayMetrics:
             "Relay attempts Kafka did not acknowledge (retried with back-off).",
             registry=registry,
         )
+        self.relay_restarts = Counter(
+            "hookgate_relay_restarts_total",
+            "Times the relay's loop crashed on an unexpected error and was restarted after a "
+            "back-off (the spool does not drain meanwhile).",
+            registry=registry,
+        )
         self.relay_refused = Counter(
             "hookgate_relay_refused_events_total",
             "Spooled events Kafka refused for good: sent to the DLQ, or set aside beside the "
@@ -230,6 +236,7 @@ class GatewayPoller:
         sync.advance(metrics.spooled_events, publisher.stats.spooled_records)
         sync.advance(metrics.relayed_events, publisher.relay.stats.relayed_records)
         sync.advance(metrics.relay_errors, publisher.relay.stats.failed_attempts)
+        sync.advance(metrics.relay_restarts, publisher.relay.stats.restarts)
         sync.advance(metrics.relay_refused.labels("dlq"), publisher.relay.stats.dead_lettered)
         sync.advance(metrics.relay_refused.labels("set_aside"), publisher.relay.stats.set_aside)
 

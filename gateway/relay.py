@@ -20,6 +20,11 @@ then it moves on to the next record. Both are logged and counted. Some refusals 
 caught here before sending, because aiokafka never reports them: it retries the
 metadata of an illegal topic name forever. Transient failures are never dead-lettered.
 
+Whatever else goes wrong (a bug, a spool read that fails in a way nobody foresaw)
+must not stop the relay for good, or the spool would stop draining while the gateway
+keeps spooling: its loop runs `supervised`, restarted after a bounded back-off, and
+each restart is logged and counted (`RelayStats.restarts`).
+
 The relay also keeps the `Backlog`: whether the spool may hold records, so that the
 `DurablePublisher` sends new records behind them instead of overtaking them.
 """
@@ -53,6 +58,7 @@ from aiokafka.errors import (
 )
 
 from gateway.publish import Publisher, PublishUnavailable
+from gateway.tasks import supervised
 from schemas import BusRecord
 
 log = logging.getLogger(__name__)
@@ -261,6 +267,8 @@ class RelayStats:
     """Records the DLQ refused too, written to the set-aside file instead."""
     orphans_drained: int = 0
     """Orphan spools (of workers no longer running) this relay found records in and drained."""
+    restarts: int = 0
+    """Times the relay's loop ended on an unexpected error and was started again."""
     last_error: str | None = field(default=None, repr=False)
 
 
@@ -291,6 +299,8 @@ class Relay:
         orphans: Orphans | None = None,
         orphan_first_scan_seconds: float = 2.0,
         orphan_scan_seconds: float = 10.0,
+        restart_backoff_seconds: float = 1.0,
+        max_restart_backoff_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`max_record_bytes`: refuse larger records without sending them (set it to the
@@ -299,7 +309,9 @@ class Relay:
         `orphans`: where to look for other workers' orphan spools (None: never look).
         The first look waits `orphan_first_scan_seconds`, so that workers starting
         together have claimed their slots (a slot this relay is looking into is taken
-        by a starting worker only once the relay lets it go)."""
+        by a starting worker only once the relay lets it go).
+        After a crash the loop starts again in `restart_backoff_seconds`, doubled at
+        each crash in a row up to `max_restart_backoff_seconds`."""
         self.spool = spool
         self.kafka = kafka
         self.set_aside = set_aside or set_aside_file_for(spool)
@@ -315,6 +327,8 @@ class Relay:
         self._max_backoff = max_backoff_seconds
         self._orphans = orphans
         self._orphan_scan = orphan_scan_seconds
+        self._restart_backoff = restart_backoff_seconds
+        self._max_restart_backoff = max_restart_backoff_seconds
         self._clock = clock
         self._next_orphan_scan = clock() + orphan_first_scan_seconds
         self._wake = asyncio.Event()
@@ -323,7 +337,14 @@ class Relay:
     async def start(self) -> None:
         await self.look()
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="hookgate-relay")
+            loop = supervised(
+                self._run,
+                what="The relay",
+                on_crash=self._crashed,
+                initial_backoff_seconds=self._restart_backoff,
+                max_backoff_seconds=self._max_restart_backoff,
+            )
+            self._task = asyncio.create_task(loop, name="hookgate-relay")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -516,6 +537,10 @@ class Relay:
             backoff = self._initial_backoff
             if not relayed:
                 await self._idle()
+
+    def _crashed(self, exc: Exception) -> None:
+        self.stats.restarts += 1
+        self.stats.last_error = type(exc).__name__
 
     async def _idle(self) -> None:
         with contextlib.suppress(TimeoutError):
