@@ -10,6 +10,11 @@ A version is `lifecycle * LIFECYCLE_STEP + microseconds * 1000 + tiebreak`:
   same time and key still order the same way in every delivery order.
 
 Versions fit a signed 64-bit integer (`BIGINT`) until the year 2262.
+
+An event with no provider time at all gets `untimed_version`: 1-999 (plus the
+lifecycle), above a row part never written (0) and below every version with a time
+(1000 and up), so it creates a row or changes an untimed one, but never overwrites
+a write that carried a time, however late or often it is delivered.
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ def row_version(moment: datetime, event_id: str, *, final: bool = False) -> int:
     micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     tiebreak = int.from_bytes(hashlib.sha256(event_id.encode()).digest()[:4], "big") % 1000
     return (LIFECYCLE_STEP if final else 0) + max(micros, 0) * 1000 + tiebreak
+
+
+def untimed_version(event_id: str, *, final: bool = False) -> int:
+    """The version of a write made by event `event_id`, which carries no provider time."""
+    tiebreak = int.from_bytes(hashlib.sha256(event_id.encode()).digest()[:4], "big") % 999
+    return (LIFECYCLE_STEP if final else 0) + 1 + tiebreak
 
 
 def parse_time(value: object) -> datetime | None:

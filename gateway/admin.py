@@ -2,7 +2,8 @@
 
 Without `HOOKGATE_ADMIN_TOKEN` every admin route answers 503, so an unconfigured
 gateway never exposes it. The token is compared in constant time. Responses
-never carry a secret: `SourceRecord` has none to give.
+never carry a secret: `SourceRecord` has none to give. Request bodies are read and
+checked by `gateway.admin_input`: input it cannot take gets 413 or 400 with the field.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.admin_input import GraceSeconds, Options, SecretText, Tenant, parse_body, refusal
 from gateway.providers import Provider
 from gateway.rejections import RejectionLog
 from gateway.responses import JSON, error
@@ -30,23 +31,25 @@ SourceHook = Callable[[SourceRecord], Awaitable[None]]
 
 class GoogleCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    client_id: str = Field(min_length=1)
-    client_secret: str = Field(min_length=1, repr=False)
-    refresh_token: str = Field(min_length=1, repr=False)
+    client_id: SecretText
+    client_secret: SecretText = Field(repr=False)
+    refresh_token: SecretText = Field(repr=False)
 
 
 class NewSource(BaseModel):
     model_config = ConfigDict(extra="forbid")
     provider: str
-    tenant: str = Field(min_length=1, max_length=200)
-    secret: str | None = Field(default=None, min_length=1, repr=False)
+    tenant: Tenant
+    secret: SecretText | None = Field(default=None, repr=False)
     credentials: GoogleCredentials | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: Options = Field(default_factory=dict)
 
 
 class NewSecret(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    secret: str = Field(min_length=1, repr=False)
+    secret: SecretText = Field(repr=False)
+    grace_seconds: GraceSeconds | None = None
+    """How long the replaced secret stays valid; 0 revokes it at once. Default: the setting."""
 
 
 class BearerAuth:
@@ -101,17 +104,6 @@ def describe(source: SourceRecord, public_url: str) -> dict[str, Any]:
     }
 
 
-async def _json_body(request: Request, model: type[BaseModel]) -> BaseModel | Response:
-    try:
-        return model.model_validate(orjson.loads(await request.body()))
-    except orjson.JSONDecodeError:
-        return error(400, "invalid_json", "The request body must be a JSON object.")
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        return error(422, "invalid_request", f"{where}: {first['msg']}.")
-
-
 class SourcesAdmin:
     def __init__(
         self,
@@ -142,17 +134,18 @@ class SourcesAdmin:
         ]
 
     async def create(self, request: Request) -> Response:
-        parsed = await _json_body(request, NewSource)
+        parsed = await parse_body(request, NewSource)
         if isinstance(parsed, Response):
             return parsed
-        assert isinstance(parsed, NewSource)  # noqa: S101 (narrowing for mypy)
         provider = self._providers.get(parsed.provider)
         if provider is None:
             known = ", ".join(sorted(self._providers))
-            return error(422, "unknown_provider", f"provider must be one of: {known}.")
+            return refusal(
+                f"provider must be one of: {known}.", "provider", code="unknown_provider"
+            )
         problem = _check_material(provider, parsed)
         if problem:
-            return error(422, "invalid_request", problem)
+            return refusal(*problem)
         source = await self._repository.create(
             provider=provider.name,
             tenant=parsed.tenant,
@@ -184,17 +177,18 @@ class SourcesAdmin:
         return Response(status_code=204)
 
     async def rotate(self, request: Request) -> Response:
-        parsed = await _json_body(request, NewSecret)
+        parsed = await parse_body(request, NewSecret)
         if isinstance(parsed, Response):
             return parsed
-        assert isinstance(parsed, NewSecret)  # noqa: S101 (narrowing for mypy)
         source = await self._repository.get(request.path_params["source_id"])
         if source is None:
             return _not_found()
         if not self._providers[source.provider].secret:
             return error(422, "no_secret", f"{source.provider} sources have no shared secret.")
+        given = parsed.grace_seconds
+        grace = self._grace if given is None else timedelta(seconds=given)
         updated = await self._repository.rotate_secret(
-            source.id, parsed.secret, now=self._clock(), grace=self._grace
+            source.id, parsed.secret, now=self._clock(), grace=grace
         )
         self._cache.invalidate(source.id)
         if updated is None:
@@ -225,18 +219,20 @@ class RejectionsAdmin:
         )
 
 
-def _check_material(provider: Provider, new: NewSource) -> str | None:
+def _check_material(provider: Provider, new: NewSource) -> tuple[str, str] | None:
+    """What is wrong with the source's secret or credentials, and the field; None if nothing."""
     if provider.secret and not new.secret:
-        return f"{provider.name} sources need `secret`: the provider's signing secret."
+        return f"{provider.name} sources need `secret`: the provider's signing secret.", "secret"
     if not provider.secret and new.secret:
-        return f"{provider.name} sources take no `secret`."
+        return f"{provider.name} sources take no `secret`.", "secret"
     if provider.credentials and new.credentials is None:
         return (
             f"{provider.name} sources need `credentials`: "
-            "client_id, client_secret and refresh_token."
+            "client_id, client_secret and refresh_token.",
+            "credentials",
         )
     if not provider.credentials and new.credentials is not None:
-        return f"{provider.name} sources take no `credentials`."
+        return f"{provider.name} sources take no `credentials`.", "credentials"
     return None
 
 

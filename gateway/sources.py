@@ -142,7 +142,8 @@ class SourceRepository:
     async def rotate_secret(
         self, source_id: str, secret: str, *, now: datetime, grace: timedelta
     ) -> SourceRecord | None:
-        """Make `secret` current; the old one stays valid until `now + grace`."""
+        """Make `secret` current; the old one stays valid until `now + grace` (no grace:
+        it is forgotten at once)."""
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -151,13 +152,14 @@ class SourceRepository:
             ).one_or_none()
             if row is None:
                 return None
+            previous = row.secret_ciphertext if grace > timedelta(0) else None
             await conn.execute(
                 update(sources)
                 .where(sources.c.id == source_id)
                 .values(
                     secret_ciphertext=self._box.encrypt(secret),
-                    previous_secret_ciphertext=row.secret_ciphertext,
-                    previous_secret_expires_at=(now + grace) if row.secret_ciphertext else None,
+                    previous_secret_ciphertext=previous,
+                    previous_secret_expires_at=(now + grace) if previous else None,
                     updated_at=now,
                 )
             )

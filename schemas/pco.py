@@ -11,8 +11,10 @@ one event whose data is that inner document, so consumers call `parse_document`:
                                                       Document, `data` an `OtherResource`
 
 `*.destroyed` documents carry no `attributes` (they are None) and their `meta` holds
-only `parent`. People events are typed `pco.{resource}.{action}`, other apps'
-`pco.{app}.{resource}.{action}`, with Planning Center's own action words.
+only `parent`; whatever `attributes` one does carry (`{}`, null, a partial object) is
+ignored, not validated: a delete refused would be a delete lost. People events are
+typed `pco.{resource}.{action}`, other apps' `pco.{app}.{resource}.{action}`, with
+Planning Center's own action words.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -221,12 +224,30 @@ def parse_delivery(body: bytes) -> DeliveryBody:
         raise malformed_from(exc, "Planning Center delivery", _TAGS) from None
 
 
-def parse_document(data: bytes | str) -> Document:
-    """Parse one event's inner document (the event data), or raise `MalformedPayload`."""
+def parse_document(data: bytes | str, *, destroyed: bool = False) -> Document:
+    """Parse one event's inner document (the event data), or raise `MalformedPayload`.
+
+    `destroyed`: a `*.destroyed` event's document, whose `attributes` are ignored.
+    """
     try:
+        if destroyed and (document := _without_attributes(data)) is not None:
+            return _DOCUMENT.validate_python(document)
         return _DOCUMENT.validate_json(data)
     except ValidationError as exc:
         raise malformed_from(exc, "Planning Center event payload", _TAGS) from None
+
+
+def _without_attributes(data: bytes | str) -> dict[str, Any] | None:
+    """The document with its resource's `attributes` left out; None if it is no JSON
+    object with an object `data` (then it is validated as it is, for the error)."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("data"), dict):
+        return None
+    resource = {name: value for name, value in document["data"].items() if name != "attributes"}
+    return document | {"data": resource}
 
 
 def event_type(name: str) -> str:
@@ -247,14 +268,15 @@ def normalize(delivery: Delivery) -> Normalized:
     events = []
     for item in body.data:
         payload = item.attributes.payload
-        document = parse_document(payload)
+        kind = event_type(item.attributes.name)
+        document = parse_document(payload, destroyed=kind.endswith(".destroyed"))
         meta_time = document.meta.event_time if document.meta is not None else None
         resource = document.data.id
         events.append(
             CloudEvent(
                 id=item.id,
                 source=source,
-                type=event_type(item.attributes.name),
+                type=kind,
                 time=_utc(meta_time) if meta_time is not None else delivery.received_at,
                 subject=resource,
                 tenant=delivery.tenant,
@@ -411,16 +433,22 @@ _STORED: dict[str, TypeAdapter[Any]] = {
 }
 
 
-def parse_stored_document(resource: str, data: bytes | str) -> StoredDocument | Document:
+def parse_stored_document(
+    resource: str, data: bytes | str, *, destroyed: bool = False
+) -> StoredDocument | Document:
     """One event's document as the store reads it, `resource` (`person`, `email`,
     `phone_number`: from the event type) saying which type to expect; anything else,
-    or a document that is not that type, as `parse_document` reads it."""
+    or a document that is not that type, as `parse_document` reads it. `destroyed`
+    as for `parse_document`: the `attributes` are ignored."""
     adapter = _STORED.get(resource)
     if adapter is not None:
         try:
-            parsed: StoredDocument = adapter.validate_json(data)
+            if destroyed and (document := _without_attributes(data)) is not None:
+                parsed: StoredDocument = adapter.validate_python(document)
+            else:
+                parsed = adapter.validate_json(data)
         except ValidationError:
             pass
         else:
             return parsed
-    return parse_document(data)
+    return parse_document(data, destroyed=destroyed)

@@ -4,12 +4,14 @@
 GHL's SDKs; otherwise `x-wh-signature` (RSA PKCS#1 v1.5 + SHA-256, legacy). Both are
 base64 and checked against GHL's published keys (or the operator's overrides).
 
-Replay: GHL signs no timestamp header; its payload carries a top-level ISO 8601
-`timestamp`. After the signature verifies, a body that is a JSON object with a
-readable `timestamp` must lie within the window, both ways. A body that is not JSON,
-or has no (readable) `timestamp`, still passes here: the signature proves GHL sent
-it, normalization answers 400 for non-JSON, GHL's documented examples omit the
-field, and duplicates are caught by `webhookId` downstream.
+Replay: GHL signs no timestamp header and its signatures carry no time, so a
+captured delivery verifies for ever; only the payload's top-level `timestamp` (ISO
+8601, inside the signed body, so it cannot be altered) bounds a replay. After the
+signature verifies, a body that is a JSON object must carry that `timestamp` as an
+ISO 8601 string within the window, both ways; a missing one, or a number (GHL
+documents it only as an ISO 8601 string), is refused as `stale_timestamp`. A body
+that is not a JSON object passes here: it is no GHL event, and normalization answers
+400 for it.
 """
 
 from __future__ import annotations
@@ -62,18 +64,31 @@ def _decode(value: str, header: str) -> bytes:
 
 
 def _payload_timestamp(body: bytes) -> datetime | None:
-    """The payload's top-level `timestamp`, or None where there is no readable one."""
+    """The payload's top-level `timestamp`; None where the body is not a JSON object.
+
+    Raises `StaleTimestamp` for an object without a readable ISO 8601 `timestamp`.
+    """
     try:
         payload = orjson.loads(body)
-        stamp = payload.get("timestamp") if isinstance(payload, dict) else None
-        if not isinstance(stamp, str):
-            return None
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    stamp = payload.get("timestamp")
+    if not isinstance(stamp, str):
+        raise StaleTimestamp(
+            "The GHL payload has no `timestamp` string, so its age cannot be checked; "
+            "GHL puts an ISO 8601 one in every delivery."
+        )
+    try:
         parsed = datetime.fromisoformat(stamp)
         parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         parsed.timestamp()  # out-of-range offsets surface here, not later
-        return parsed
     except (ValueError, OverflowError):
-        return None
+        raise StaleTimestamp(
+            "The GHL payload `timestamp` is not an ISO 8601 time, so its age cannot be checked."
+        ) from None
+    return parsed
 
 
 class GhlVerifier:

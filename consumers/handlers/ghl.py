@@ -5,6 +5,11 @@ Contact events write the contact's columns; `ContactDelete` writes a tombstone
 Do-not-disturb has its own version: `ContactDndUpdate` writes only `dnd` and
 `dnd_settings`, and every other contact event that carries `dnd` competes for
 them by time. Appointments work like contacts, `AppointmentDelete` a tombstone.
+
+Only GHL's own times order writes: `dateUpdated`, else the payload's `timestamp`.
+An event with neither (its `dateAdded` is the same for every update of a contact,
+its arrival time grows with each redelivery) gets an untimed version, which never
+overwrites a write that carried a time (`consumers.versions.untimed_version`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from consumers.handlers.phone_cache import e164
 from consumers.phones import DEFAULT_REGION, default_regions
 from consumers.registry import HandlerRegistry, PreparedHandler
 from consumers.upsert import Part, upsert, upsert_parts
-from consumers.versions import parse_time, row_version
+from consumers.versions import parse_time, row_version, untimed_version
 from schemas import CloudEvent
 from schemas.ghl import (
     StoredAppointmentEvent,
@@ -85,8 +90,8 @@ class GhlHandler(PreparedHandler[Prepared]):
             appointment = parse_stored_appointment(event.data)
             return Prepared(appointment=_appointment_row(event, appointment))
         parsed = parse_stored_contact(event.data)
-        moment = _moment(event, parsed.date_updated, parsed.timestamp)
-        version = row_version(moment, event.id)
+        moment = _provider_time(parsed.date_updated, parsed.timestamp)
+        version = _version(moment, event.id)
         dnd_only = event.type == "ghl.contact.dnd_updated"
         return Prepared(
             contact=None if dnd_only else _contact_row(event, parsed, moment, version),
@@ -122,16 +127,22 @@ class GhlHandler(PreparedHandler[Prepared]):
         )
 
 
-def _moment(event: CloudEvent, *candidates: datetime | None) -> datetime:
-    """The first provider time given, else the event's time."""
+def _provider_time(*candidates: datetime | None) -> datetime | None:
+    """The first provider time given, or None: the event carries no time that orders it."""
     for moment in candidates:
         if moment is not None:
             return moment
-    return event.time
+    return None
+
+
+def _version(moment: datetime | None, event_id: str, *, final: bool = False) -> int:
+    if moment is None:
+        return untimed_version(event_id, final=final)
+    return row_version(moment, event_id, final=final)
 
 
 def _contact_row(
-    event: CloudEvent, parsed: StoredContactEvent, moment: datetime, version: int
+    event: CloudEvent, parsed: StoredContactEvent, moment: datetime | None, version: int
 ) -> dict[str, Any]:
     """`version`: the event's (not final) version at `moment`, shared with its dnd row."""
     deleted = event.type == "ghl.contact.deleted"
@@ -144,8 +155,8 @@ def _contact_row(
         "email": parsed.email,
         "phone": parsed.phone,
         "tags": list(parsed.tags),
-        "deleted_at": parse_time(moment) if deleted else None,
-        "version": row_version(moment, event.id, final=True) if deleted else version,
+        "deleted_at": parse_time(moment or event.time) if deleted else None,
+        "version": _version(moment, event.id, final=True) if deleted else version,
     }
 
 
@@ -162,7 +173,7 @@ def _dnd_row(event: CloudEvent, parsed: StoredContactEvent, version: int) -> dic
 
 def _appointment_row(event: CloudEvent, parsed: StoredAppointmentEvent) -> dict[str, Any]:
     appointment = parsed.appointment
-    moment = _moment(event, appointment.date_updated, parsed.timestamp)
+    moment = _provider_time(appointment.date_updated, parsed.timestamp)
     deleted = event.type == "ghl.appointment.deleted"
     return {
         "tenant": event.tenant,
@@ -174,6 +185,6 @@ def _appointment_row(event: CloudEvent, parsed: StoredAppointmentEvent) -> dict[
         "status": appointment.appointment_status,
         "start_time": parse_time(appointment.start_time),
         "end_time": parse_time(appointment.end_time),
-        "deleted_at": parse_time(moment) if deleted else None,
-        "version": row_version(moment, event.id, final=deleted),
+        "deleted_at": parse_time(moment or event.time) if deleted else None,
+        "version": _version(moment, event.id, final=deleted),
     }

@@ -69,7 +69,9 @@ class PcoHandler(PreparedHandler[Prepared]):
 
     def prepare(self, event: CloudEvent) -> Prepared:
         # `pco.{resource}.{action}`: the resource type the document should hold
-        document = parse_stored_document(event.type[4:].rpartition(".")[0], event.data)
+        document = parse_stored_document(
+            event.type[4:].rpartition(".")[0], event.data, destroyed=_destroyed(event)
+        )
         resource = document.data
         if isinstance(resource, Person | StoredPerson):
             return Prepared(members, _person_row(event, document, resource))

@@ -70,21 +70,22 @@ async def test_sources_crud_never_returns_secrets(gateway: RunningGateway) -> No
 
 
 @pytest.mark.parametrize(
-    ("body", "code"),
+    ("body", "code", "field"),
     [
-        ({"provider": "calendly", "tenant": "acme"}, "invalid_request"),
-        ({"provider": "ghl", "tenant": "acme", "secret": "x"}, "invalid_request"),
-        ({"provider": "google", "tenant": "acme"}, "invalid_request"),
-        ({"provider": "nope", "tenant": "acme"}, "unknown_provider"),
-        ({"provider": "pco"}, "invalid_request"),
+        ({"provider": "calendly", "tenant": "acme"}, "invalid_request", "secret"),
+        ({"provider": "ghl", "tenant": "acme", "secret": "x"}, "invalid_request", "secret"),
+        ({"provider": "google", "tenant": "acme"}, "invalid_request", "credentials"),
+        ({"provider": "nope", "tenant": "acme"}, "unknown_provider", "provider"),
+        ({"provider": "pco"}, "invalid_request", "tenant"),
     ],
 )
 async def test_bad_source_requests_say_why(
-    gateway: RunningGateway, body: dict[str, str], code: str
+    gateway: RunningGateway, body: dict[str, str], code: str, field: str
 ) -> None:
     response = await gateway.admin.post("/admin/sources", json=body)
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert response.json()["error"] == code
+    assert response.json()["field"] == field
     assert response.json()["detail"]
     assert (await gateway.admin.get("/admin/sources")).json()["sources"] == []
 
