@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -37,6 +36,7 @@ from schemas.envelope import (
     Delivery,
     MalformedPayload,
     Normalized,
+    ProviderTime,
     malformed_from,
     source_uri,
 )
@@ -63,7 +63,7 @@ class Relationship(PcoModel):
 
 class Meta(PcoModel):
     parent: Ref | None = None
-    event_time: AwareDatetime | None = None
+    event_time: ProviderTime | None = None
     idempotency_token: str | None = None
 
 
@@ -76,9 +76,9 @@ class PersonAttributes(PcoModel):
     status: str | None = None
     """`active` or `inactive`."""
     membership: str | None = None
-    inactivated_at: AwareDatetime | None = None
-    created_at: AwareDatetime | None = None
-    updated_at: AwareDatetime
+    inactivated_at: ProviderTime | None = None
+    created_at: ProviderTime | None = None
+    updated_at: ProviderTime
 
 
 class EmailAttributes(PcoModel):
@@ -86,8 +86,8 @@ class EmailAttributes(PcoModel):
     primary: bool = False
     location: str | None = None
     blocked: bool | None = None
-    created_at: AwareDatetime | None = None
-    updated_at: AwareDatetime | None = None
+    created_at: ProviderTime | None = None
+    updated_at: ProviderTime | None = None
 
 
 class PhoneNumberAttributes(PcoModel):
@@ -100,8 +100,8 @@ class PhoneNumberAttributes(PcoModel):
     national: str | None = None
     international: str | None = None
     location: str | None = None
-    created_at: AwareDatetime | None = None
-    updated_at: AwareDatetime | None = None
+    created_at: ProviderTime | None = None
+    updated_at: ProviderTime | None = None
 
 
 class _Resource(PcoModel):
@@ -304,7 +304,7 @@ class StoredRelationship(StoredPcoModel):
 
 class StoredMeta(StoredPcoModel):
     parent: StoredRef | None = None
-    event_time: AwareDatetime | None = None
+    event_time: ProviderTime | None = None
 
 
 class StoredPersonAttributes(StoredPcoModel):
@@ -312,20 +312,20 @@ class StoredPersonAttributes(StoredPcoModel):
     last_name: str | None = None
     given_name: str | None = None
     status: str | None = None
-    updated_at: AwareDatetime
+    updated_at: ProviderTime
 
 
 class StoredEmailAttributes(StoredPcoModel):
     address: str
     primary: bool = False
-    updated_at: AwareDatetime | None = None
+    updated_at: ProviderTime | None = None
 
 
 class StoredPhoneNumberAttributes(StoredPcoModel):
     number: str
     e164: str | None = None
     primary: bool = False
-    updated_at: AwareDatetime | None = None
+    updated_at: ProviderTime | None = None
 
 
 class StoredPerson(StoredPcoModel):
