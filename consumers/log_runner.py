@@ -250,6 +250,15 @@ class LogRunner:
         if len(items) == 1:
             offset, record, _ = items[0]
             return [self._dead_letter(offset, record, error, attempts)]
+        if earlier == 0:
+            logger.error(
+                "group %s: offsets %d..%d keep failing with %s; splitting the batch to park"
+                " the event(s) at fault",
+                self.group,
+                items[0][0],
+                items[-1][0],
+                describe_error(error)[0],
+            )
         middle = len(items) // 2
         first = await self._apply_or_split(items[:middle], 0, attempts)
         return first + await self._apply_or_split(items[middle:], 0, attempts)
