@@ -8,7 +8,12 @@ errors by their driver's first line, without the statement's parameters.
 
 `replay` reads the DLQ (from the replay group's committed position, or from the
 beginning), re-applies each event (or re-publishes it to its original topic), and
-commits as it goes; an event that still fails stops the replay there.
+commits as it goes. An event that still fails stops the replay there (`on_failure`
+`stop`, the default: nothing is passed over unless asked), is passed over
+(`skip`: it stays on the DLQ, behind the replay group's position), or is parked
+again at the DLQ's end with one more attempt and its new error (`park`: the next
+replay meets it again); with `skip` and `park` the replay goes on with the next.
+A transient error (`is_transient`: the store unreachable) always stops it.
 """
 
 from __future__ import annotations
@@ -18,12 +23,12 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from pydantic import ValidationError
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 
 from schemas import CloudEvent
 
@@ -91,6 +96,17 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
     return type(exc).__name__, _first_line(exc)
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Errors that say "not now" (the store or the network), not "never"."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, DBAPIError) and isinstance(
+        exc.orig.__cause__ if exc.orig else None, ValueError
+    ):
+        return False  # asyncpg's DataError (an InterfaceError): a value it cannot send, ever
+    return isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else "")[:MAX_ERROR_CHARS]
@@ -132,6 +148,10 @@ class DeadLetterProducer:
         self.sent += len(letters)
 
 
+OnFailure = Literal["stop", "skip", "park"]
+ON_FAILURE: tuple[OnFailure, ...] = ("stop", "skip", "park")
+
+
 @dataclass(frozen=True)
 class ReplayConfig:
     bootstrap_servers: str
@@ -140,13 +160,17 @@ class ReplayConfig:
     """The replay's own consumer group: its committed offsets are the stored position."""
     from_beginning: bool = False
     batch_size: int = 200
+    on_failure: OnFailure = "stop"
 
 
 @dataclass
 class ReplayReport:
     replayed: int = 0
     failed: int = 0
+    """Events that failed again (stopped at, skipped or parked again)."""
     skipped_undecodable: int = 0
+    parked: int = 0
+    """Of `failed`, those parked again at the end of the DLQ."""
     errors: list[str] = field(default_factory=list)
 
 
@@ -168,7 +192,7 @@ async def replay(
     )
     producer = (
         AIOKafkaProducer(bootstrap_servers=config.bootstrap_servers, acks="all")
-        if republish
+        if republish or config.on_failure == "park"
         else None
     )
     await consumer.start()
@@ -188,7 +212,7 @@ async def replay(
                 records = (
                     await consumer.getmany(tp, timeout_ms=1000, max_records=config.batch_size)
                 ).get(tp, [])
-                done = await _replay_records(records, apply, producer, report)
+                done = await _replay_records(records, apply, producer, report, config)
                 if done is not None:
                     await consumer.commit({tp: done + 1})
                 if done is None or (records and done < records[-1].offset):
@@ -213,27 +237,65 @@ async def _replay_records(
     apply: Apply | None,
     producer: AIOKafkaProducer | None,
     report: ReplayReport,
+    config: ReplayConfig,
 ) -> int | None:
     """Replay in order; return the offset of the last record done (None if none was)."""
     last_done: int | None = None
     for record in records:
         try:
-            if producer is not None:
+            if apply is None and producer is not None:
                 await _republish(producer, record)
             elif apply is not None and not await _reapply(apply, record):
                 report.skipped_undecodable += 1
                 last_done = record.offset
                 continue
-        except Exception as exc:  # noqa: BLE001 - reported; the replay stops here
+        except Exception as exc:  # noqa: BLE001 - reported; stopped, skipped or parked
+            error_class, message = describe_error(exc)
             report.failed += 1
-            report.errors.append(" ".join(describe_error(exc)))
+            report.errors.append(f"{error_class} {message}")
+            stop = config.on_failure == "stop" or (config.on_failure == "park" and producer is None)
+            if stop or is_transient(exc):  # the store or network down: not this event's fault
+                log.warning("Replaying a dead letter failed (%s); stopping here.", error_class)
+                return last_done
+            if config.on_failure == "park" and producer is not None:
+                await _park_again(producer, config.dlq_topic, record, exc)
+                report.parked += 1
             log.warning(
-                "Replaying a dead letter failed (%s); stopping here.", describe_error(exc)[0]
+                "Replaying a dead letter failed (%s); %s.",
+                error_class,
+                "parked it again" if config.on_failure == "park" else "skipped it",
             )
-            return last_done
+            last_done = record.offset
+            continue
         report.replayed += 1
         last_done = record.offset
     return last_done
+
+
+async def _park_again(
+    producer: AIOKafkaProducer, dlq_topic: str, record: Any, exc: BaseException
+) -> None:
+    """Send `record` (a dead letter) to the end of the DLQ: one attempt more, its new error."""
+    headers: dict[str, bytes] = dict(record.headers)
+    error_class, message = describe_error(exc)
+    letter = DeadLetter(
+        topic=headers.get(H_TOPIC, b"").decode(),
+        partition=int(headers.get(H_PARTITION, b"0")),
+        offset=int(headers.get(H_OFFSET, b"-1")),
+        key=record.key,
+        value=record.value,
+        headers=tuple(record.headers),
+        group=headers.get(H_GROUP, b"").decode(),
+        attempts=int(headers.get(H_ATTEMPTS, b"0")) + 1,
+        error_class=error_class,
+        error=message,
+    )
+    await producer.send_and_wait(
+        dlq_topic,
+        key=letter.key,
+        value=letter.value,
+        headers=letter.kafka_headers(datetime.now(UTC)),
+    )
 
 
 async def _republish(producer: AIOKafkaProducer, record: Any) -> None:

@@ -36,9 +36,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from consumers.dlq import DeadLetter, DeadLetterProducer, describe_error
+from consumers.dlq import DeadLetter, DeadLetterProducer, describe_error, is_transient
 from schemas import CloudEvent
 
 log = logging.getLogger(__name__)
@@ -78,13 +77,6 @@ class KafkaRunnerStats:
     assignments: int = 0
     commit_failures: int = 0
     last_error: str | None = field(default=None, repr=False)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Errors that say "not now" (the store or the network), not "never"."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError)
 
 
 @dataclass

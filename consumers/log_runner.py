@@ -2,8 +2,17 @@
 
 Each batch is converted to CloudEvents and handed to `apply`; the group's offset is
 committed only after `apply` returned, so a crash re-delivers at most the batch that
-was being applied (apply is idempotent, DESIGN.md). A failing `apply` is retried with
-the same batch after a bounded exponential back-off; nothing is skipped.
+was being applied (apply is idempotent, DESIGN.md).
+
+Failures, as in Kafka mode (`consumers.kafka_runner`): a transient error (the store
+or the network unreachable) is retried with a bounded exponential back-off until it
+clears; nothing is skipped. Any other error is retried `max_retries` times; then the
+batch is split in halves, each applied once, recursively (a bisection: a bad event
+in a batch of 500 costs about 2 * 9 more applies, not 500), until the event(s) that
+fail alone are found. Those, and records that are not CloudEvents at all, are
+parked with their error in `dead_letters` (in the app, the store's table:
+`consumers.dead_letter_table`); then the batch is committed and the line goes on.
+Without `dead_letters` a failing batch is retried until it succeeds.
 
 With several processes on one log (uvicorn workers), an optional lease makes sure
 only one of them runs the consumer for a group. The log and the lease are small
@@ -23,11 +32,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from consumers.dlq import DeadLetter, describe_error, is_transient
 from schemas import BusRecord, CloudEvent
 
 logger = logging.getLogger(__name__)
 
 Apply = Callable[[Sequence[CloudEvent]], Awaitable[None]]
+Item = tuple[int, BusRecord, CloudEvent]
+"""A record of the batch being applied: its offset, itself, and its event."""
+
+
+class DeadLetterSink(Protocol):
+    """Where the events that cannot be applied are parked (`DeadLetterTable`)."""
+
+    async def park(self, letters: Sequence[DeadLetter]) -> None: ...
 
 
 class OffsetLog(Protocol):
@@ -66,6 +84,8 @@ class RunnerOptions:
     backoff_max_seconds: float = 5.0
     lease_ttl_seconds: float = 15.0
     """A holder renews every third of this; a crashed holder is replaced after it."""
+    max_retries: int = 3
+    """Retries of a batch failing with a non-transient error before it is split."""
 
 
 @dataclass
@@ -74,6 +94,14 @@ class RunnerStats:
     applied_events: int = 0
     apply_failures: int = 0
     undecodable_records: int = 0
+    retries: int = 0
+    dead_letters: int = 0
+    commit_failures: int = 0
+    """Always 0 here (one runner per group); kept for the metrics' `RunnerStats`."""
+
+
+class _Paused(Exception):
+    """Stopped (or the lease lost) while a batch was not done: it stays uncommitted."""
 
 
 def default_owner() -> str:
@@ -92,9 +120,11 @@ class LogRunner:
         lease: LeaseStore | None = None,
         owner: str | None = None,
         options: RunnerOptions | None = None,
+        dead_letters: DeadLetterSink | None = None,
     ) -> None:
         self._log = log
         self._apply = apply
+        self._dead_letters = dead_letters
         self.group = group
         self._lease = lease
         self.owner = owner or default_owner()
@@ -167,50 +197,140 @@ class LogRunner:
         return float(min(self._options.backoff_max_seconds, initial * 2 ** (attempt - 1)))
 
     async def _apply_until_done(self, batch: Sequence[tuple[int, BusRecord]]) -> bool:
-        """Apply `batch`, retrying on failure; False when stopped before it succeeded."""
-        events = self._events(batch)
-        attempt = 0
+        """Apply `batch`, parking what can never be applied; False when stopped before."""
+        items, poison = self._decode(batch)
+        try:
+            if items:
+                poison.extend(await self._apply_or_split(items, self._options.max_retries, 0))
+            if poison and self._dead_letters is not None:  # only made with a sink
+                await self._park(self._dead_letters, poison)
+        except _Paused:
+            return False
+        self.stats.applied_batches += 1
+        return True
+
+    async def _apply_or_split(
+        self, items: Sequence[Item], retries: int, earlier: int
+    ) -> list[DeadLetter]:
+        """Apply `items` (retrying non-transient errors `retries` times); if they keep
+        failing, apply each half the same way, once. Return the events that fail alone.
+        `earlier`: failed attempts these items were already part of."""
+        failed = 0
+        permanent = 0
         while True:
             try:
-                if events:
-                    await self._apply(events)
-            except Exception as exc:  # noqa: BLE001 - logged (without payloads) and retried
+                await self._apply([event for _, _, event in items])
+            except Exception as exc:
+                failed += 1
                 self.stats.apply_failures += 1
-                attempt += 1
-                delay = self._backoff(attempt)
+                transient = is_transient(exc)
+                permanent += 0 if transient else 1
+                if self._dead_letters is not None and not transient and permanent > retries:
+                    error = exc
+                    break
+                delay = self._backoff(failed)
+                self.stats.retries += 1
                 logger.error(
                     "group %s: apply failed for offsets %d..%d (%d events) with %s;"
                     " retry %d in %.2fs",
                     self.group,
-                    batch[0][0],
-                    batch[-1][0],
-                    len(events),
-                    type(exc).__name__,
-                    attempt,
+                    items[0][0],
+                    items[-1][0],
+                    len(items),
+                    describe_error(exc)[0],
+                    failed,
                     delay,
                 )
                 if await self._pause_or_timeout(delay):
-                    return False
+                    raise _Paused from exc
                 continue
-            self.stats.applied_batches += 1
-            self.stats.applied_events += len(events)
-            return True
+            self.stats.applied_events += len(items)
+            return []
+        attempts = earlier + failed
+        if len(items) == 1:
+            offset, record, _ = items[0]
+            return [self._dead_letter(offset, record, error, attempts)]
+        if earlier == 0:
+            logger.error(
+                "group %s: offsets %d..%d keep failing with %s; splitting the batch to park"
+                " the event(s) at fault",
+                self.group,
+                items[0][0],
+                items[-1][0],
+                describe_error(error)[0],
+            )
+        middle = len(items) // 2
+        first = await self._apply_or_split(items[:middle], 0, attempts)
+        return first + await self._apply_or_split(items[middle:], 0, attempts)
 
-    def _events(self, batch: Sequence[tuple[int, BusRecord]]) -> list[CloudEvent]:
-        events: list[CloudEvent] = []
+    def _decode(
+        self, batch: Sequence[tuple[int, BusRecord]]
+    ) -> tuple[list[Item], list[DeadLetter]]:
+        """The batch's events, and the records that are not CloudEvents (never will be)."""
+        items: list[Item] = []
+        poison: list[DeadLetter] = []
         for offset, record in batch:
             try:
-                events.append(record.to_event())
+                items.append((offset, record, record.to_event()))
             except (KeyError, ValueError) as exc:
-                # It can never become decodable; retrying would block the log forever.
                 self.stats.undecodable_records += 1
+                if self._dead_letters is not None:
+                    poison.append(self._dead_letter(offset, record, exc, 0))
+                    continue
                 logger.error(
                     "group %s: skipping undecodable record at offset %d (%s)",
                     self.group,
                     offset,
                     type(exc).__name__,
                 )
-        return events
+        return items, poison
+
+    def _dead_letter(
+        self, offset: int, record: BusRecord, exc: BaseException, attempts: int
+    ) -> DeadLetter:
+        error_class, message = describe_error(exc)
+        return DeadLetter(
+            topic=record.topic,
+            partition=0,
+            offset=offset,
+            key=record.key,
+            value=record.value,
+            headers=record.headers,
+            group=self.group,
+            attempts=attempts,
+            error_class=error_class,
+            error=message,
+        )
+
+    async def _park(self, sink: DeadLetterSink, letters: list[DeadLetter]) -> None:
+        """Store the dead letters; keep trying while the store cannot take them."""
+        failed = 0
+        while True:
+            try:
+                await sink.park(letters)
+                break
+            except Exception as exc:
+                failed += 1
+                delay = self._backoff(failed)
+                logger.error(
+                    "group %s: parking %d dead letter(s) failed (%s); retry in %.2fs",
+                    self.group,
+                    len(letters),
+                    describe_error(exc)[0],
+                    delay,
+                )
+                if await self._pause_or_timeout(delay):
+                    raise _Paused from exc
+        self.stats.dead_letters += len(letters)
+        for letter in letters:
+            logger.error(
+                "group %s: the event at offset %d was parked as a dead letter after %d"
+                " attempt(s): %s",
+                self.group,
+                letter.offset,
+                letter.attempts,
+                letter.error_class,
+            )
 
     def _should_pause(self) -> bool:
         return self._stopping.is_set() or self._lease_lost.is_set()

@@ -43,6 +43,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import ApplyResult
+from consumers.dlq import DeadLetter
 from consumers.google.scheduler import TRIGGERS
 from consumers.google.sync import SyncResult
 from consumers.google.wiring import GoogleSync
@@ -197,7 +198,8 @@ class ConsumerMetrics:
         )
         self.dlq_depth = Gauge(
             "hookgate_dlq_events",
-            "Events on the dead-letter topic past the replay group's position (not replayed).",
+            "Dead letters not replayed yet: on the dead-letter topic past the replay group's"
+            " position (Kafka mode), or in the store's dead_letters table (embedded default).",
             registry=registry,
         )
         self.retries = Counter(
@@ -265,7 +267,7 @@ class ConsumerMetrics:
         for provider in PROVIDERS:
             for reason in OAUTH_REASONS:
                 self.oauth_refresh_failures.labels(provider, reason)
-        for poller in ("kafka", "store", "runner"):
+        for poller in ("kafka", "store", "runner", "dead_letters"):
             self.poll_errors.labels(poller)
         for trigger in TRIGGERS:
             self.google_syncs.labels(trigger)
@@ -486,6 +488,35 @@ class KafkaLagPoller:
         return result
 
 
+class DeadLetterStore(Protocol):
+    """The embedded default's dead letters (`consumers.dead_letter_table.DeadLetterTable`)."""
+
+    async def park(self, letters: Sequence[DeadLetter]) -> None: ...
+
+    async def pending(self) -> int: ...
+
+
+@dataclass
+class CountedDeadLetters:
+    """`hookgate_dlq_events` on the embedded default: the dead letters not replayed yet,
+    polled, and refreshed at once when the runner parks some (in Kafka mode
+    `KafkaLagPoller` sets it from the DLQ topic), so one alert serves both modes."""
+
+    table: DeadLetterStore
+    metrics: ConsumerMetrics
+
+    async def park(self, letters: Sequence[DeadLetter]) -> None:
+        await self.table.park(letters)
+        self.metrics.dlq_sent.inc(len(letters))
+        try:
+            await self.poll()
+        except Exception:
+            log.warning("counting the dead letters failed; the next poll will", exc_info=True)
+
+    async def poll(self) -> None:
+        self.metrics.dlq_depth.set(await self.table.pending())
+
+
 class RunnerStats(Protocol):
     """What the poller reads of `consumers.kafka_runner.KafkaRunnerStats`."""
 
@@ -541,6 +572,7 @@ async def polling(
     engine: AsyncEngine | None = None,
     lag: LagConfig | None = None,
     runner_stats: RunnerStats | None = None,
+    dead_letters: CountedDeadLetters | None = None,
     interval_seconds: float = POLL_INTERVAL_SECONDS,
 ) -> AsyncIterator[None]:
     """Run the pollers that apply, each in its own task, for the duration of the block."""
@@ -552,6 +584,8 @@ async def polling(
             pollers.append(("store", StoreStatePoller(engine, metrics)))
         if runner_stats is not None:
             pollers.append(("runner", RunnerStatsPoller(runner_stats, metrics)))
+        if dead_letters is not None:
+            pollers.append(("dead_letters", dead_letters))
         tasks = [
             asyncio.create_task(
                 _every(name, poller, metrics, interval_seconds), name=f"hookgate-metrics-{name}"

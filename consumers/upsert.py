@@ -14,6 +14,10 @@ column set and cached, so SQLAlchemy compiles it once per process:
 
 A statement may not touch one row twice, so `upsert` first reduces the rows to one
 per key (the highest version) with `latest`.
+
+Text never reaches the store with a NUL character in it: PostgreSQL refuses it (in
+text and in jsonb alike) and SQLite would keep it, so every write here drops it from
+every string, JSON values and keys included (`without_nul`), the same on both.
 """
 
 from __future__ import annotations
@@ -223,6 +227,7 @@ async def insert_new(
     """
     if not rows.rows:
         return set()
+    rows.rows = without_nul(rows.rows)
     table, shared = rows.table, dict(same or {})
     names = tuple(key)
     key_of = itemgetter(*names)
@@ -280,7 +285,40 @@ async def _execute(
     if connection.dialect.name == "postgresql":
         await connection.execute(statement, _recordset(table, rows))
     else:
-        await connection.execute(statement, list(rows))
+        await connection.execute(statement, list(without_nul(rows)))
+
+
+_NUL = "\x00"
+_ESCAPED_NUL = "\\u0000"
+"""How JSON text writes a NUL (also found, after a backslash, where it is nested)."""
+
+
+def without_nul(rows: Sequence[Row]) -> Sequence[Row]:
+    """`rows` with NUL removed from every string in them (dict keys and nested lists
+    too); `rows` itself, not a copy, when none has one (the usual case)."""
+    if not any(_has_nul(value) for row in rows for value in row.values()):
+        return rows
+    return [{name: _strip_nul(value) for name, value in row.items()} for row in rows]
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return _NUL in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _strip_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(_NUL, "")
+    if isinstance(value, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strip_nul(item) for item in value]
+    return value
 
 
 def _recordset(table: Table, rows: Sequence[Row]) -> dict[str, str]:
@@ -288,8 +326,16 @@ def _recordset(table: Table, rows: Sequence[Row]) -> dict[str, str]:
 
     JSON columns travel as JSON text inside it (read as text, then cast), so that
     `None` is written as SQLAlchemy's JSON type writes it: JSON `null`, not SQL NULL.
-    Times are aware, and orjson writes them with their offset.
+    Times are aware, and orjson writes them with their offset. The text is searched
+    for an escaped NUL (C speed); only rows that may have one are walked (`without_nul`).
     """
+    text = _recordset_text(table, rows)
+    if _ESCAPED_NUL in text:
+        text = _recordset_text(table, without_nul(rows))
+    return {_ROWS: text}
+
+
+def _recordset_text(table: Table, rows: Sequence[Row]) -> str:
     json_columns = _json_columns(table) & rows[0].keys()
     if json_columns:
         rows = [
@@ -298,7 +344,7 @@ def _recordset(table: Table, rows: Sequence[Row]) -> dict[str, str]:
         ]
     elif not all(type(row) is dict for row in rows):
         rows = [dict(row) for row in rows]
-    return {_ROWS: orjson.dumps(rows).decode()}
+    return orjson.dumps(rows).decode()
 
 
 _ROWS = "rows"

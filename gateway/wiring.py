@@ -17,10 +17,11 @@ import httpx
 from starlette.applications import Starlette
 
 from consumers.apply import Applier
+from consumers.dead_letter_table import DeadLetterTable
 from consumers.google.wiring import GoogleSync, build_google_sync
 from consumers.handlers import build_registry
 from consumers.log_runner import LogRunner
-from consumers.metrics import ConsumerMetrics, polling
+from consumers.metrics import ConsumerMetrics, CountedDeadLetters, polling
 from consumers.registry import HandlerRegistry
 from consumers.upkeep import upkeep_forever
 from gateway.app import Background, GatewayContext, create_app
@@ -64,10 +65,16 @@ def channel_manager(context: GatewayContext) -> ChannelManager:
     return context_channel_manager(context, google_sync(context).client_for)
 
 
-def consumer_registry(context: GatewayContext) -> HandlerRegistry:
+def store_registry(google: GoogleSync) -> HandlerRegistry:
+    """Every handler the consumers run, Google's sync included: the one assembly that
+    `serve` (embedded), `hookgate consume` and `hookgate replay` all apply with."""
     registry = build_registry()
-    google_sync(context).register(registry)
+    google.register(registry)
     return registry
+
+
+def consumer_registry(context: GatewayContext) -> HandlerRegistry:
+    return store_registry(google_sync(context))
 
 
 @contextlib.asynccontextmanager
@@ -87,7 +94,8 @@ async def google_channels(context: GatewayContext) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def embedded_consumers(context: GatewayContext) -> AsyncIterator[None]:
-    """Run the handlers on the spool, in this process, while the app runs."""
+    """Run the handlers on the spool, in this process, while the app runs; events
+    that cannot be applied are parked in the store's `dead_letters` table."""
     bus = context.bus
     if bus is None or context.settings.kafka_bootstrap_servers:
         yield
@@ -103,7 +111,10 @@ async def embedded_consumers(context: GatewayContext) -> AsyncIterator[None]:
     async def apply(events: Sequence[CloudEvent]) -> None:
         await instrumented(events)
 
-    runner = LogRunner(bus.spool, apply, group=EMBEDDED_GROUP, lease=bus.spool)
+    dead_letters = CountedDeadLetters(DeadLetterTable(context.engine), metrics)
+    runner = LogRunner(
+        bus.spool, apply, group=EMBEDDED_GROUP, lease=bus.spool, dead_letters=dead_letters
+    )
     consuming = asyncio.create_task(runner.run(), name="hookgate-embedded-consumer")
     try:
         upkeep = upkeep_forever(
@@ -112,7 +123,7 @@ async def embedded_consumers(context: GatewayContext) -> AsyncIterator[None]:
         async with (
             running(_trim_forever(bus.spool), name="hookgate-spool-trim"),
             running(upkeep, name="hookgate-consumer-upkeep"),
-            polling(metrics, engine=context.engine),
+            polling(metrics, engine=context.engine, dead_letters=dead_letters),
         ):
             yield
     finally:

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -34,6 +33,7 @@ from schemas.envelope import (
     Delivery,
     MalformedPayload,
     Normalized,
+    ProviderTime,
     digest_id,
     format_time,
     malformed_from,
@@ -62,20 +62,20 @@ class Cancellation(CalendlyModel):
     """`host` or `invitee`."""
     reason: str | None = None
     """May be empty."""
-    created_at: AwareDatetime | None = None
+    created_at: ProviderTime | None = None
 
 
 class NoShow(CalendlyModel):
     uri: str
-    created_at: AwareDatetime | None = None
+    created_at: ProviderTime | None = None
 
 
 class StoredScheduledEvent(CalendlyModel):
     """What the store reads of a `ScheduledEvent` (and its required `uri`)."""
 
     uri: str
-    start_time: AwareDatetime
-    end_time: AwareDatetime
+    start_time: ProviderTime
+    end_time: ProviderTime
 
 
 class ScheduledEvent(StoredScheduledEvent):
@@ -83,8 +83,8 @@ class ScheduledEvent(StoredScheduledEvent):
     status: str | None = None
     event_type: str | None = None
     location: dict[str, Any] | None = None
-    created_at: AwareDatetime | None = None
-    updated_at: AwareDatetime | None = None
+    created_at: ProviderTime | None = None
+    updated_at: ProviderTime | None = None
     cancellation: Cancellation | None = None
 
 
@@ -100,8 +100,8 @@ class StoredInvitee(CalendlyModel):
     """`active` or `canceled`."""
     event: str
     """The scheduled event's URI."""
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    created_at: ProviderTime
+    updated_at: ProviderTime
     rescheduled: bool = False
     old_invitee: str | None = None
     new_invitee: str | None = None
@@ -123,7 +123,7 @@ class StoredInviteeEvent(CalendlyModel):
     """What the store reads of an `InviteeEvent`."""
 
     event: Literal["invitee.created", "invitee.canceled"]
-    created_at: AwareDatetime
+    created_at: ProviderTime
     payload: StoredInvitee
 
 
@@ -134,7 +134,7 @@ class InviteeEvent(StoredInviteeEvent):
 
 class OtherEvent(CalendlyModel):
     event: str = Field(min_length=1)
-    created_at: AwareDatetime
+    created_at: ProviderTime
     created_by: str | None = None
     payload: dict[str, Any]
 

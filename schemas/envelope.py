@@ -14,10 +14,18 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
 KafkaHeaders = list[tuple[str, bytes]]
 
@@ -107,6 +115,27 @@ def format_time(moment: datetime) -> str:
     `ce_time` header, and a cache hit costs a fifth of formatting.
     """
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+EARLIEST_PROVIDER_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_PROVIDER_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+"""Provider times outside [1970, 2200) are refused at the edge (400 `malformed_payload`):
+no provider means them, and the store's row versions and timestamp columns need a
+bounded range (`consumers.versions`)."""
+
+
+def in_provider_range(moment: datetime) -> datetime:
+    """`moment` if it lies in [1970, 2200) (naive times count as UTC), else a validation error."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if not EARLIEST_PROVIDER_TIME <= aware < LATEST_PROVIDER_TIME:
+        raise PydanticCustomError(
+            "time_out_of_range", "a provider time must lie between 1970 and 2200"
+        )
+    return moment
+
+
+ProviderTime = Annotated[AwareDatetime, AfterValidator(in_provider_range)]
+"""A provider's time with an offset, in the range every store column and version takes."""
 
 
 @dataclass(frozen=True, slots=True)

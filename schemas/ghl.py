@@ -37,6 +37,7 @@ from schemas.envelope import (
     Normalized,
     digest_id,
     format_time,
+    in_provider_range,
     malformed_from,
     source_uri,
     validate_lean,
@@ -70,8 +71,8 @@ def _assume_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-Timestamp = Annotated[datetime, AfterValidator(_assume_utc)]
-"""GHL's ISO 8601 times; the odd one without an offset is read as UTC."""
+Timestamp = Annotated[datetime, AfterValidator(_assume_utc), AfterValidator(in_provider_range)]
+"""GHL's ISO 8601 times; the odd one without an offset is read as UTC (`ProviderTime`'s range)."""
 
 
 def _none_as_empty(value: object) -> object:

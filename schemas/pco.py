@@ -25,7 +25,6 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -40,6 +39,7 @@ from schemas.envelope import (
     Delivery,
     MalformedPayload,
     Normalized,
+    ProviderTime,
     malformed_from,
     source_uri,
 )
@@ -66,7 +66,7 @@ class Relationship(PcoModel):
 
 class Meta(PcoModel):
     parent: Ref | None = None
-    event_time: AwareDatetime | None = None
+    event_time: ProviderTime | None = None
     idempotency_token: str | None = None
 
 
@@ -79,9 +79,9 @@ class PersonAttributes(PcoModel):
     status: str | None = None
     """`active` or `inactive`."""
     membership: str | None = None
-    inactivated_at: AwareDatetime | None = None
-    created_at: AwareDatetime | None = None
-    updated_at: AwareDatetime
+    inactivated_at: ProviderTime | None = None
+    created_at: ProviderTime | None = None
+    updated_at: ProviderTime
 
 
 class EmailAttributes(PcoModel):
@@ -89,8 +89,8 @@ class EmailAttributes(PcoModel):
     primary: bool = False
     location: str | None = None
     blocked: bool | None = None
-    created_at: AwareDatetime | None = None
-    updated_at: AwareDatetime | None = None
+    created_at: ProviderTime | None = None
+    updated_at: ProviderTime | None = None
 
 
 class PhoneNumberAttributes(PcoModel):
@@ -103,8 +103,8 @@ class PhoneNumberAttributes(PcoModel):
     national: str | None = None
     international: str | None = None
     location: str | None = None
-    created_at: AwareDatetime | None = None
-    updated_at: AwareDatetime | None = None
+    created_at: ProviderTime | None = None
+    updated_at: ProviderTime | None = None
 
 
 class _Resource(PcoModel):
@@ -326,7 +326,7 @@ class StoredRelationship(StoredPcoModel):
 
 class StoredMeta(StoredPcoModel):
     parent: StoredRef | None = None
-    event_time: AwareDatetime | None = None
+    event_time: ProviderTime | None = None
 
 
 class StoredPersonAttributes(StoredPcoModel):
@@ -334,20 +334,20 @@ class StoredPersonAttributes(StoredPcoModel):
     last_name: str | None = None
     given_name: str | None = None
     status: str | None = None
-    updated_at: AwareDatetime
+    updated_at: ProviderTime
 
 
 class StoredEmailAttributes(StoredPcoModel):
     address: str
     primary: bool = False
-    updated_at: AwareDatetime | None = None
+    updated_at: ProviderTime | None = None
 
 
 class StoredPhoneNumberAttributes(StoredPcoModel):
     number: str
     e164: str | None = None
     primary: bool = False
-    updated_at: AwareDatetime | None = None
+    updated_at: ProviderTime | None = None
 
 
 class StoredPerson(StoredPcoModel):

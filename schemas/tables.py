@@ -1,4 +1,4 @@
-"""SQLAlchemy Core tables the gateway owns: the sources.
+"""SQLAlchemy Core tables the gateway owns: the sources; and the dead letters.
 
 All tables share `metadata`. The store tables the consumers write live in
 `schemas/store.py`; Google's channels and sync state in `schemas/google_store.py`.
@@ -9,9 +9,11 @@ database; these definitions are what the code queries.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -50,3 +52,26 @@ sources = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_sources_provider_tenant", sources.c.provider, sources.c.tenant)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(255), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("consumer_group", String(255), nullable=False),
+    Column("key", LargeBinary, nullable=True),
+    Column("value", LargeBinary, nullable=True),
+    Column("headers", LargeBinary, nullable=False),
+    Column("error_class", String(200), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+    Column("replayed_at", DateTime(timezone=True), nullable=True),
+)
+"""Events the embedded consumer could not apply (`consumers.dead_letter_table`): the
+bus record as it was (`headers` a JSON list of `[name, text]`), the error's class
+and one payload-free line, and `replayed_at` once `hookgate replay` applied it. The
+embedded default's counterpart of Kafka mode's `{prefix}.dlq` topic."""
+Index("ix_dead_letters_replayed_at", dead_letters.c.replayed_at)

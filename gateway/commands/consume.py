@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 import orjson
 from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier, ApplyResult
-from consumers.google.wiring import build_google_sync
-from consumers.handlers import build_registry
+from consumers.google.wiring import GoogleSync, build_google_sync
 from consumers.kafka_runner import KafkaRunner, KafkaRunnerConfig, run_until_signalled
 from consumers.metrics import ConsumerMetrics, LagConfig, polling
 from consumers.registry import HandlerRegistry
@@ -36,6 +36,7 @@ from gateway.settings import Settings
 from gateway.sources import SourceRepository
 from gateway.tasks import running
 from gateway.topics import ensure_hookgate_topics
+from gateway.wiring import store_registry
 from schemas import CloudEvent
 
 DEFAULT_GROUP_SUFFIX = "store"
@@ -112,21 +113,10 @@ without one, at 25 against 26-30 µs of consumer CPU per event."""
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     engine = create_engine(settings)
-    keys = load_keys([k.get_secret_value() for k in settings.secret_keys], settings.dev_key_path)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
-        http = await stack.enter_async_context(httpx.AsyncClient(timeout=GOOGLE_HTTP_TIMEOUT))
-        google = build_google_sync(
-            engine,
-            RepositoryCredentialStore(SourceRepository(engine, SecretBox(keys))),
-            http,
-            api_base=settings.google_api_base,
-            token_url=settings.google_token_url,
-            max_running_syncs=settings.google_sync_concurrency,
-        )
-        stack.push_async_callback(google.aclose)
-        registry = build_registry()
-        google.register(registry)
+        google = await open_google_sync(stack, settings, engine)
+        registry = store_registry(google)
         providers = args.providers or handled_providers(registry)
         config = runner_config(settings, args, providers)
         await ensure_hookgate_topics(settings, providers)
@@ -159,6 +149,24 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         tune_gc(CONSUMER_GC_GEN0_THRESHOLD)
         await run_until_signalled(runner, signal.SIGTERM, signal.SIGINT)
     return 0
+
+
+async def open_google_sync(
+    stack: contextlib.AsyncExitStack, settings: Settings, engine: AsyncEngine
+) -> GoogleSync:
+    """The Google sync of a command's consumers (its HTTP client closed with `stack`)."""
+    keys = load_keys([k.get_secret_value() for k in settings.secret_keys], settings.dev_key_path)
+    http = await stack.enter_async_context(httpx.AsyncClient(timeout=GOOGLE_HTTP_TIMEOUT))
+    google = build_google_sync(
+        engine,
+        RepositoryCredentialStore(SourceRepository(engine, SecretBox(keys))),
+        http,
+        api_base=settings.google_api_base,
+        token_url=settings.google_token_url,
+        max_running_syncs=settings.google_sync_concurrency,
+    )
+    stack.push_async_callback(google.aclose)
+    return google
 
 
 @dataclass

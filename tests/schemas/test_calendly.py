@@ -149,7 +149,8 @@ def _invitee_without(field: str) -> bytes:
         ),
         (
             b'{"event":"x.y","created_at":"9999-12-31T23:59:59-23:59","payload":{}}',
-            "The Calendly delivery has a time out of range.",
+            "The Calendly delivery has an invalid `created_at` "
+            "(a provider time must lie between 1970 and 2200).",
         ),
         (
             b'{"event":"","created_at":"2026-03-14T15:09:26Z","payload":{}}',

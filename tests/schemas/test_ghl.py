@@ -209,7 +209,8 @@ def test_generic_type_names(name: str, expected: str) -> None:
         ),
         (
             b'{"type":"X","timestamp":"0001-01-01T00:00:00+01:00"}',
-            "The GoHighLevel delivery has a time out of range.",
+            "The GoHighLevel delivery has an invalid `timestamp` "
+            "(a provider time must lie between 1970 and 2200).",
         ),
         (b'{"type":"!!!"}', "The GoHighLevel delivery has a `type` that names no event."),
     ],
