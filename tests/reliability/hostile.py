@@ -7,6 +7,12 @@ Each `Case` carries the raw request bytes and what the gateway may do with it:
 `genuine` ones (validly signed, fresh, well formed) must get 200 and publish;
 `may_publish` is False for everything without a valid signature, which must never
 get a 2xx. No case may get a 5xx.
+
+Some kinds are genuinely signed but carry what once stopped the consumers or was
+kept for strangers (issue 18): a provider time in year 9999 (refused, 400), NUL in a
+name (accepted, applied without it), made-up source ids of up to 12,000 characters
+(404 before any lookup), GHL payloads without an ISO timestamp (401), and PCO deletes
+whose `attributes` are empty or null (accepted: a delete refused is a delete lost).
 """
 
 from __future__ import annotations
@@ -47,6 +53,11 @@ KINDS = (
     "forged_google",
     "wrong_method",
     "garbage_http",
+    "far_future_time",
+    "nul_text",
+    "made_up_source",
+    "ghl_untimed",
+    "pco_destroyed_bare",
 )
 
 
@@ -235,12 +246,72 @@ def draw(rng: random.Random, targets: Targets, now: datetime | None = None) -> C
             method, f"/webhooks/{provider}/{source}".encode(), [], _random_bytes(rng, 100)
         )
         return Case(kind, provider, raw, expect=frozenset({405}))
+    if kind in POISON_KINDS:
+        return _poison(kind, rng, targets, now)
     garbage = rng.randbytes(rng.randint(1, 2000))
     return Case(
         kind,
         provider,
         rng.choice([garbage, b"POST /webhooks/ HTTP/1.1\r\n" + garbage + b"\r\n\r\n"]),
     )
+
+
+POISON_KINDS = frozenset(
+    {"far_future_time", "nul_text", "made_up_source", "ghl_untimed", "pco_destroyed_bare"}
+)
+
+
+def _iso(moment: datetime) -> str:
+    """As `schemas.samples` writes Calendly's times."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _poison(kind: str, rng: random.Random, targets: Targets, now: datetime) -> Case:
+    """A genuinely signed delivery carrying what once stopped the line or was kept."""
+    if kind == "far_future_time":
+        body = samples.sample("calendly", "invitee.created", now=now)
+        body = body.replace(_iso(now).encode(), b"9999-12-31T23:59:59.999999Z")
+        signed = deliveries.calendly(now, body=body)
+        return _signed_case(kind, "calendly", targets, signed, expect=frozenset({400}))
+    if kind == "nul_text":
+        name = rng.choice(["Ada\x00 Lovelace", "\x00", "Ada Love\x00\x00lace"])
+        body = samples.calendly("invitee.created", now=now, name=name, email="n\x00l@example.com")
+        return _signed_case(kind, "calendly", targets, deliveries.calendly(now, body=body))
+    if kind == "made_up_source":
+        provider = rng.choice(PROVIDERS)
+        made_up = "".join(rng.choice("abcxyz0129_-") for _ in range(rng.randint(1, 12_000)))
+        signed = _genuine(provider, targets, now)
+        raw = _post(provider, made_up, _headers(signed.headers), signed.body)
+        return Case(kind, provider, raw, expect=frozenset({404, 431}))
+    if kind == "ghl_untimed":
+        payload = orjson.loads(samples.sample("ghl", "ContactUpdate", now=now))
+        stamp = rng.choice([None, int(now.timestamp()), int(now.timestamp() * 1000), "soon"])
+        if stamp is None:
+            del payload["timestamp"]
+        else:
+            payload["timestamp"] = stamp
+        signed = deliveries.ghl(now, targets.ghl_key, body=orjson.dumps(payload))
+        return _signed_case(kind, "ghl", targets, signed, expect=frozenset({401}), genuine=False)
+    delivery = orjson.loads(samples.sample("pco", "person.destroyed", now=now))
+    document = orjson.loads(delivery["data"][0]["attributes"]["payload"])
+    document["data"]["attributes"] = rng.choice([{}, None])
+    delivery["data"][0]["attributes"]["payload"] = orjson.dumps(document).decode()
+    signed = deliveries.pco(now, body=orjson.dumps(delivery))
+    return _signed_case(kind, "pco", targets, signed)
+
+
+def _signed_case(
+    kind: str,
+    provider: str,
+    targets: Targets,
+    signed: deliveries.Signed,
+    *,
+    expect: frozenset[int] | None = None,
+    genuine: bool = True,
+) -> Case:
+    raw = _post(provider, targets.sources[provider], _headers(signed.headers), signed.body)
+    accepted = genuine and expect is None
+    return Case(kind, provider, raw, genuine=accepted, may_publish=accepted, expect=expect)
 
 
 def judge(case: Case, status: int | None) -> str | None:

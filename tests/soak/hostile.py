@@ -6,17 +6,22 @@ Starts its own gateway (`hookgate serve`, embedded mode, in a temporary director
 127.0.0.1 only, rate limit off so the counts are about hostility), registers one
 source per provider, sends requests drawn by `tests.reliability.hostile.draw`, and
 prints the answers by status and by kind. It exits 1 if any answer broke a rule
-(a 5xx, a 2xx without a valid signature, a genuine delivery refused) or if the
-events the gateway published differ from the 200s it gave.
+(a 5xx, a 2xx without a valid signature, a genuine delivery refused), if the
+events the gateway published differ from the 200s it gave, or if they were not
+all applied to the store by its embedded consumers within `--drain-seconds` of the
+last answer: every accepted event in the processed-event ledger, none parked as a
+dead letter.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -105,6 +110,37 @@ async def published_events(base: str) -> float:
     )
 
 
+async def metric_total(base: str, name: str) -> float:
+    """The sum of a counter's children on the gateway's /metrics."""
+    async with httpx.AsyncClient(base_url=base) as client:
+        text = (await client.get("/metrics")).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") or line.startswith(name + " ")
+    )
+
+
+async def wait_applied(base: str, events: float, seconds: float) -> float:
+    """Wait until the embedded consumers applied (or counted unhandled) `events`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        done = await metric_total(base, "hookgate_events_applied_total") + await metric_total(
+            base, "hookgate_events_unhandled_total"
+        )
+        if done >= events or time.monotonic() > deadline:
+            return done
+        await asyncio.sleep(0.5)
+
+
+def store_counts(store: Path) -> tuple[int, int]:
+    """(events in the ledger, dead letters) in the gateway's SQLite store."""
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        ledger = db.execute("select count(*) from processed_events").fetchone()[0]
+        parked = db.execute("select count(*) from dead_letters").fetchone()[0]
+    return int(ledger), int(parked)
+
+
 async def soak(args: argparse.Namespace) -> int:
     ghl_key = Ed25519PrivateKey.generate()
     port = free_port()
@@ -145,9 +181,11 @@ async def soak(args: argparse.Namespace) -> int:
             await asyncio.gather(*(worker() for _ in range(args.concurrency)))
             elapsed = time.monotonic() - started
             published = await published_events(base)
+            applied = await wait_applied(base, published, args.drain_seconds)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(60)
+        ledger, parked = store_counts(Path(tmp) / "store.db")
     total = sum(by_status.values())
     print(f"sent {total} requests in {elapsed:.0f} s ({total / elapsed:.0f}/s), seed {args.seed}")
     print("by status:", ", ".join(f"{s}: {n}" for s, n in sorted(by_status.items(), key=str)))
@@ -155,10 +193,19 @@ async def soak(args: argparse.Namespace) -> int:
         row = {s: n for (k, s), n in by_kind.items() if k == kind}
         print(f"  {kind:22} " + ", ".join(f"{s}: {n}" for s, n in sorted(row.items(), key=str)))
     print(f"events published (metrics): {published:.0f}; 200 answers: {by_status[200]}")
+    print(
+        f"applied by the consumers (metrics): {applied:.0f}; in the ledger: {ledger};"
+        f" dead letters: {parked}"
+    )
     print(f"gateway exit code after SIGTERM: {server.returncode}")
     for problem, count in problems.most_common():
         print(f"PROBLEM x{count}: {problem}")
-    ok = not problems and published == by_status[200] and server.returncode == 0
+    ok = (
+        not problems
+        and published == by_status[200] == applied == ledger
+        and parked == 0
+        and server.returncode == 0
+    )
     print("OK" if ok else "FAILED")
     return 0 if ok else 1
 
@@ -169,6 +216,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--max-seconds", type=float, default=900)
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument(
+        "--drain-seconds", type=float, default=120, help="how long the consumers may take"
+    )
     return asyncio.run(soak(parser.parse_args()))
 
 
