@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,13 @@ import pytest_asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from schemas import Delivery, google
 from schemas.google_store import google_sync_state
 from tests.emulators.google import EmulatedChannel, GoogleEmulator
 from tests.fixtures.google import GoogleAccount
 from tests.google.conftest import ADMIN_TOKEN, Harness, open_harness
 from tests.google.test_sync import CALENDAR, START, open_channel
+from verifiers.google import notification_headers
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 VICTIM = "ceo@example.com"
@@ -126,3 +129,37 @@ async def test_an_inactive_sources_notification_publishes_nothing(
 
     assert status == 200
     assert cached.publisher.published == published
+
+
+async def test_a_change_on_the_bus_naming_another_calendar_than_its_channel_syncs_nothing(
+    cached: Harness,
+) -> None:
+    """An event already on the bus with a calendar its channel does not watch (as a
+    gateway that read `X-Goog-Resource-URI` published them) is not synced."""
+    channel = await open_channel(cached)
+    cached.emulator.deliver = None
+    await cached.emulator.create_event(VICTIM, summary="Board meeting", start=START)
+    headers = notification_headers(
+        "unused",
+        channel_id=str(channel["id"]),
+        resource_id=str(channel["resource_id"]),
+        state="exists",
+        message_number=9,
+        calendar_id=VICTIM,
+    )
+    delivery = Delivery(
+        provider="google",
+        source_id=cached.source.id,
+        tenant=cached.source.tenant,
+        headers={name.lower(): value for name, value in headers.items()},
+        body=b"",
+        received_at=datetime.now(UTC),
+    )
+    (event,) = google.normalize(delivery).events
+    assert google.parse_change(event.data).calendar_id == VICTIM
+
+    await cached.publisher.applier.apply([event])
+    await cached.settle()
+
+    assert await synced_calendars(cached) == set()
+    assert await cached.store(VICTIM) == {}
