@@ -29,11 +29,16 @@ def payload_location(body: bytes) -> str | None:
 
 
 def source_location(options: Mapping[str, Any]) -> str | None:
-    """The location a source is bound to (`options.location_id`), or None when unbound."""
+    """The location a source is bound to (`options.location_id`), or None when unbound.
+
+    A `location_id` that names no location (blank, or not a string) binds the source to
+    none: every delivery naming a location is refused, rather than the source taking
+    any tenant's, until an operator fixes it.
+    """
     location = options.get(OPTION)
-    if not isinstance(location, str):
+    if location is None:
         return None
-    return location.strip() or None
+    return location.strip() if isinstance(location, str) else ""
 
 
 def location_refusal(body: bytes, *, own: str | None, claimed: Collection[str]) -> str | None:
