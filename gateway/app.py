@@ -130,6 +130,7 @@ def create_app(
                     "ghl": settings.ghl_tolerance_seconds,
                 },
                 ttl=settings.source_cache_seconds,
+                unknown_kept=settings.unknown_sources_kept,
             )
             bus: Bus | None = None
             if publisher is None:
@@ -157,6 +158,9 @@ def create_app(
                 clock=clock,
                 body_timeout_seconds=settings.body_timeout_seconds,
                 rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+                unverified_limiter=RateLimiter(
+                    settings.unverified_rate_per_second, settings.unverified_burst
+                ),
                 rejections=rejections,
             )
             await stack.enter_async_context(webhooks.endpoint.body_deadlines)

@@ -15,6 +15,12 @@ arriving, leaves one channel, not two renewed forever; when openings race (two a
 calls, or one while a worker renews the calendar's channel) the newest channel stays
 (`_supersede`). Removing or disconnecting a source stops its channels; disconnecting
 keeps its appointments.
+
+The ingress takes a notification's calendar from the channel's record (not from the
+unsigned `X-Goog-Resource-URI`) and drops those of stopped channels, reading the live
+channels through the source cache: every change here calls `on_change(source_id)`,
+so this process's cache reads them again at once (other processes within its TTL,
+or at once for a channel they have not seen yet).
 """
 
 from __future__ import annotations
@@ -142,8 +148,10 @@ class ChannelManager:
         ttl: timedelta = timedelta(days=7),
         renew_before: timedelta = timedelta(hours=12),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_change: Callable[[str], None] = lambda source_id: None,
     ) -> None:
         self._engine = engine
+        self._on_change = on_change
         self._sources = sources
         self._api_for = api_for
         self._public_url = public_url.rstrip("/")
@@ -192,6 +200,7 @@ class ChannelManager:
         }
         async with self._engine.begin() as connection:
             await connection.execute(insert(google_channels).values(**row))
+        self._on_change(source_id)
         log.info("google: opened channel %s for source %s", channel_id, source_id)
         return ChannelInfo(
             id=channel_id,
@@ -271,6 +280,7 @@ class ChannelManager:
                 if getattr(exc, "status", None) != 404:
                     raise
         await self._mark_stopped(channel_id, replaced_by=replaced_by)
+        self._on_change(source_id)
         log.info("google: stopped channel %s of source %s", channel_id, source_id)
         return await self.get(channel_id) or channel
 
@@ -292,6 +302,7 @@ class ChannelManager:
         except Exception:
             log.exception("google: could not stop channel %s at Google", channel_id)
             await self._mark_stopped(channel_id, replaced_by=replaced_by)
+            self._on_change(source_id)
 
     async def _mark_stopped(self, channel_id: str, *, replaced_by: str | None = None) -> None:
         async with self._engine.begin() as connection:
@@ -318,6 +329,7 @@ class ChannelManager:
         await self._sources.set_status(
             source_id, DISCONNECTED, "Disconnected: channels stopped, synced appointments kept."
         )
+        self._on_change(source_id)
         return stopped
 
     async def renew_due(self) -> list[ChannelInfo]:
@@ -389,6 +401,7 @@ def context_channel_manager(
             public_url=context.settings.resolved_public_url,
             token_keys=context.box.channel_token_keys,
             clock=context.clock,
+            on_change=context.cache.invalidate,
         )
         context.extras["google_channels"] = manager
     return manager

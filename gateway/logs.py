@@ -1,7 +1,8 @@
 """Structured logs: one JSON object per line, with the record's `extra` fields.
 
 Nothing here knows a secret; callers log ids, codes and outcomes, never bodies,
-signatures or keys.
+signatures or keys. What a caller chose (the provider and source id in a webhook
+path) is clipped (`clip`), so a made-up 16 KB id makes a short line.
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ _LEVELS = {
     logging.ERROR: "error",
     logging.CRITICAL: "critical",
 }
+
+MAX_CALLER_CHARS = 64
+"""The most of a caller-chosen value a log line (or the rejection log) keeps."""
+
+
+def clip(value: str, limit: int = MAX_CALLER_CHARS) -> str:
+    """`value`, cut to `limit` characters (the last one an ellipsis) when longer."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
 
 _FIELDS = "_hookgate_fields"
 """A record attribute holding its `extra` fields ready to dump (set by `log_delivery`)."""
@@ -207,11 +217,12 @@ def log_delivery(
     without a `LogRecord`; otherwise (say, a test's capture handler) a record is made
     without `Logger.log`'s walk up the stack, its fields handed to the formatter ready.
 
-    `reason` is a rejection's stable code; bodies, headers and signatures are never logged.
+    `reason` is a rejection's stable code; bodies, headers and signatures are never logged;
+    `provider` and `source` come from the request's path, so they are clipped.
     """
     fields: dict[str, Any] = {
-        "provider": provider,
-        "source": source,
+        "provider": clip(provider),
+        "source": None if source is None else clip(source),
         "outcome": outcome,
         "status": status,
         "latency_ms": round(latency_seconds * 1000, 3),

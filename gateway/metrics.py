@@ -44,9 +44,12 @@ OUTCOMES = (
     "rate_limited",
     "timeout",
     "disconnected",
+    "refused",
+    "error",
 )
 """`hookgate_deliveries_total` outcomes: accepted (published), acknowledged (verified,
-nothing to publish, e.g. Google's sync), the rejections, and the reliability limits
+nothing to publish, e.g. Google's sync), the rejections (refused: 403, a verified
+delivery the source must not take), error (the gateway failed), and the reliability limits
 (rate_limited 429, timeout 408 for a body too slow, disconnected: the client left)."""
 
 PUBLISH_TARGETS = ("kafka", "spool")

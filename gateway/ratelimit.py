@@ -1,10 +1,13 @@
 """Per-source rate limiting: one token bucket per source id, in this process's memory.
 
 Each source may send `rate` deliveries per second on average and `burst` at once.
-A delivery past that gets 429 with `Retry-After` (GHL retries 429 too). With
-several worker processes each keeps its own buckets, so the effective limit is
-`workers x rate`. Buckets are keyed by known source ids only (the check runs after
-the source lookup), and idle buckets are dropped, so memory stays bounded.
+A delivery past that gets the provider's throttled status with `Retry-After`
+(`gateway.providers.RetryAnswers`: 429 for GHL, 503 for the others). The ingress
+keeps two limiters: one spent only by verified deliveries (the genuine sender's
+budget), one only by deliveries that failed verification. With several worker
+processes each keeps its own buckets, so the effective limit is `workers x rate`.
+Buckets are keyed by known source ids only (the check runs after the source lookup),
+and idle buckets are dropped, so memory stays bounded.
 """
 
 from __future__ import annotations

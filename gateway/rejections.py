@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-MAX_FIELD_CHARS = 64
+from gateway.logs import clip
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +51,8 @@ class RejectionLog:
         self._entries.append(
             Rejection(
                 at=at,
-                provider=_clip(provider),
-                source_id=_clip(source_id),
+                provider=clip(provider),
+                source_id=clip(source_id),
                 status=status,
                 code=code,
                 detail=detail,
@@ -63,7 +63,3 @@ class RejectionLog:
         """Newest first."""
         newest_first = list(reversed(self._entries))
         return newest_first if limit is None else newest_first[: max(0, limit)]
-
-
-def _clip(value: str) -> str:
-    return value if len(value) <= MAX_FIELD_CHARS else value[: MAX_FIELD_CHARS - 1] + "…"

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     pco_api_base: str = "https://api.planningcenteronline.com"
     ghl_api_base: str = "https://services.leadconnectorhq.com"
     log_level: str = Field(default="INFO")
+    unverified_rate_per_second: float = 10.0
+    """Deliveries per second per source and process that may fail verification before
+    further failures get 429 (a budget of their own: the genuine one is spent only by
+    verified deliveries); 0 turns the limit off."""
+    unverified_burst: int = 100
+    unknown_sources_kept: int = Field(default=4096, ge=0)
+    """How many unknown source ids each process remembers (each for `source_cache_seconds`)."""
 
     @field_validator("secret_keys", mode="before")
     @classmethod

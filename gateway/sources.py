@@ -7,6 +7,7 @@ and never returns them in a `SourceRecord`, so an admin response cannot leak the
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.secretbox import SecretBox
+from schemas.google_store import CHANNEL_ACTIVE, google_channels
 from schemas.tables import SOURCE_ACTIVE, sources
 
 
@@ -49,6 +51,17 @@ class SourceSecrets:
 
 def new_source_id() -> str:
     return "src_" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
+
+
+MAX_SOURCE_ID_CHARS = 64
+"""The `sources.id` column's width; ids made here are 20 characters."""
+_SOURCE_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_SOURCE_ID_CHARS}}}")
+
+
+def plausible_source_id(value: str) -> bool:
+    """Whether `value` could be a source id at all (length, alphabet): anything else is
+    refused before a lookup, so made-up ids cost neither a query nor a cache entry."""
+    return _SOURCE_ID.fullmatch(value) is not None
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -138,6 +151,23 @@ class SourceRepository:
         return SourceSecrets(
             record=self._record(mapping), secrets=tuple(found), valid_until=valid_until
         )
+
+    async def live_channels(self, source_id: str) -> dict[str, str]:
+        """The source's active Google channels: channel id -> the calendar it watches."""
+        table = google_channels.c
+        query = select(table.id, table.calendar_id).where(
+            table.source_id == source_id, table.state == CHANNEL_ACTIVE
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {row.id: row.calendar_id for row in rows}
+
+    async def options_of(self, provider: str) -> tuple[dict[str, Any], ...]:
+        """The options of every source of `provider` (no secrets)."""
+        query = select(sources.c.options).where(sources.c.provider == provider)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return tuple(orjson.loads(row.options or "{}") for row in rows)
 
     async def rotate_secret(
         self, source_id: str, secret: str, *, now: datetime, grace: timedelta

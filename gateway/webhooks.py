@@ -1,9 +1,15 @@
 """`POST /webhooks/{provider}/{source_id}`: verify, normalize, make durable, answer.
 
-The order is the contract's: size bound, source lookup, the source's rate limit,
-the body read (bounded in size and in time), verification on the raw bytes,
-normalization, publish; a 2xx only once the events are durable, and nothing
-published for any other answer. Every non-2xx answer is kept in the rejection log.
+The order: size bound, the id's shape (ids that cannot be ids get 404 before any
+lookup), source lookup, the body read (bounded in size and in time), verification
+on the raw bytes, then the source's rate limit (spent only by verified deliveries:
+unverifiable ones spend a separate budget of their own and get 429 past it, so
+strangers never use up the genuine sender's), normalization (bound to the source:
+its status, Google's live channels, GHL's location), publish; a 2xx only once the
+events are durable, and nothing published for any other answer. Every answer that
+asks the sender to come back later is the provider's retry status
+(`gateway.providers.RetryAnswers`) with `Retry-After`, a failure of the gateway's
+own included. Every non-2xx answer is kept in the rejection log.
 
 This is the hot path, so it is plain ASGI (`serve`), called by the app in front of
 Starlette's middleware and routing (`gateway.app`): headers become one dict of
@@ -13,6 +19,7 @@ metric children are looked up once per provider.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,14 +31,17 @@ from starlette.types import Receive, Scope, Send
 from gateway.body import BodyDeadlines, BodyTooLarge, ClientGone, declared_too_large
 from gateway.logs import REQUEST_ID, log_delivery
 from gateway.metrics import GatewayMetrics, ProviderMetrics
-from gateway.providers import Provider
+from gateway.providers import Provider, Refused, RetryAnswers
 from gateway.publish import Publisher, PublishUnavailable
 from gateway.ratelimit import RateLimiter, retry_after_header
 from gateway.rejections import RejectionLog
 from gateway.request_id import request_id_from
-from gateway.source_cache import SourceCache, SourcesUnavailable
+from gateway.source_cache import ResolvedSource, SourceCache, SourcesUnavailable
+from gateway.sources import plausible_source_id
 from schemas import BusRecord, Delivery, MalformedPayload
 from verifiers import VerificationError
+
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "30"
 PREFIX = "/webhooks/"
@@ -98,11 +108,47 @@ _DISCONNECTED = _reject(
 )
 _RETRY_AFTER = ((b"retry-after", RETRY_AFTER_SECONDS.encode()),)
 _CONTENT_TYPE = (b"content-type", b"application/json")
+_UNVERIFIED_LIMITED = "unverified_rate_limited"
 
 
-_INTERNAL_ERROR = _reject(
-    500, "error", "internal_error", "The gateway failed on this request; retry later."
-)
+@dataclass(frozen=True, slots=True)
+class _RetryLater:
+    """One provider's pre-built answers asking it to come back later."""
+
+    unavailable: _Answer
+    """The source's settings cannot be read right now."""
+    not_durable: _Answer
+    """Nothing could make the event durable."""
+    error: _Answer
+    """The gateway failed on the request."""
+    throttled_status: int
+
+    @classmethod
+    def of(cls, retries: RetryAnswers) -> _RetryLater:
+        return cls(
+            unavailable=_reject(
+                retries.unavailable,
+                "unavailable",
+                "unavailable",
+                "The gateway cannot read this source's settings right now; retry later.",
+                headers=_RETRY_AFTER,
+            ),
+            not_durable=_reject(
+                retries.unavailable,
+                "unavailable",
+                "unavailable",
+                "The event could not be stored durably; retry later.",
+                headers=_RETRY_AFTER,
+            ),
+            error=_reject(
+                retries.error,
+                "error",
+                "internal_error",
+                "The gateway failed on this request; retry later.",
+                headers=_RETRY_AFTER,
+            ),
+            throttled_status=retries.throttled,
+        )
 
 
 async def _respond(send: Send, answer: _Answer, request_id: str) -> None:
@@ -136,19 +182,13 @@ class WebhookEndpoint:
         clock: Callable[[], datetime],
         body_timeout_seconds: float = 15.0,
         rate_limiter: RateLimiter | None = None,
+        unverified_limiter: RateLimiter | None = None,
         rejections: RejectionLog | None = None,
     ) -> None:
         self._sources = sources
         self._providers = frozenset(providers)
-        self._unavailable = {
-            name: _reject(
-                provider.retry_status,
-                "unavailable",
-                "unavailable",
-                "The gateway cannot read this source's settings right now; retry later.",
-                headers=_RETRY_AFTER,
-            )
-            for name, provider in providers.items()
+        self._retry_later = {
+            name: _RetryLater.of(provider.retries) for name, provider in providers.items()
         }
         self._publisher = publisher
         self._metrics = metrics
@@ -158,6 +198,7 @@ class WebhookEndpoint:
         self.body_deadlines = BodyDeadlines(body_timeout_seconds)
         """Enter it (`async with`) while serving, or every body read arms its own timer."""
         self._limiter = rate_limiter or RateLimiter(0, 1)
+        self._unverified = unverified_limiter or RateLimiter(0, 1)
         self.rejections = rejections or RejectionLog()
         self._timed_out = _reject(
             408,
@@ -185,8 +226,8 @@ class WebhookEndpoint:
                 try:
                     answer = await self._handle(receive, headers, provider, source_id, metrics)
                 except Exception:
-                    await _respond(send, _INTERNAL_ERROR, request_id)
-                    raise  # uvicorn logs it and closes the connection, as Starlette would
+                    log.exception("webhook request failed; asking the provider to retry")
+                    answer = self._retry_later[provider].error
             else:
                 answer = _UNKNOWN_SOURCE  # a made-up provider: no metric labels for it
             elapsed = time.perf_counter() - started
@@ -224,22 +265,16 @@ class WebhookEndpoint:
     ) -> _Answer:
         if declared_too_large(headers, self._max_body_bytes):
             return _TOO_LARGE
+        if not plausible_source_id(source_id):
+            return _UNKNOWN_SOURCE
+        retry_later = self._retry_later[provider]
         now = self._clock()
         try:
             source = await self._sources.resolve(source_id, now=now)
         except SourcesUnavailable:
-            return self._unavailable[provider]
+            return retry_later.unavailable
         if source is None or source.provider.name != provider:
             return _UNKNOWN_SOURCE
-        wait = self._limiter.acquire(source.id)
-        if wait is not None:
-            return _reject(
-                429,
-                "rate_limited",
-                "rate_limited",
-                "This source sent more deliveries than the gateway takes per second; retry later.",
-                headers=((b"retry-after", retry_after_header(wait).encode()),),
-            )
         try:
             body = await self.body_deadlines.read(receive, self._max_body_bytes)
         except BodyTooLarge:
@@ -252,9 +287,30 @@ class WebhookEndpoint:
             source.verifier.verify(headers, body, now=now)
         except VerificationError as exc:
             metrics.verification_failed(exc.code)
+            wait = self._unverified.acquire(source.id)
+            if wait is not None:
+                return _reject(
+                    429,
+                    "rate_limited",
+                    _UNVERIFIED_LIMITED,
+                    "Too many deliveries to this source failed verification; retry later.",
+                    headers=((b"retry-after", retry_after_header(wait).encode()),),
+                )
             return _reject(401, "rejected", exc.code, exc.detail)
+        wait = self._limiter.acquire(source.id)
+        if wait is not None:
+            return _reject(
+                retry_later.throttled_status,
+                "rate_limited",
+                "rate_limited",
+                "This source sent more deliveries than the gateway takes per second; retry later.",
+                headers=((b"retry-after", retry_after_header(wait).encode()),),
+            )
+        stale = source.provider.stale
+        if stale is not None and stale(source.facts, headers):
+            source = await self._reread(source, now) or source
         try:
-            normalized = source.provider.normalize(
+            normalized = source.normalize(
                 Delivery(
                     provider=provider,
                     source_id=source.id,
@@ -266,6 +322,8 @@ class WebhookEndpoint:
             )
         except MalformedPayload as exc:
             return _reject(400, "malformed", exc.code, exc.detail)
+        except Refused as exc:
+            return _reject(403, "refused", exc.code, exc.detail)
         if not normalized.events:
             return _accept("acknowledged", normalized.delivery_id)
         topic = self._topics[provider]
@@ -274,12 +332,14 @@ class WebhookEndpoint:
         try:
             await self._publisher.publish(records)
         except PublishUnavailable:
-            return _reject(
-                source.provider.retry_status,
-                "unavailable",
-                "unavailable",
-                "The event could not be stored durably; retry later.",
-                headers=_RETRY_AFTER,
-            )
+            return retry_later.not_durable
         metrics.published(len(records), time.perf_counter() - publish_started)
         return _accept("accepted", normalized.delivery_id)
+
+    async def _reread(self, source: ResolvedSource, now: datetime) -> ResolvedSource | None:
+        """The source's entry read again (its facts looked out of date), or None while the
+        store cannot be read: the entry at hand then stands."""
+        try:
+            return await self._sources.reload(source, now=now)
+        except SourcesUnavailable:
+            return None

@@ -127,8 +127,30 @@ def parse_change(data: bytes) -> CalendarChange:
 
 
 def normalize(delivery: Delivery) -> Normalized:
-    """`exists`/`not_exists` -> one `google.calendar.changed`; `sync` -> nothing to publish."""
+    """`exists`/`not_exists` -> one `google.calendar.changed`; `sync` -> nothing to publish.
+
+    The calendar is read from `X-Goog-Resource-URI`, which nothing signs: the gateway
+    uses `normalize_on_channels`, which takes it from the channel's own record.
+    """
     notification = parse_notification(delivery.headers)
+    return _normalized(delivery, notification, notification.calendar_id)
+
+
+def normalize_on_channels(delivery: Delivery, channels: Mapping[str, str]) -> Normalized:
+    """As `normalize`, but the calendar is the one the notification's channel watches.
+
+    `channels`: the source's live channels, channel id -> calendar id, from the store
+    (the verifier has checked the signed token names this channel). A channel not among
+    them (stopped, replaced, or the source disconnected) is acknowledged and publishes
+    nothing, whatever `X-Goog-Resource-URI` claims.
+    """
+    notification = parse_notification(delivery.headers)
+    return _normalized(delivery, notification, channels.get(notification.channel_id))
+
+
+def _normalized(
+    delivery: Delivery, notification: Notification, calendar_id: str | None
+) -> Normalized:
     event_id = digest_id(
         delivery.source_id, notification.channel_id, str(notification.message_number)
     )
@@ -139,7 +161,8 @@ def normalize(delivery: Delivery) -> Normalized:
         raise MalformedPayload(
             "The Google notification's X-Goog-Resource-State is not sync, exists or not_exists."
         )
-    calendar_id = notification.calendar_id
+    if calendar_id is None:
+        return Normalized(delivery_id=event_id, events=())
     change = CalendarChange(
         calendar_id=calendar_id,
         channel_id=notification.channel_id,
@@ -160,3 +183,9 @@ def normalize(delivery: Delivery) -> Normalized:
         data=orjson.dumps(change.model_dump()),
     )
     return Normalized(delivery_id=event_id, events=(event,))
+
+
+def notified_channel(headers: Mapping[str, str]) -> str | None:
+    """The `X-Goog-Channel-ID` of a notification's headers (lower-case names), if any."""
+    value = headers.get("x-goog-channel-id")
+    return value.strip() if value is not None else None

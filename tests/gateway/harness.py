@@ -5,20 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
 from pydantic import SecretStr
+from sqlalchemy import insert
 from starlette.applications import Starlette
 
 from gateway.commands.serve import listeners, server_config
 from gateway.migrate import upgrade
 from gateway.settings import Settings
+from schemas.google_store import google_channels
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -68,6 +71,36 @@ class RunningGateway:
         assert response.status_code == 201, response.text
         created: dict[str, Any] = response.json()
         return created
+
+    async def add_google_channel(
+        self, source_id: str, calendar_id: str = "team@example.com", *, state: str = "active"
+    ) -> str:
+        """Store a Google channel of the source watching `calendar_id` (as `events.watch`
+        through the admin API would); its id."""
+        return await store_google_channel(self.app, source_id, calendar_id, state=state)
+
+
+async def store_google_channel(
+    app: Starlette, source_id: str, calendar_id: str, *, state: str = "active"
+) -> str:
+    """A channel row as `ChannelManager.open` stores it, the running app's cache told."""
+    context = app.state.context
+    channel_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    async with context.engine.begin() as connection:
+        await connection.execute(
+            insert(google_channels).values(
+                id=channel_id,
+                source_id=source_id,
+                calendar_id=calendar_id,
+                resource_id="ret08u3rv24htgh289g",
+                state=state,
+                expires_at=now + timedelta(days=7),
+                created_at=now,
+            )
+        )
+    context.cache.invalidate(source_id)
+    return channel_id
 
 
 @contextlib.asynccontextmanager

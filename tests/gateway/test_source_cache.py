@@ -83,3 +83,55 @@ async def test_an_unseen_source_raises_sources_unavailable_while_the_store_is_do
     repository.down = True
     with pytest.raises(SourcesUnavailable):
         await cache(repository, clock).resolve("src_a", now=NOW)
+
+
+class CountingRepository:
+    """A store with no sources at all, counting lookups."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def secrets(self, source_id: str, *, now: datetime) -> SourceSecrets | None:
+        self.calls += 1
+        return None
+
+
+def empty_cache(repository: CountingRepository, clock: Clock, kept: int) -> SourceCache:
+    return SourceCache(
+        repository,  # type: ignore[arg-type]
+        PROVIDERS,
+        channel_token_keys=(),
+        public_keys={},
+        tolerances={},
+        ttl=5.0,
+        unknown_kept=kept,
+        monotonic=clock,
+    )
+
+
+async def test_unknown_ids_are_remembered_at_most_kept_and_at_most_the_ttl() -> None:
+    repository, clock = CountingRepository(), Clock()
+    sources = empty_cache(repository, clock, kept=100)
+    for n in range(1000):
+        assert await sources.resolve(f"src_unknown{n}", now=NOW) is None
+    assert sources.unknown_remembered == 100
+    assert repository.calls == 1000
+    assert await sources.resolve("src_unknown999", now=NOW) is None
+    assert repository.calls == 1000, "a recent unknown id is answered from memory"
+    assert await sources.resolve("src_unknown0", now=NOW) is None
+    assert repository.calls == 1001, "the oldest were forgotten"
+    clock.now = 5.5
+    assert await sources.resolve("src_unknown999", now=NOW) is None
+    assert repository.calls == 1002, "none is remembered past the TTL"
+
+
+@pytest.mark.parametrize(
+    "made_up",
+    ["s" * 65, "src_a/b", "src_ä", "src a", "", "src_%00", "x" * 16_384],
+)
+async def test_ids_that_cannot_be_ids_are_never_looked_up(made_up: str) -> None:
+    repository, clock = CountingRepository(), Clock()
+    sources = empty_cache(repository, clock, kept=100)
+    assert await sources.resolve(made_up, now=NOW) is None
+    assert repository.calls == 0
+    assert sources.unknown_remembered == 0

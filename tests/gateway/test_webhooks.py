@@ -84,9 +84,11 @@ async def test_genuine_delivery_is_accepted_and_published(
     provider: str,
 ) -> None:
     source_id = sources[provider]
-    response = await post(
-        gateway, provider, source_id, genuine(provider, source_id, clock, ghl_ed25519_key)
-    )
+    signed = genuine(provider, source_id, clock, ghl_ed25519_key)
+    if provider == "google":  # a notification of a channel the source opened
+        channel = await gateway.add_google_channel(source_id)
+        signed = deliveries.google(clock.now, source_id, channel_id=channel)
+    response = await post(gateway, provider, source_id, signed)
     assert response.status_code == 200, response.text
     event_id = response.json()["id"]
     [record] = await published(gateway)

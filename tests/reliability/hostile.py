@@ -68,6 +68,8 @@ class Targets:
     ghl_key: Ed25519PrivateKey
     max_header_bytes: int
     max_body_bytes: int
+    google_channel: str | None = None
+    """A live channel of the Google source: only its notifications publish."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def _genuine(provider: str, targets: Targets, now: datetime) -> deliveries.Signe
         return deliveries.pco(now)
     if provider == "ghl":
         return deliveries.ghl(now, targets.ghl_key)
-    return deliveries.google(now, targets.sources["google"])
+    return deliveries.google(now, targets.sources["google"], channel_id=targets.google_channel)
 
 
 def _post(provider: str, source_id: str, headers: list[Header], body: bytes) -> bytes:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from gateway.app import create_app
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem
-from tests.gateway.harness import make_settings
+from tests.gateway.harness import make_settings, store_google_channel
 from tests.reliability import hostile
 from tests.reliability.harness import Served, serve
 from tests.reliability.rawhttp import exchange, request_bytes
@@ -45,6 +45,7 @@ async def target(
         max_header_bytes=8192,
         header_timeout_seconds=1.0,
         rate_limit_per_second=0,
+        unverified_rate_per_second=0,
     )
     async with serve(config, create_app) as gw:
         sources = {
@@ -55,7 +56,8 @@ async def target(
             "ghl": await gw.add_source("ghl", tenant="acme"),
             "google": await gw.add_source("google", tenant="acme", credentials=GOOGLE_CREDENTIALS),
         }
-        targets = hostile.Targets(sources, ghl_key, 8192, 64 * 1024)
+        channel = await store_google_channel(gw.app, sources["google"], "team@example.com")
+        targets = hostile.Targets(sources, ghl_key, 8192, 64 * 1024, google_channel=channel)
         tally = Tally()
         yield gw, targets, tally
         print(f"\nby status: {dict(tally.by_status)}; spooled: {tally.accepted}")

@@ -33,7 +33,7 @@ def test_token_bucket_refills_at_the_rate_and_caps_at_the_burst() -> None:
     assert RateLimiter(0, 1).acquire("a") is None, "rate 0 turns the limit off"
 
 
-async def test_a_source_past_its_rate_gets_429_with_retry_after(
+async def test_a_source_past_its_rate_gets_its_retry_status_with_retry_after(
     tmp_path: Path, ghl_key: Ed25519PrivateKey
 ) -> None:
     settings = make_settings(
@@ -53,7 +53,7 @@ async def test_a_source_past_its_rate_gets_429_with_retry_after(
             )
             statuses.append(response.status_code)
             last = response
-        assert statuses == [200, 200, 200, 429, 429]
+        assert statuses == [200, 200, 200, 503, 503], "Calendly retries 5xx, not 429"
         assert last.json()["error"] == "rate_limited"
         assert last.json()["detail"].endswith(".")
         assert 1 <= int(last.headers["retry-after"]) <= 5
@@ -64,11 +64,49 @@ async def test_a_source_past_its_rate_gets_429_with_retry_after(
         assert other.status_code == 200, "another source has its own bucket"
         assert await gw.spooled() == 4, "nothing is published for a 429"
         rejections = (await gw.admin.get("/admin/rejections")).json()["rejections"]
-        assert [(r["status"], r["error"]) for r in rejections] == [(429, "rate_limited")] * 2
+        assert [(r["status"], r["error"]) for r in rejections] == [(503, "rate_limited")] * 2
         metrics = (await gw.client.get("/metrics")).text
         assert (
             'hookgate_deliveries_total{outcome="rate_limited",provider="calendly"} 2.0' in metrics
         )
+
+
+async def test_unsigned_requests_do_not_spend_the_genuine_senders_budget(
+    tmp_path: Path, ghl_key: Ed25519PrivateKey
+) -> None:
+    """Strangers' deliveries fail verification: they spend a budget of their own (and
+    get 429 past it), never the one the source's genuine deliveries are counted on."""
+    settings = make_settings(
+        tmp_path,
+        ghl_public_key_ed25519=public_pem(ghl_key),
+        rate_limit_per_second=0.2,
+        rate_limit_burst=3,
+        unverified_rate_per_second=0.2,
+        unverified_burst=20,
+    )
+    async with serve(settings, create_app) as gw:
+        calendly = await gw.add_source("calendly", tenant="acme", secret=deliveries.CALENDLY_KEY)
+        ghl = await gw.add_source("ghl", tenant="acme")
+        for provider, source in (("calendly", calendly), ("ghl", ghl)):
+            unsigned = [
+                (await gw.client.post(f"/webhooks/{provider}/{source}", content=b"{}")).status_code
+                for _ in range(200)
+            ]
+            assert unsigned[:20] == [401] * 20
+            assert set(unsigned[20:]) == {429}, "strangers past their own budget get 429"
+            now = datetime.now(UTC)
+            signed = (
+                deliveries.calendly(now) if provider == "calendly" else deliveries.ghl(now, ghl_key)
+            )
+            genuine = await gw.client.post(
+                f"/webhooks/{provider}/{source}", content=signed.body, headers=signed.headers
+            )
+            assert genuine.status_code == 200, (provider, genuine.text)
+        assert await gw.spooled() == 2
+        refused = await gw.client.post(f"/webhooks/ghl/{ghl}", content=b"{}")
+        assert refused.status_code == 429
+        assert refused.json()["error"] == "unverified_rate_limited"
+        assert 1 <= int(refused.headers["retry-after"]) <= 5
 
 
 async def test_headers_over_the_bound_get_431_and_a_closed_connection(served: Served) -> None:

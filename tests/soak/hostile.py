@@ -26,13 +26,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import create_engine, insert
 
+from schemas.google_store import google_channels
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem
 from tests.gateway.harness import ADMIN_TOKEN, SECRET_KEYS, free_port
@@ -55,6 +59,7 @@ def gateway_environment(tmp: Path, port: int, ghl_key: Ed25519PrivateKey) -> dic
         "HOOKGATE_SECRET_KEYS": ",".join(SECRET_KEYS),
         "HOOKGATE_GHL_PUBLIC_KEY_ED25519": public_pem(ghl_key),
         "HOOKGATE_RATE_LIMIT_PER_SECOND": "0",
+        "HOOKGATE_UNVERIFIED_RATE_PER_SECOND": "0",
         "HOOKGATE_MAX_HEADER_BYTES": str(MAX_HEADER_BYTES),
         "HOOKGATE_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
         "HOOKGATE_HEADER_TIMEOUT_SECONDS": "2",
@@ -98,6 +103,28 @@ async def add_sources(base: str) -> dict[str, str]:
             response.raise_for_status()
             made[provider] = response.json()["id"]
     return made
+
+
+def add_google_channel(tmp: Path, source_id: str) -> str:
+    """A live channel of the Google source in the store (only its notifications publish)."""
+    channel_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    engine = create_engine(f"sqlite:///{tmp / 'store.db'}")
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(google_channels).values(
+                    id=channel_id,
+                    source_id=source_id,
+                    calendar_id="team@example.com",
+                    state="active",
+                    expires_at=now + timedelta(days=7),
+                    created_at=now,
+                )
+            )
+    finally:
+        engine.dispose()
+    return channel_id
 
 
 async def published_events(base: str) -> float:
@@ -151,8 +178,13 @@ async def soak(args: argparse.Namespace) -> int:
         server = subprocess.Popen([HOOKGATE, "serve"], env=env, stderr=subprocess.DEVNULL)
         try:
             await wait_healthy(base, server)
+            sources = await add_sources(base)
             targets = hostile.Targets(
-                await add_sources(base), ghl_key, MAX_HEADER_BYTES, MAX_BODY_BYTES
+                sources,
+                ghl_key,
+                MAX_HEADER_BYTES,
+                MAX_BODY_BYTES,
+                google_channel=add_google_channel(Path(tmp), sources["google"]),
             )
             by_status: Counter[int | None] = Counter()
             by_kind: Counter[tuple[str, int | None]] = Counter()

@@ -1,0 +1,66 @@
+"""GHL deliveries are tied to a location: a genuine one posted to another tenant's URL
+is refused (403 `location_mismatch`) and nothing is published under that tenant.
+
+GHL signs every delivery with one global key, so the signature cannot tell tenants
+apart; the payload's `locationId` can. A source bound to a location (`options.location_id`)
+takes only that location's deliveries; an unbound source refuses those of a location
+another source is bound to.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gateway.app import create_app
+from schemas import samples
+from tests.gateway import deliveries
+from tests.gateway.conftest import public_pem
+from tests.gateway.harness import FrozenClock, RunningGateway, make_settings, running_gateway
+from tests.gateway.test_webhooks import published
+
+L1, L2, UNCLAIMED = "loc1AAAAAAAAAAAAAAAA", "loc2BBBBBBBBBBBBBBBB", "loc9ZZZZZZZZZZZZZZZZ"
+
+
+async def deliver(
+    gateway: RunningGateway, source: str, location: str, key: Ed25519PrivateKey, now: datetime
+) -> httpx.Response:
+    body = samples.ghl("ContactCreate", now=now, location_id=location)
+    signed = deliveries.ghl(now, key, body=body)
+    return await gateway.client.post(
+        f"/webhooks/ghl/{source}", content=signed.body, headers=signed.headers
+    )
+
+
+async def test_a_delivery_for_one_location_is_never_published_under_another_tenant(
+    tmp_path: Path, store_url: str, ghl_ed25519_key: Ed25519PrivateKey
+) -> None:
+    settings = make_settings(
+        tmp_path, database_url=store_url, ghl_public_key_ed25519=public_pem(ghl_ed25519_key)
+    )
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    async with running_gateway(settings, lambda s: create_app(s, clock=clock)) as gateway:
+        alpha = (await gateway.add_source("ghl", tenant="alpha", options={"location_id": L1}))["id"]
+        beta = (await gateway.add_source("ghl", tenant="beta", options={"location_id": L2}))["id"]
+        gamma = (await gateway.add_source("ghl", tenant="gamma"))["id"]
+        key, now = ghl_ed25519_key, clock.now
+
+        misrouted = await deliver(gateway, beta, L1, key, now)
+        to_unbound = await deliver(gateway, gamma, L1, key, now)
+        beta_to_alpha = await deliver(gateway, alpha, L2, key, now)
+        unclaimed_to_beta = await deliver(gateway, beta, UNCLAIMED, key, now)
+        own = await deliver(gateway, alpha, L1, key, now)
+        unclaimed_to_unbound = await deliver(gateway, gamma, UNCLAIMED, key, now)
+        records = [record.to_event() for record in await published(gateway)]
+        rejections = (await gateway.admin.get("/admin/rejections")).json()["rejections"]
+
+    for refused in (misrouted, to_unbound, beta_to_alpha, unclaimed_to_beta):
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"] == "location_mismatch"
+        assert refused.json()["detail"].endswith(".")
+    assert own.status_code == unclaimed_to_unbound.status_code == 200
+    assert sorted(event.tenant for event in records) == ["alpha", "gamma"]
+    assert [r["error"] for r in rejections] == ["location_mismatch"] * 4
