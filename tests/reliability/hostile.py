@@ -11,13 +11,16 @@ get a 2xx. No case may get a 5xx.
 Some kinds are genuinely signed but carry what once stopped the consumers or was
 kept for strangers (issue 18): a provider time in year 9999 (refused, 400), NUL in a
 name (accepted, applied without it), made-up source ids of up to 12,000 characters
-(404 before any lookup), GHL payloads without an ISO timestamp (401), and PCO deletes
-whose `attributes` are empty or null (accepted: a delete refused is a delete lost).
+(404 before any lookup), GHL payloads without an ISO timestamp (401), PCO deletes
+whose `attributes` are empty or null (accepted: a delete refused is a delete lost), a
+GHL delivery for a location the source is not bound to (403), and a notification on a
+Google channel the store does not hold (200, nothing published).
 """
 
 from __future__ import annotations
 
 import random
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -58,6 +61,8 @@ KINDS = (
     "made_up_source",
     "ghl_untimed",
     "pco_destroyed_bare",
+    "ghl_other_location",
+    "google_unknown_channel",
 )
 
 
@@ -80,6 +85,9 @@ class Case:
     genuine: bool = False
     may_publish: bool = False
     expect: frozenset[int] | None = None
+    publishes: bool = True
+    """Whether a 200 for it publishes an event (not for a notification on an unknown
+    Google channel: genuine, answered 200, and dropped)."""
 
 
 def _headers(values: dict[str, str]) -> list[Header]:
@@ -93,7 +101,12 @@ def _genuine(provider: str, targets: Targets, now: datetime) -> deliveries.Signe
         return deliveries.pco(now)
     if provider == "ghl":
         return deliveries.ghl(now, targets.ghl_key)
-    return deliveries.google(now, targets.sources["google"], channel_id=targets.google_channel)
+    return deliveries.google(
+        now,
+        targets.sources["google"],
+        channel_id=targets.google_channel,
+        message_number=secrets.randbelow(2**62),
+    )
 
 
 def _post(provider: str, source_id: str, headers: list[Header], body: bytes) -> bytes:
@@ -259,8 +272,18 @@ def draw(rng: random.Random, targets: Targets, now: datetime | None = None) -> C
 
 
 POISON_KINDS = frozenset(
-    {"far_future_time", "nul_text", "made_up_source", "ghl_untimed", "pco_destroyed_bare"}
+    {
+        "far_future_time",
+        "nul_text",
+        "made_up_source",
+        "ghl_untimed",
+        "pco_destroyed_bare",
+        "ghl_other_location",
+        "google_unknown_channel",
+    }
 )
+GHL_LOCATION = "ve9EPM428h8vShlRW1KT"
+"""The location the GHL source is bound to (`options.location_id`): the samples' one."""
 
 
 def _iso(moment: datetime) -> str:
@@ -294,6 +317,16 @@ def _poison(kind: str, rng: random.Random, targets: Targets, now: datetime) -> C
             payload["timestamp"] = stamp
         signed = deliveries.ghl(now, targets.ghl_key, body=orjson.dumps(payload))
         return _signed_case(kind, "ghl", targets, signed, expect=frozenset({401}), genuine=False)
+    if kind == "ghl_other_location":
+        body = samples.ghl("ContactCreate", now=now, location_id=f"other{rng.randrange(10**6)}")
+        signed = deliveries.ghl(now, targets.ghl_key, body=body)
+        return _signed_case(kind, "ghl", targets, signed, expect=frozenset({403}), genuine=False)
+    if kind == "google_unknown_channel":
+        signed = deliveries.google(
+            now, targets.sources["google"], message_number=rng.randrange(2**62)
+        )
+        raw = _post("google", targets.sources["google"], _headers(signed.headers), signed.body)
+        return Case(kind, "google", raw, genuine=True, may_publish=True, publishes=False)
     delivery = orjson.loads(samples.sample("pco", "person.destroyed", now=now))
     document = orjson.loads(delivery["data"][0]["attributes"]["payload"])
     document["data"]["attributes"] = rng.choice([{}, None])
