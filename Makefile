@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy gateway verifiers consumers schemas tests
 
-pytest: $(STAMP) $(BIN)/promtool
+pytest: $(STAMP) $(BIN)/promtool install-bench-tools
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test: lint pytest
@@ -33,9 +33,12 @@ format: $(STAMP)
 bench: $(STAMP) install-bench-tools
 	$(BIN)/python -m tests.bench.run
 
-# wrk drives the load; installed with apt-get when missing and we are root.
+# wrk drives the load (the bench, and the test that runs it quickly); installed with
+# apt-get when missing and we are root, refreshing the package lists if need be.
 install-bench-tools:
-	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y wrk; } \
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		{ apt-get install -y -qq wrk >/dev/null 2>&1 || \
+		  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; }; }; } \
 		|| { echo "wrk is missing: run apt-get install wrk" >&2; exit 1; }
 
 # promtool checks the alert rules: taken from Debian's prometheus package without

@@ -3,12 +3,13 @@ calendar (against the Google emulator) as `hookgate consume` would have."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from consumers.dlq import DeadLetter, DeadLetterProducer
@@ -17,6 +18,7 @@ from gateway.secretbox import SecretBox
 from gateway.sources import SourceRepository
 from schemas import Delivery
 from schemas import google as google_schema
+from schemas.google_store import google_channels
 from schemas.store import appointments
 from tests.fixtures.google import GoogleAccount
 from tests.fixtures.kafka import create_topics
@@ -56,9 +58,21 @@ async def test_replay_syncs_the_calendar_of_a_dead_lettered_google_change(
     await google_account.emulator.create_event(
         CALENDAR, summary="Planning", start=now + timedelta(days=1)
     )
-    headers = {
-        name.lower(): value for name, value in deliveries.google(now, source.id).headers.items()
-    }
+    channel_id = str(uuid.uuid4())
+    async with store.begin() as connection:  # the channel the change came through
+        await connection.execute(
+            insert(google_channels).values(
+                id=channel_id,
+                source_id=source.id,
+                calendar_id=CALENDAR,
+                resource_id="ret08u3rv24htgh289g",
+                state="active",
+                expires_at=now + timedelta(days=7),
+                created_at=now,
+            )
+        )
+    signed = deliveries.google(now, source.id, channel_id=channel_id)
+    headers = {name.lower(): value for name, value in signed.headers.items()}
     [change] = google_schema.normalize(
         Delivery("google", source.id, "acme", headers, b"", now)
     ).events
