@@ -12,10 +12,12 @@ refused before they get here (`gateway.sources.plausible_source_id`), and at mos
 `unknown_kept` unknown ids are remembered, each for at most the TTL, the oldest
 forgotten first. Known entries are bounded by the sources that exist.
 
-Admin changes in this process invalidate at once; other worker processes see them
-within the TTL. While the store cannot be read, a source seen before keeps its last
-entry (retried every second); one never seen raises `SourcesUnavailable`, which the
-ingress answers with the provider's retry status.
+Admin changes in this process invalidate at once (a lookup that was under way when
+one came is answered but not kept: it may have read the store before the change);
+other worker processes see them within the TTL. While the store cannot be read, a
+source seen before keeps its last entry (retried every second); one never seen
+raises `SourcesUnavailable`, which the ingress answers with the provider's retry
+status.
 """
 
 from __future__ import annotations
@@ -104,12 +106,15 @@ class SourceCache:
         """Unknown ids -> when that answer expires, oldest first."""
         self._claims: dict[str, _Claims] = {}
         self._inflight: dict[str, asyncio.Future[ResolvedSource | None]] = {}
+        self._changes = 0
+        """Invalidations so far: a lookup that saw one happen keeps nothing."""
 
     @property
     def unknown_remembered(self) -> int:
         return len(self._unknown)
 
     def invalidate(self, source_id: str) -> None:
+        self._changes += 1
         self._entries.pop(source_id, None)
         self._unknown.pop(source_id, None)
         self._claims.clear()  # the source may have held or dropped a claim
@@ -138,6 +143,7 @@ class SourceCache:
             return await asyncio.shield(pending)
         future: asyncio.Future[ResolvedSource | None] = asyncio.get_running_loop().create_future()
         self._inflight[source_id] = future
+        changes = self._changes
         try:
             try:
                 async with asyncio.timeout(LOOKUP_TIMEOUT_SECONDS):
@@ -155,7 +161,8 @@ class SourceCache:
                 )
                 value = entry.value if entry is not None else None
                 lifetime = STALE_RETRY_SECONDS
-            self._remember(source_id, value, self._monotonic() + lifetime)
+            if self._changes == changes:
+                self._remember(source_id, value, self._monotonic() + lifetime)
             future.set_result(value)
             return value
         except BaseException as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -135,3 +136,32 @@ async def test_ids_that_cannot_be_ids_are_never_looked_up(made_up: str) -> None:
     assert await sources.resolve(made_up, now=NOW) is None
     assert repository.calls == 0
     assert sources.unknown_remembered == 0
+
+
+class PausedRepository(FlakyRepository):
+    """A lookup that waits, mid-way, until the test lets it finish."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def secrets(self, source_id: str, *, now: datetime) -> SourceSecrets | None:
+        found = await super().secrets(source_id, now=now)
+        self.reading.set()
+        await self.release.wait()
+        return found
+
+
+async def test_a_lookup_under_way_when_the_source_changes_is_not_kept() -> None:
+    repository, clock = PausedRepository(), Clock()
+    sources = cache(repository, clock)
+    lookup = asyncio.create_task(sources.resolve("src_a", now=NOW))
+    await repository.reading.wait()  # it has read the store: the old secret
+    sources.invalidate("src_a")  # an admin change (a rotation) commits meanwhile
+    repository.release.set()
+    assert await lookup is not None  # answered...
+    repository.release = asyncio.Event()
+    repository.release.set()
+    await sources.resolve("src_a", now=NOW)
+    assert repository.calls == 2  # ...but not kept: the next request reads the store again
