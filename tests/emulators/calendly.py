@@ -40,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.emulators.faults import Faults
 from tests.emulators.oauth import (
     CALENDLY_OAUTH,
     AccessToken,
@@ -189,6 +190,8 @@ class CalendlyEmulator:
         self.deliver: Deliver | None = None
         self.delivered: list[tuple[str, dict[str, str], bytes, int]] = []
         self.counters = CalendlyCounters()
+        self.faults = Faults()
+        """Injected answers of API requests that passed auth and the rate limit."""
         self.app = Starlette(
             routes=[
                 Route("/oauth/authorize", self.oauth.authorize, methods=["GET"]),
@@ -508,7 +511,7 @@ class CalendlyEmulator:
             return _error(
                 403, "Permission Denied", f"This token lacks the {scope} scope", **headers
             )
-        return user, token, headers
+        return self.faults.next() or (user, token, headers)
 
     @staticmethod
     def _count(request: Request, headers: Mapping[str, str]) -> int | Response:

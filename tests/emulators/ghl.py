@@ -15,24 +15,33 @@ It follows /work/shared/provider-apis.md §2:
   answering `{contacts, total, traceId}`; `GET /contacts/{id}`; `GET /locations/{id}`.
 - 100 requests per 10 s per app and location, 200,000 a day, with the `X-RateLimit-*`
   headers on every answer and 429 past them.
+- Webhooks: the Marketplace app has one `webhook_url` for every location; `install` and
+  `uninstall` post `AppInstall`/`AppUninstall`, and contact changes of an installed
+  location post `ContactCreate`/`ContactUpdate`/`ContactDelete`, signed with Ed25519
+  (`x-ghl-signature`) by `signing_key` (its public half: `public_key_pem`).
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import secrets
 import string
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.emulators.faults import Faults
 from tests.emulators.oauth import (
     GHL_OAUTH,
     AccessToken,
@@ -49,6 +58,10 @@ API_VERSION = "2021-07-28"
 MAX_PAGE_LIMIT = 500
 MAX_PAGED_RECORDS = 10_000
 SORTABLE = {"dateAdded": "date_added", "dateUpdated": "date_updated"}
+APP_ID = "emulated-marketplace-app"
+
+Deliver = Callable[[str, dict[str, str], bytes], Awaitable[int]]
+"""Posts a delivery (url, headers, body); returns the HTTP status."""
 
 
 def _iso(moment: datetime) -> str:
@@ -162,6 +175,14 @@ class GhlEmulator:
         self.retry_after_on_429 = True
         """GHL does not document `Retry-After`; False leaves it out of the 429."""
         self.counters = GhlCounters()
+        self.signing_key = Ed25519PrivateKey.generate()
+        self.webhook_url: str | None = None
+        """The Marketplace app's one webhook URL (deliveries of every location)."""
+        self.installed: set[str] = set()
+        self.deliver: Deliver | None = None
+        self.delivered: list[tuple[str, dict[str, str], bytes, int]] = []
+        self.faults = Faults()
+        """Injected answers of API requests that passed auth and the rate limit."""
         self._clock_ms = 0
         self._seq = itertools.count(1)
         self.app = Starlette(
@@ -197,12 +218,73 @@ class GhlEmulator:
         )
         return token
 
+    @property
+    def public_key_pem(self) -> str:
+        """The key to verify `x-ghl-signature` with (hookgate's GHL Ed25519 key setting)."""
+        return (
+            self.signing_key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+
+    def signed_webhook(self, payload: Mapping[str, Any]) -> tuple[dict[str, str], bytes]:
+        """The headers and body GHL posts for `payload` (`timestamp`, `webhookId` added)."""
+        body = json.dumps(
+            {**payload, "timestamp": _iso(self._now()), "webhookId": str(uuid.uuid4())}
+        ).encode()
+        signature = base64.b64encode(self.signing_key.sign(body)).decode()
+        return {"Content-Type": "application/json", "x-ghl-signature": signature}, body
+
+    async def install(self, location: GhlLocation, user_id: str = "installer") -> None:
+        """The app is installed on `location`: `AppInstall`, then its contact events."""
+        self.installed.add(location.id)
+        await self._send(
+            location,
+            {
+                "type": "AppInstall",
+                "appId": APP_ID,
+                "versionId": APP_ID,
+                "installType": "Location",
+                "locationId": location.id,
+                "companyId": location.company_id,
+                "userId": user_id,
+                "companyName": "Emulated Agency",
+                "isWhitelabelCompany": False,
+            },
+        )
+
+    async def uninstall(self, location: GhlLocation) -> None:
+        await self._send(
+            location,
+            {
+                "type": "AppUninstall",
+                "appId": APP_ID,
+                "locationId": location.id,
+                "companyId": location.company_id,
+            },
+        )
+        self.installed.discard(location.id)
+
+    async def _send(self, location: GhlLocation, payload: Mapping[str, Any]) -> None:
+        if self.deliver is None or self.webhook_url is None or location.id not in self.installed:
+            return
+        headers, body = self.signed_webhook(payload)
+        status = await self.deliver(self.webhook_url, headers, body)
+        self.delivered.append((self.webhook_url, headers, body, status))
+
+    async def _contact_event(self, kind: str, contact: GhlContact) -> None:
+        fields = contact.resource()
+        payload = {**fields, "type": kind, "name": fields["contactName"]}
+        await self._send(self.locations[contact.location_id], payload)
+
     def _tick(self) -> datetime:
         """Now in ms, strictly later than the previous change (a stable sort order)."""
         self._clock_ms = max(_ms(self._now()), self._clock_ms + 1)
         return datetime.fromtimestamp(self._clock_ms / 1000, UTC)
 
-    def add_contact(
+    async def add_contact(
         self,
         location: GhlLocation,
         first_name: str,
@@ -217,17 +299,32 @@ class GhlEmulator:
             _ghl_id(), location.id, first_name, last_name, email, phone, list(tags), moment, moment
         )
         location.contacts[contact.id] = contact
+        await self._contact_event("ContactCreate", contact)
         return contact
 
     def add_contacts(self, location: GhlLocation, count: int) -> list[GhlContact]:
-        return [
-            self.add_contact(
-                location, f"First{n}", f"Last{n}", email=f"c{n}@example.com", phone=f"+1555{n:07d}"
+        """`count` contacts with an email and a phone each, at once (no deliveries)."""
+        contacts = []
+        for n in range(count):
+            moment = self._tick()
+            contact = GhlContact(
+                _ghl_id(),
+                location.id,
+                f"First{n}",
+                f"Last{n}",
+                f"c{n}@example.com",
+                f"+1555{n:07d}",
+                [],
+                moment,
+                moment,
             )
-            for n in range(count)
-        ]
+            location.contacts[contact.id] = contact
+            contacts.append(contact)
+        return contacts
 
-    def update_contact(self, location: GhlLocation, contact_id: str, **changes: Any) -> GhlContact:
+    async def update_contact(
+        self, location: GhlLocation, contact_id: str, **changes: Any
+    ) -> GhlContact:
         """Change fields of a contact (`first_name`, `email`, `tags`, …)."""
         contact = location.contacts[contact_id]
         for name, value in changes.items():
@@ -235,10 +332,13 @@ class GhlEmulator:
                 raise AttributeError(name)
             setattr(contact, name, value)
         contact.date_updated = self._tick()
+        await self._contact_event("ContactUpdate", contact)
         return contact
 
-    def delete_contact(self, location: GhlLocation, contact_id: str) -> GhlContact:
-        return location.contacts.pop(contact_id)
+    async def delete_contact(self, location: GhlLocation, contact_id: str) -> GhlContact:
+        contact = location.contacts.pop(contact_id)
+        await self._contact_event("ContactDelete", contact)
+        return contact
 
     # ---- request plumbing ------------------------------------------------------
 
@@ -275,7 +375,7 @@ class GhlEmulator:
             if self.retry_after_on_429:
                 headers["Retry-After"] = refused.retry_after
             return _error(429, "Too Many Requests", **headers)
-        return location, token, headers
+        return self.faults.next() or (location, token, headers)
 
     # ---- endpoints -------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from tests.emulators.faults import Faults
 from tests.emulators.ratelimit import FixedWindowLimiter
 
 Clock = Callable[[], datetime]
@@ -337,6 +338,8 @@ class OAuthServer:
         self.authorize_log: list[dict[str, str]] = []
         """The query of every authorization request, in order."""
         self.counters = OAuthCounters()
+        self.token_faults = Faults()
+        """Injected answers of the token endpoint (a provider outage, a 5xx)."""
         self._codes: dict[str, _Code] = {}
         self._refresh_tokens: dict[str, _Refresh] = {}
         self._granted: set[tuple[str, str]] = set()
@@ -432,6 +435,9 @@ class OAuthServer:
         grant_type = form.get("grant_type", "")
         counts = self.counters.token_requests
         counts[grant_type] = counts.get(grant_type, 0) + 1
+        fault = self.token_faults.next()
+        if fault is not None:
+            return fault
         client = self._authenticate(request, form)
         if isinstance(client, Response):
             return client

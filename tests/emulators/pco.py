@@ -41,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.emulators.faults import Faults
 from tests.emulators.oauth import (
     PCO_OAUTH,
     Clock,
@@ -270,6 +271,8 @@ class PcoEmulator:
         self.deliver: Deliver | None = None
         self.delivered: list[tuple[str, dict[str, str], bytes, int]] = []
         self.counters = PcoCounters()
+        self.faults = Faults()
+        """Injected answers of API requests that passed auth and the rate limit."""
         self._ids = itertools.count(1001)
         self.app = Starlette(
             routes=[
@@ -528,7 +531,7 @@ class PcoEmulator:
         if isinstance(caller, Response):
             return caller
         refused, headers = self._limit(caller[1], deep=deep)
-        return refused if refused is not None else (caller[0], headers)
+        return refused or self.faults.next() or (caller[0], headers)
 
     # ---- People ----------------------------------------------------------------
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from tests.emulators.flows import connect
 from tests.emulators.ghl import API_VERSION, GhlLocation
@@ -75,7 +79,7 @@ async def test_a_date_updated_range_finds_the_changed_contacts(
     location = ghl.add_location()
     contacts = ghl.add_contacts(location, 4)
     since = contacts[-1].date_updated.isoformat()
-    changed = ghl.update_contact(location, contacts[1].id, first_name="Changed")
+    changed = await ghl.update_contact(location, contacts[1].id, first_name="Changed")
     headers = await _headers(http, providers, location)
 
     page = (
@@ -159,3 +163,45 @@ async def test_the_daily_cap_refuses_too(
     url = f"{providers.api_base('ghl')}/locations/{location.id}"
     statuses = [(await http.get(url, headers=headers)).status_code for _ in range(2)]
     assert statuses == [200, 429]
+
+
+async def test_installed_locations_post_signed_events_to_the_apps_one_url(
+    providers: ProviderEmulators,
+) -> None:
+    ghl = providers.ghl
+    first, second = ghl.add_location("First"), ghl.add_location("Second")
+    posted: list[tuple[str, dict[str, str], bytes]] = []
+
+    async def deliver(url: str, headers: dict[str, str], body: bytes) -> int:
+        posted.append((url, headers, body))
+        return 200
+
+    ghl.deliver, ghl.webhook_url = deliver, "https://h.example/webhooks/ghl"
+    await ghl.install(first)
+    contact = await ghl.add_contact(first, "Ann", "Lee", phone="+15550100000")
+    await ghl.add_contact(second, "Not", "Installed")
+    await ghl.uninstall(first)
+
+    public_key = serialization.load_pem_public_key(ghl.public_key_pem.encode())
+    assert isinstance(public_key, Ed25519PublicKey)
+    kinds = []
+    for url, headers, body in posted:
+        assert url == "https://h.example/webhooks/ghl"
+        public_key.verify(base64.b64decode(headers["x-ghl-signature"]), body)
+        payload = json.loads(body)
+        assert payload["locationId"] == first.id
+        assert {"timestamp", "webhookId"} <= set(payload)
+        kinds.append((payload["type"], payload.get("id")))
+    assert kinds == [("AppInstall", None), ("ContactCreate", contact.id), ("AppUninstall", None)]
+
+
+async def test_injected_faults_answer_after_auth(
+    providers: ProviderEmulators, http: httpx.AsyncClient
+) -> None:
+    location = providers.ghl.add_location()
+    headers = await _headers(http, providers, location)
+    providers.ghl.faults.inject(503, times=1, after=1, retry_after="2")
+    url = f"{providers.api_base('ghl')}/locations/{location.id}"
+    answers = [await http.get(url, headers=headers) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 503, 200]
+    assert answers[1].headers["Retry-After"] == "2"

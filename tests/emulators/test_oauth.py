@@ -259,3 +259,18 @@ async def test_revoking_kills_the_refresh_and_access_tokens(
     assert revoked.status_code == 200
     assert after.json()["error"] == "invalid_grant"
     assert providers.registry.lookup(provider, tokens["access_token"]) is None
+
+
+async def test_an_injected_token_endpoint_fault_consumes_no_code(
+    providers: ProviderEmulators, http: httpx.AsyncClient
+) -> None:
+    pco = providers.pco
+    pco.oauth.approve(pco.account(pco.add_organization()))
+    code = redirect_query(await authorize(http, providers, "pco"))["code"]
+    pco.oauth.token_faults.inject(502)
+
+    failed = await exchange(http, providers, "pco", code)
+    retried = await exchange(http, providers, "pco", code)
+
+    assert failed.status_code == 502
+    assert retried.status_code == 200
