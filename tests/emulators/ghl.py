@@ -149,26 +149,13 @@ class GhlCounters:
     unauthorized: int = 0
 
 
-def _token_fields(account: OAuthAccount) -> Mapping[str, Any]:
-    company_id, _, _ = account.name.partition("/")
-    return {
-        "userType": "Location",
-        "locationId": account.organization_id,
-        "companyId": company_id,
-        "approvedLocations": [account.organization_id],
-        "userId": account.user_id,
-        "planId": "plan_emulated",
-        "isBulkInstallation": False,
-    }
-
-
 class GhlEmulator:
     """State and Starlette app of LeadConnector (any number of locations)."""
 
     def __init__(self, registry: TokenRegistry | None = None, *, now: Clock = utc_now) -> None:
         self._now = now
         self.registry = registry or TokenRegistry(now)
-        self.oauth = OAuthServer(GHL_OAUTH, self.registry, now=now, token_fields=_token_fields)
+        self.oauth = OAuthServer(GHL_OAUTH, self.registry, now=now, token_fields=self._token_fields)
         self.locations: dict[str, GhlLocation] = {}
         self.burst_limit = FixedWindowLimiter(100, 10, now)
         self.daily_limit = FixedWindowLimiter(200_000, 86_400, now)
@@ -196,6 +183,18 @@ class GhlEmulator:
             ]
         )
 
+    def _token_fields(self, account: OAuthAccount) -> Mapping[str, Any]:
+        """What GHL's token answer says about a sub-account (location) install."""
+        return {
+            "userType": "Location",
+            "locationId": account.organization_id,
+            "companyId": self.locations[account.organization_id].company_id,
+            "approvedLocations": [account.organization_id],
+            "userId": account.user_id,
+            "planId": "plan_emulated",
+            "isBulkInstallation": False,
+        }
+
     # ---- test controls ---------------------------------------------------------
 
     def add_location(self, name: str = "Acme Dental", company_id: str | None = None) -> GhlLocation:
@@ -205,9 +204,7 @@ class GhlEmulator:
 
     def account(self, location: GhlLocation, user_id: str | None = None) -> OAuthAccount:
         """A user who installs the app on `location` (see `oauth.approve`)."""
-        account = OAuthAccount(
-            user_id or _ghl_id(), location.id, f"{location.company_id}/{location.name}"
-        )
+        account = OAuthAccount(user_id or _ghl_id(), location.id, location.name)
         return self.oauth.add_account(account)
 
     def add_private_integration_token(self, location: GhlLocation) -> str:

@@ -25,6 +25,7 @@ Tests drive it through the methods of `GoogleEmulator` (same process and loop).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import secrets
 from collections.abc import Awaitable, Callable
@@ -639,6 +640,5 @@ class GoogleEmulator:
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if self.registry.lookup("google", token) is None and token not in self._access_tokens:
             return _error(401, "authError", "Invalid Credentials")
-        return JSONResponse(
-            {"sub": str(abs(hash(self.email))), "email": self.email, "email_verified": True}
-        )
+        subject = str(int(hashlib.sha256(self.email.encode()).hexdigest()[:15], 16))
+        return JSONResponse({"sub": subject, "email": self.email, "email_verified": True})
