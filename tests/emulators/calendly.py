@@ -41,17 +41,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.emulators.faults import Faults
-from tests.emulators.oauth import (
-    CALENDLY_OAUTH,
+from tests.emulators.oauth import OAuthServer
+from tests.emulators.oauth_providers import CALENDLY_OAUTH
+from tests.emulators.ratelimit import FixedWindowLimiter
+from tests.emulators.tokens import (
     AccessToken,
     Clock,
     OAuthAccount,
-    OAuthServer,
     TokenRegistry,
     bearer_token,
     utc_now,
 )
-from tests.emulators.ratelimit import FixedWindowLimiter
 
 MAX_COUNT = 100
 DEFAULT_COUNT = 20

@@ -8,8 +8,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from tests.emulators.oauth import OAuthAccount, pkce_challenge
+from tests.emulators.oauth import pkce_challenge
 from tests.emulators.suite import ProviderEmulators
+from tests.emulators.tokens import OAuthAccount
 
 REDIRECT_URI = "https://hookgate.example.com/oauth/callback"
 SCOPES = {

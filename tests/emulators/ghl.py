@@ -42,17 +42,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.emulators.faults import Faults
-from tests.emulators.oauth import (
-    GHL_OAUTH,
+from tests.emulators.oauth import OAuthServer
+from tests.emulators.oauth_providers import GHL_OAUTH
+from tests.emulators.ratelimit import FixedWindowLimiter
+from tests.emulators.tokens import (
     AccessToken,
     Clock,
     OAuthAccount,
-    OAuthServer,
     TokenRegistry,
     bearer_token,
     utc_now,
 )
-from tests.emulators.ratelimit import FixedWindowLimiter
 
 API_VERSION = "2021-07-28"
 MAX_PAGE_LIMIT = 500

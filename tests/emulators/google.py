@@ -39,7 +39,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.emulators.oauth import GOOGLE_OAUTH, OAuthAccount, OAuthServer, TokenRegistry
+from tests.emulators.oauth import OAuthServer
+from tests.emulators.oauth_providers import GOOGLE_OAUTH
+from tests.emulators.tokens import OAuthAccount, TokenRegistry
 
 FORBIDDEN_WITH_SYNC_TOKEN = (
     "iCalUID",

@@ -3,12 +3,12 @@
 It serves the authorization-code grant (RFC 6749 §4.1) with PKCE (RFC 7636), the
 refresh-token grant with or without rotation, and revocation (RFC 7009) where the
 provider has it. What differs between providers is one `OAuthProvider` value (facts
-and sources in /work/shared/provider-apis.md); the API emulators build theirs in
-`PCO_OAUTH`, `GHL_OAUTH`, `CALENDLY_OAUTH`, `GOOGLE_OAUTH` below.
+and sources in /work/shared/provider-apis.md); the API emulators use
+`PCO_OAUTH`, `GHL_OAUTH`, `CALENDLY_OAUTH`, `GOOGLE_OAUTH` from oauth_providers.py.
 
 Consent is decided by the test beforehand (`approve(account)` or `deny()`); with no
 decision `/authorize` shows a small page to choose one (the development mode). Access
-tokens go into a `TokenRegistry` that the API emulators consult, so a token names the
+tokens go into a `TokenRegistry` (tokens.py) that the API emulators consult, so a token names the
 account (user and organization, location or calendar owner) it acts for.
 """
 
@@ -21,7 +21,7 @@ import itertools
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -29,221 +29,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from tests.emulators.faults import Faults
+from tests.emulators.oauth_providers import OAuthProvider
 from tests.emulators.ratelimit import FixedWindowLimiter
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class OAuthProvider:
-    """The facts of one provider's authorization server."""
-
-    name: str
-    client_auth: frozenset[Literal["basic", "body"]]
-    """How the client may authenticate at the token endpoint."""
-    pkce: Literal["required", "supported", "ignored"]
-    """`ignored`: challenge and verifier are accepted and not checked (no documented PKCE)."""
-    access_token_seconds: int
-    rotates_refresh_tokens: bool
-    scopes: frozenset[str]
-    """Every scope the provider knows; an unknown one is `invalid_scope`."""
-    scope_required: bool
-    """False: a request without `scope` is granted every scope (Calendly before scopes)."""
-    token_type: str = "Bearer"
-    code_seconds: int = 600
-    revocable: bool = False
-    token_requests_per_minute: int | None = None
-    """Per user (Calendly: 8)."""
-    created_at_field: bool = False
-    """The token response carries `created_at` (unix seconds)."""
-    offline_access: bool = False
-    """Google: a refresh token only with `access_type=offline`, and again for an account
-    that already granted the client only with `prompt=consent`."""
-
-
-PCO_OAUTH = OAuthProvider(
-    name="pco",
-    client_auth=frozenset({"body"}),
-    pkce="ignored",
-    access_token_seconds=7200,
-    rotates_refresh_tokens=True,
-    scopes=frozenset(
-        {
-            "people",
-            "services",
-            "check_ins",
-            "giving",
-            "groups",
-            "calendar",
-            "publishing",
-            "registrations",
-            "api",
-            "home",
-            "webhooks",
-        }
-    ),
-    scope_required=True,
-    token_type="bearer",
-    revocable=True,
-    created_at_field=True,
-)
-GHL_OAUTH = OAuthProvider(
-    name="ghl",
-    client_auth=frozenset({"body"}),
-    pkce="ignored",
-    access_token_seconds=86399,
-    rotates_refresh_tokens=True,
-    scopes=frozenset(
-        {
-            "contacts.readonly",
-            "contacts.write",
-            "calendars.readonly",
-            "calendars/events.readonly",
-            "calendars/events.write",
-            "locations.readonly",
-            "users.readonly",
-            "oauth.readonly",
-            "oauth.write",
-        }
-    ),
-    scope_required=True,
-)
-CALENDLY_OAUTH = OAuthProvider(
-    name="calendly",
-    client_auth=frozenset({"basic", "body"}),
-    pkce="supported",
-    access_token_seconds=7200,
-    rotates_refresh_tokens=True,
-    scopes=frozenset(
-        {
-            "users:read",
-            "organizations:read",
-            "scheduled_events:read",
-            "event_types:read",
-            "availability:read",
-            "webhooks:read",
-            "webhooks:write",
-            "contacts:read",
-        }
-    ),
-    scope_required=False,
-    token_requests_per_minute=8,
-    created_at_field=True,
-)
-GOOGLE_OAUTH = OAuthProvider(
-    name="google",
-    client_auth=frozenset({"basic", "body"}),
-    pkce="supported",
-    access_token_seconds=3599,
-    rotates_refresh_tokens=False,
-    scopes=frozenset(
-        {
-            "openid",
-            "email",
-            "profile",
-            "https://www.googleapis.com/auth/userinfo.email",
-            "https://www.googleapis.com/auth/calendar",
-            "https://www.googleapis.com/auth/calendar.readonly",
-            "https://www.googleapis.com/auth/calendar.events",
-            "https://www.googleapis.com/auth/calendar.events.readonly",
-            "https://www.googleapis.com/auth/calendar.calendarlist.readonly",
-            "https://www.googleapis.com/auth/calendar.settings.readonly",
-        }
-    ),
-    scope_required=True,
-    revocable=True,
-    offline_access=True,
-)
-
-
-@dataclass(frozen=True)
-class OAuthAccount:
-    """Who a grant acts for: a user within an organization (PCO organization, GHL
-    location, Calendly organization, Google account)."""
-
-    user_id: str
-    organization_id: str
-    name: str = ""
-
-
-@dataclass
-class AccessToken:
-    token: str
-    provider: str
-    account: OAuthAccount
-    scopes: frozenset[str] | None
-    """None: every scope (a personal access token made with all of them)."""
-    expires_at: datetime | None
-    client_id: str | None = None
-    """None: a personal or private-integration token, not from OAuth."""
-    refresh_family: str | None = None
-    revoked: bool = False
-
-    def allows(self, scope: str | Iterable[str]) -> bool:
-        """Whether the token holds `scope` (or any of several)."""
-        wanted = {scope} if isinstance(scope, str) else set(scope)
-        return self.scopes is None or bool(self.scopes & wanted)
-
-
-class TokenRegistry:
-    """Every access token the emulators accept, shared by OAuth servers and APIs."""
-
-    def __init__(self, now: Clock = utc_now) -> None:
-        self._now = now
-        self.tokens: dict[str, AccessToken] = {}
-
-    def issue(
-        self,
-        provider: str,
-        account: OAuthAccount,
-        *,
-        lifetime: timedelta | None,
-        scopes: frozenset[str] | None = None,
-        client_id: str | None = None,
-        refresh_family: str | None = None,
-        token: str | None = None,
-    ) -> AccessToken:
-        value = token or f"{provider}_at_{secrets.token_urlsafe(24)}"
-        entry = AccessToken(
-            token=value,
-            provider=provider,
-            account=account,
-            scopes=scopes,
-            expires_at=None if lifetime is None else self._now() + lifetime,
-            client_id=client_id,
-            refresh_family=refresh_family,
-        )
-        self.tokens[value] = entry
-        return entry
-
-    def lookup(self, provider: str, token: str) -> AccessToken | None:
-        """The live token, or None when unknown, of another provider, revoked or expired."""
-        entry = self.tokens.get(token)
-        if entry is None or entry.provider != provider or entry.revoked:
-            return None
-        if entry.expires_at is not None and entry.expires_at <= self._now():
-            return None
-        return entry
-
-    def expire(self, provider: str | None = None) -> None:
-        """Every OAuth access token (of `provider`) expires now; personal tokens stay."""
-        moment = self._now() - timedelta(seconds=1)
-        for entry in self.tokens.values():
-            if entry.expires_at is not None and provider in (None, entry.provider):
-                entry.expires_at = moment
-
-    def revoke(self, token: str) -> None:
-        if token in self.tokens:
-            self.tokens[token].revoked = True
-
-    def revoke_family(self, family: str) -> None:
-        for entry in self.tokens.values():
-            if entry.refresh_family == family:
-                entry.revoked = True
+from tests.emulators.tokens import AccessToken, Clock, OAuthAccount, TokenRegistry, utc_now
 
 
 @dataclass
@@ -673,9 +461,3 @@ class OAuthServer:
             body["created_at"] = int(self._now().timestamp())
         body.update(self._token_fields(account))
         return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
-
-
-def bearer_token(request: Request) -> str | None:
-    """The token of an `Authorization: Bearer …` header, if there is one."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None

@@ -32,7 +32,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,15 +42,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.emulators.faults import Faults
-from tests.emulators.oauth import (
-    PCO_OAUTH,
-    Clock,
-    OAuthAccount,
-    OAuthServer,
-    TokenRegistry,
-    utc_now,
+from tests.emulators.oauth import OAuthServer
+from tests.emulators.oauth_providers import PCO_OAUTH
+from tests.emulators.pco_records import (
+    PcoEmail,
+    PcoMerger,
+    PcoOrganization,
+    PcoPerson,
+    PcoPhone,
+    PcoSubscription,
+    iso,
 )
 from tests.emulators.ratelimit import FixedWindowLimiter
+from tests.emulators.tokens import Clock, OAuthAccount, TokenRegistry, utc_now
 
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 25
@@ -69,176 +73,11 @@ Deliver = Callable[[str, dict[str, str], bytes], Awaitable[int]]
 """Posts a delivery (url, headers, body); returns the HTTP status."""
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
 def _errors(status: int, title: str, detail: str, **headers: str) -> JSONResponse:
     body = {
         "errors": [{"status": str(status), "code": str(status), "title": title, "detail": detail}]
     }
     return JSONResponse(body, status_code=status, headers=headers or None)
-
-
-@dataclass
-class PcoEmail:
-    id: str
-    address: str
-    location: str
-    primary: bool
-    created_at: datetime
-    updated_at: datetime
-
-    def resource(self, person_id: str) -> dict[str, Any]:
-        return {
-            "type": "Email",
-            "id": self.id,
-            "attributes": {
-                "address": self.address,
-                "location": self.location,
-                "primary": self.primary,
-                "blocked": False,
-                "created_at": _iso(self.created_at),
-                "updated_at": _iso(self.updated_at),
-            },
-            "relationships": {"person": {"data": {"type": "Person", "id": person_id}}},
-        }
-
-
-@dataclass
-class PcoPhone:
-    id: str
-    number: str
-    location: str
-    primary: bool
-    created_at: datetime
-    updated_at: datetime
-
-    def resource(self, person_id: str) -> dict[str, Any]:
-        digits = re.sub(r"\D", "", self.number)
-        e164 = "+" + digits if self.number.startswith("+") else None
-        if e164 is None and len(digits) == 10:
-            e164 = "+1" + digits
-        return {
-            "type": "PhoneNumber",
-            "id": self.id,
-            "attributes": {
-                "number": self.number,
-                "e164": e164,
-                "carrier": None,
-                "location": self.location,
-                "primary": self.primary,
-                "created_at": _iso(self.created_at),
-                "updated_at": _iso(self.updated_at),
-            },
-            "relationships": {"person": {"data": {"type": "Person", "id": person_id}}},
-        }
-
-
-@dataclass
-class PcoPerson:
-    id: str
-    first_name: str
-    last_name: str
-    status: str
-    created_at: datetime
-    updated_at: datetime
-    emails: list[PcoEmail] = field(default_factory=list)
-    phone_numbers: list[PcoPhone] = field(default_factory=list)
-
-    def resource(self, include: Iterable[str] = ()) -> dict[str, Any]:
-        relationships: dict[str, Any] = {}
-        if "emails" in include:
-            relationships["emails"] = {
-                "data": [{"type": "Email", "id": email.id} for email in self.emails]
-            }
-        if "phone_numbers" in include:
-            relationships["phone_numbers"] = {
-                "data": [{"type": "PhoneNumber", "id": phone.id} for phone in self.phone_numbers]
-            }
-        return {
-            "type": "Person",
-            "id": self.id,
-            "attributes": {
-                "first_name": self.first_name,
-                "last_name": self.last_name,
-                "name": f"{self.first_name} {self.last_name}".strip(),
-                "status": self.status,
-                "membership": None,
-                "created_at": _iso(self.created_at),
-                "updated_at": _iso(self.updated_at),
-            },
-            "relationships": relationships,
-            "links": {"self": f"https://api.planningcenteronline.com/people/v2/people/{self.id}"},
-        }
-
-    def included(self, include: Iterable[str]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        if "emails" in include:
-            found.extend(email.resource(self.id) for email in self.emails)
-        if "phone_numbers" in include:
-            found.extend(phone.resource(self.id) for phone in self.phone_numbers)
-        return found
-
-
-@dataclass
-class PcoMerger:
-    id: str
-    person_to_keep_id: str
-    person_to_remove_id: str
-    created_at: datetime
-
-
-@dataclass
-class PcoSubscription:
-    id: str
-    name: str
-    url: str
-    active: bool
-    authenticity_secret: str
-    application_id: str | None
-    created_at: datetime
-    updated_at: datetime
-
-    def resource(self) -> dict[str, Any]:
-        return {
-            "type": "WebhookSubscription",
-            "id": self.id,
-            "attributes": {
-                "name": self.name,
-                "url": self.url,
-                "active": self.active,
-                "authenticity_secret": self.authenticity_secret,
-                "application_id": self.application_id,
-                "created_at": _iso(self.created_at),
-                "updated_at": _iso(self.updated_at),
-            },
-        }
-
-
-@dataclass
-class PcoOrganization:
-    id: str
-    name: str
-    time_zone: str = "America/Chicago"
-    people: dict[str, PcoPerson] = field(default_factory=dict)
-    mergers: list[PcoMerger] = field(default_factory=list)
-    subscriptions: dict[str, PcoSubscription] = field(default_factory=dict)
-
-    def resource(self) -> dict[str, Any]:
-        return {
-            "type": "Organization",
-            "id": self.id,
-            "attributes": {
-                "name": self.name,
-                "time_zone": self.time_zone,
-                "country_code": "US",
-                "date_format": "%m/%d/%Y",
-                "contact_website": None,
-                "created_at": "2015-01-01T00:00:00Z",
-            },
-            "links": {"self": "https://api.planningcenteronline.com/people/v2"},
-        }
 
 
 @dataclass
@@ -400,7 +239,7 @@ class PcoEmulator:
             "attributes": {
                 "person_to_keep_id": keep_id,
                 "person_to_remove_id": remove_id,
-                "created_at": _iso(merger.created_at),
+                "created_at": iso(merger.created_at),
             },
         }
         await self._send(org, "people.v2.events.person_merger.created", {"data": resource})
@@ -449,7 +288,7 @@ class PcoEmulator:
             "X-PCO-Webhooks-Authenticity": digest.hexdigest(),
             "X-PCO-Webhooks-Event-ID": event_id,
             "X-PCO-Webhooks-Name": subscription.name,
-            "X-PCO-Webhooks-Event-Time": _iso(self._now()),
+            "X-PCO-Webhooks-Event-Time": iso(self._now()),
         }
         return headers, body
 
@@ -631,7 +470,7 @@ class PcoEmulator:
                 "attributes": {
                     "person_to_keep_id": merger.person_to_keep_id,
                     "person_to_remove_id": merger.person_to_remove_id,
-                    "created_at": _iso(merger.created_at),
+                    "created_at": iso(merger.created_at),
                 },
             }
             for merger in page
@@ -737,4 +576,13 @@ def _compare(value: Any, operator: str | None, bound: Any) -> bool:
     )
 
 
-__all__ = ["PEOPLE_EVENTS", "PcoEmulator", "PcoOrganization", "PcoPerson", "PcoSubscription"]
+__all__ = [
+    "PEOPLE_EVENTS",
+    "PcoEmail",
+    "PcoEmulator",
+    "PcoMerger",
+    "PcoOrganization",
+    "PcoPerson",
+    "PcoPhone",
+    "PcoSubscription",
+]

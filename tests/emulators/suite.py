@@ -15,8 +15,9 @@ from starlette.routing import Mount
 from tests.emulators.calendly import CalendlyEmulator
 from tests.emulators.ghl import GhlEmulator
 from tests.emulators.google import GoogleEmulator
-from tests.emulators.oauth import Clock, OAuthServer, TokenRegistry, utc_now
+from tests.emulators.oauth import OAuthServer
 from tests.emulators.pco import PcoEmulator
+from tests.emulators.tokens import Clock, TokenRegistry, utc_now
 
 PATHS = {
     # provider: (prefix, authorize path, token path)
