@@ -38,8 +38,8 @@ class OAuthProvider:
 
 PCO_OAUTH = OAuthProvider(
     name="pco",
-    client_auth=frozenset({"body"}),
-    pkce="ignored",
+    client_auth=frozenset({"body"}),  # documented form fields (apideck: client_secret_post)
+    pkce="ignored",  # PCO support of PKCE is uncertain: a challenge is accepted, not checked
     access_token_seconds=7200,
     rotates_refresh_tokens=True,
     scopes=frozenset(
@@ -54,7 +54,7 @@ PCO_OAUTH = OAuthProvider(
             "registrations",
             "api",
             "home",
-            "webhooks",
+            "webhooks",  # declared by the Webhooks OpenAPI, not in prose docs
         }
     ),
     scope_required=True,
@@ -64,8 +64,8 @@ PCO_OAUTH = OAuthProvider(
 )
 GHL_OAUTH = OAuthProvider(
     name="ghl",
-    client_auth=frozenset({"body"}),
-    pkce="ignored",
+    client_auth=frozenset({"body"}),  # the documented form body
+    pkce="ignored",  # GHL documents no PKCE
     access_token_seconds=86399,
     rotates_refresh_tokens=True,
     scopes=frozenset(
@@ -85,7 +85,7 @@ GHL_OAUTH = OAuthProvider(
 )
 CALENDLY_OAUTH = OAuthProvider(
     name="calendly",
-    client_auth=frozenset({"basic", "body"}),
+    client_auth=frozenset({"basic", "body"}),  # the notes do not say which: both accepted
     pkce="supported",
     access_token_seconds=7200,
     rotates_refresh_tokens=True,
@@ -101,7 +101,7 @@ CALENDLY_OAUTH = OAuthProvider(
             "contacts:read",
         }
     ),
-    scope_required=False,
+    scope_required=False,  # scopes are new (2026-03); none requested grants all of them
     token_requests_per_minute=8,
     created_at_field=True,
 )
