@@ -13,6 +13,10 @@ reference; see /work/shared/providers.md §1):
   creation, `exists` on every change) through an injected `deliver` callable.
 - The token endpoint: the `refresh_token` grant; `invalid_grant` for a revoked
   refresh token; 401 `authError` for an expired or unknown access token.
+- The connect flow through `oauth` (tests/emulators/oauth.py): `/o/oauth2/v2/auth`,
+  the authorization-code grant on the same `/token`, `/revoke`; `calendarList.list`,
+  `calendars.get` and `/oauth2/v3/userinfo`, where the account's `email` is also the
+  id of its primary calendar.
 - Faults: queued 429 (with Retry-After), 403 `rateLimitExceeded`, 5xx.
 
 Tests drive it through the methods of `GoogleEmulator` (same process and loop).
@@ -21,6 +25,7 @@ Tests drive it through the methods of `GoogleEmulator` (same process and loop).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import secrets
 from collections.abc import Awaitable, Callable
@@ -33,6 +38,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.emulators.oauth import OAuthServer
+from tests.emulators.oauth_providers import GOOGLE_OAUTH
+from tests.emulators.tokens import OAuthAccount, TokenRegistry
 
 FORBIDDEN_WITH_SYNC_TOKEN = (
     "iCalUID",
@@ -152,8 +161,17 @@ def _error(status: int, reason: str, message: str, **extra: str) -> JSONResponse
 class GoogleEmulator:
     """State and Starlette app of one emulated Google account."""
 
-    def __init__(self, *, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        now: Callable[[], datetime] | None = None,
+        registry: TokenRegistry | None = None,
+        email: str = "owner@example.com",
+    ) -> None:
         self._now = now or (lambda: datetime.now(UTC))
+        self.email = email
+        self.registry = registry or TokenRegistry(self._now)
+        self.oauth = OAuthServer(GOOGLE_OAUTH, self.registry, now=self._now)
         self.calendars: dict[str, EmulatedCalendar] = {}
         self.clients: dict[str, str] = {}
         self._refresh_tokens: dict[str, tuple[str, bool]] = {}
@@ -176,6 +194,11 @@ class GoogleEmulator:
         self.app = Starlette(
             routes=[
                 Route("/token", self._token, methods=["POST"]),
+                Route("/o/oauth2/v2/auth", self.oauth.authorize, methods=["GET"]),
+                Route("/o/oauth2/v2/decide", self.oauth.decide, methods=["GET"]),
+                Route("/revoke", self.oauth.revoke, methods=["POST"]),
+                Route("/oauth2/v3/userinfo", self._userinfo, methods=["GET"]),
+                Route("/calendar/v3/users/me/calendarList", self._calendar_list, methods=["GET"]),
                 Route(
                     "/calendar/v3/calendars/{calendar_id:path}/events/watch",
                     self._watch,
@@ -185,6 +208,9 @@ class GoogleEmulator:
                     "/calendar/v3/calendars/{calendar_id:path}/events", self._list, methods=["GET"]
                 ),
                 Route("/calendar/v3/channels/stop", self._stop, methods=["POST"]),
+                Route(
+                    "/calendar/v3/calendars/{calendar_id:path}", self._get_calendar, methods=["GET"]
+                ),
             ]
         )
 
@@ -193,6 +219,7 @@ class GoogleEmulator:
     def add_client(self, client_id: str, client_secret: str) -> str:
         """Register an OAuth client; returns a fresh refresh token for it."""
         self.clients[client_id] = client_secret
+        self.oauth.add_client(client_id, client_secret)
         refresh = "1//" + secrets.token_urlsafe(24)
         self._refresh_tokens[refresh] = (client_id, False)
         return refresh
@@ -202,7 +229,12 @@ class GoogleEmulator:
         self._access_tokens[token] = self._now() + lifetime
         return token
 
+    def account(self) -> OAuthAccount:
+        """The OAuth account of this emulated Google user (see `oauth.approve`)."""
+        return self.oauth.add_account(OAuthAccount(self.email, self.email, self.email))
+
     def expire_access_tokens(self) -> None:
+        self.registry.expire("google")
         moment = self._now() - timedelta(seconds=1)
         for token in self._access_tokens:
             self._access_tokens[token] = moment
@@ -354,6 +386,9 @@ class GoogleEmulator:
         header = request.headers.get("authorization", "")
         token = header.removeprefix("Bearer ").strip()
         expiry = self._access_tokens.get(token)
+        granted = self.registry.lookup("google", token)
+        if granted is not None and granted.expires_at is not None:
+            expiry = granted.expires_at
         if not header.startswith("Bearer ") or expiry is None or expiry <= self._now():
             return _error(
                 401,
@@ -375,6 +410,8 @@ class GoogleEmulator:
         form = {
             name: values[0] for name, values in parse_qs((await request.body()).decode()).items()
         }
+        if str(form.get("refresh_token", "")) not in self._refresh_tokens:
+            return await self.oauth.token(request)  # the connect flow's grants
         client_id = str(form.get("client_id", ""))
         if self.clients.get(client_id) != str(form.get("client_secret", "")):
             return JSONResponse(
@@ -416,7 +453,7 @@ class GoogleEmulator:
                 await asyncio.sleep(self.list_seconds)
         finally:
             self._listing -= 1
-        calendar = self.calendar(request.path_params["calendar_id"])
+        calendar = self.calendar(self._calendar_key(request.path_params["calendar_id"]))
         params = request.query_params
         try:
             max_results = min(int(params.get("maxResults", "250")), 2500)
@@ -505,7 +542,7 @@ class GoogleEmulator:
         limit_ms = int((self._now() + self.channel_ttl).timestamp() * 1000)
         requested = body.get("expiration")
         expiration_ms = min(int(requested), limit_ms) if requested else limit_ms
-        calendar_id = request.path_params["calendar_id"]
+        calendar_id = self._calendar_key(request.path_params["calendar_id"])
         self.calendar(calendar_id)
         channel = EmulatedChannel(
             id=channel_id,
@@ -546,3 +583,64 @@ class GoogleEmulator:
             for channel in self.channels.values()
             if not channel.stopped and calendar_id in (None, channel.calendar_id)
         ]
+
+    # ---- the connect flow's reads ----------------------------------------------
+
+    def _calendar_key(self, calendar_id: str) -> str:
+        """The account's email names its primary calendar, as at Google."""
+        return "primary" if calendar_id == self.email else calendar_id
+
+    def _list_entry(self, key: str) -> dict[str, Any]:
+        primary = key == "primary"
+        return {
+            "kind": "calendar#calendarListEntry",
+            "etag": f'"{self.calendar(key).seq}"',
+            "id": self.email if primary else key,
+            "summary": self.email if primary else key,
+            "timeZone": "UTC",
+            "accessRole": "owner",
+            **({"primary": True} if primary else {}),
+        }
+
+    async def _calendar_list(self, request: Request) -> Response:
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        self.calendar("primary")
+        try:
+            max_results = min(int(request.query_params.get("maxResults", "100")), 250)
+            start = int(request.query_params.get("pageToken", "0"))
+        except ValueError:
+            return _error(400, "invalid", "Invalid maxResults or pageToken value.")
+        if max_results < 1:
+            return _error(400, "invalid", "Invalid value for maxResults")
+        keys = sorted(self.calendars, key=lambda key: (key != "primary", key))
+        body: dict[str, Any] = {
+            "kind": "calendar#calendarList",
+            "etag": f'"{len(keys)}"',
+            "items": [self._list_entry(key) for key in keys[start : start + max_results]],
+        }
+        if start + max_results < len(keys):
+            body["nextPageToken"] = str(start + max_results)
+        return JSONResponse(body)
+
+    async def _get_calendar(self, request: Request) -> Response:
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        key = self._calendar_key(request.path_params["calendar_id"])
+        if key not in self.calendars and key != "primary":
+            return _error(404, "notFound", "Not Found")
+        self.calendar(key)
+        entry = self._list_entry(key)
+        return JSONResponse(
+            {k: entry[k] for k in ("etag", "id", "summary", "timeZone")}
+            | {"kind": "calendar#calendar"}
+        )
+
+    async def _userinfo(self, request: Request) -> Response:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if self.registry.lookup("google", token) is None and token not in self._access_tokens:
+            return _error(401, "authError", "Invalid Credentials")
+        subject = str(int(hashlib.sha256(self.email.encode()).hexdigest()[:15], 16))
+        return JSONResponse({"sub": subject, "email": self.email, "email_verified": True})
