@@ -16,7 +16,7 @@ Without `dead_letters` a failing batch is retried until it succeeds.
 
 With several processes on one log (uvicorn workers), an optional lease makes sure
 only one of them runs the consumer for a group. The log and the lease are small
-protocols that `gateway.spool.Spool` satisfies structurally; consumers never import
+protocols that `gateway.bus.spool.Spool` satisfies structurally; consumers never import
 the gateway.
 """
 

@@ -24,21 +24,21 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from gateway.admin import BearerAuth, RejectionsAdmin, SourceHook, SourcesAdmin
-from gateway.admin_listener import ListenerSplit
-from gateway.bus import Bus, open_bus
-from gateway.health import Health
-from gateway.metrics import GatewayMetrics
-from gateway.providers import PROVIDERS
-from gateway.publish import Publisher
-from gateway.ratelimit import RateLimiter
-from gateway.rejections import RejectionLog
-from gateway.request_id import RequestIdMiddleware
-from gateway.secretbox import SecretBox, load_keys
+from gateway.admin.sources import BearerAuth, RejectionsAdmin, SourceHook, SourcesAdmin
+from gateway.bus.publish import Publisher
+from gateway.bus.transport import Bus, open_bus
+from gateway.ingress.health import Health
+from gateway.ingress.listeners import ListenerSplit
+from gateway.ingress.metrics import GatewayMetrics
+from gateway.ingress.providers import PROVIDERS
+from gateway.ingress.ratelimit import RateLimiter
+from gateway.ingress.rejections import RejectionLog
+from gateway.ingress.request_id import RequestIdMiddleware
+from gateway.ingress.source_cache import SourceCache
+from gateway.ingress.webhooks import WebhookEndpoint, webhook_target
 from gateway.settings import Settings
-from gateway.source_cache import SourceCache
-from gateway.sources import SourceRepository
-from gateway.webhooks import WebhookEndpoint, webhook_target
+from gateway.store.secretbox import SecretBox, load_keys
+from gateway.store.sources import SourceRepository
 
 
 def utc_now() -> datetime:
@@ -245,7 +245,7 @@ class GatewayApp(Starlette):
     """
 
     freeze_gc_at_start = False
-    """Set by the process entry point (`gateway.asgi`): call `tune_gc()` once started.
+    """Set by the process entry point (`gateway.runtime.asgi`): call `tune_gc()` once started.
     Tests leave it off, so many gateways in one test process never freeze each other's heap."""
 
     def __init__(self, webhooks: _Deferred, *, admin_port: int | None, **options: Any) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 import orjson
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("hookgate_request_id", default=None)
-"""The id of the request being handled (set by `gateway.request_id`); logged on every line."""
+"""The id of the request being handled (set by `gateway.ingress.request_id`); logged on
+every line."""
 
 DELIVERY_LOG = logging.getLogger("hookgate.delivery")
 

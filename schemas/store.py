@@ -11,7 +11,7 @@ non-delete, so a late "created" cannot bring the row back. Rows can be partial: 
 email, phone or no-show event may arrive before the resource itself, and the
 resource's event completes the row later without losing either side's fields.
 
-Times are stored in UTC. Migrations in `gateway/migrations` create these tables.
+Times are stored in UTC. Migrations in `gateway/store/migrations` create these tables.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 All tables share `metadata`. The store tables the consumers write live in
 `schemas/store.py`; Google's channels and sync state in `schemas/google_store.py`.
-Migrations (Alembic, `gateway/migrations`) are the source of truth for the
+Migrations (Alembic, `gateway/store/migrations`) are the source of truth for the
 database; these definitions are what the code queries.
 """
 

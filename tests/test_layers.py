@@ -14,9 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_COMPOSITION = {
-    "gateway/wiring.py",
-    "gateway/asgi.py",
-    "gateway/google_credentials.py",
+    "gateway/runtime/serve.py",
+    "gateway/runtime/asgi.py",
+    "gateway/runtime/credentials.py",
 }
 
 

@@ -1,7 +1,7 @@
 """What the Google client needs from wherever a source's OAuth credentials live.
 
 The gateway implements `CredentialStore` over its encrypted sources table
-(`gateway.google_credentials`); consumers only see this protocol.
+(`gateway.runtime.credentials`); consumers only see this protocol.
 """
 
 from __future__ import annotations

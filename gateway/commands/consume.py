@@ -28,15 +28,15 @@ from consumers.metrics import ConsumerMetrics, LagConfig, polling
 from consumers.registry import HandlerRegistry
 from consumers.upkeep import upkeep_forever
 from gateway.app import create_engine, tune_gc
+from gateway.bus.topics import ensure_hookgate_topics
 from gateway.commands import CommandError
-from gateway.google_credentials import RepositoryCredentialStore
-from gateway.metrics_server import serve_metrics
-from gateway.secretbox import SecretBox, load_keys
+from gateway.runtime.credentials import RepositoryCredentialStore
+from gateway.runtime.metrics_server import serve_metrics
+from gateway.runtime.serve import store_registry
 from gateway.settings import Settings
-from gateway.sources import SourceRepository
+from gateway.store.secretbox import SecretBox, load_keys
+from gateway.store.sources import SourceRepository
 from gateway.tasks import running
-from gateway.topics import ensure_hookgate_topics
-from gateway.wiring import store_registry
 from schemas import CloudEvent
 
 DEFAULT_GROUP_SUFFIX = "store"

@@ -23,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.migrate import upgrade
+    from gateway.store.migrate import upgrade
 
     await upgrade(settings.database_url)
     print(f"hookgate migrate: {settings.database_url.split('@')[-1]} is up to date")

@@ -3,7 +3,7 @@
 With Kafka the dead letters are on `{prefix}.dlq` (`consumers.dlq.replay`); on the
 embedded default they are in the store's `dead_letters` table
 (`consumers.dead_letter_table`). Either way they are applied with the handlers
-`serve` and `consume` run, Google's sync included (`gateway.wiring.store_registry`),
+`serve` and `consume` run, Google's sync included (`gateway.runtime.serve.store_registry`),
 and the command waits (a bounded time) for the Google syncs they asked for.
 """
 
@@ -21,8 +21,8 @@ from consumers.google.wiring import GoogleSync
 from gateway.app import create_engine
 from gateway.commands import CommandError
 from gateway.commands.consume import open_google_sync
+from gateway.runtime.serve import store_registry
 from gateway.settings import Settings
-from gateway.wiring import store_registry
 
 log = logging.getLogger("hookgate.replay")
 

@@ -24,9 +24,9 @@ import verifiers.google
 import verifiers.pco
 from gateway.commands import CommandError
 from gateway.commands.sources import repository
-from gateway.providers import PROVIDERS
-from gateway.secretbox import SecretBox, load_keys
+from gateway.ingress.providers import PROVIDERS
 from gateway.settings import Settings
+from gateway.store.secretbox import SecretBox, load_keys
 from schemas.samples import SAMPLE_EVENTS, sample
 
 GOOGLE_STATES = ("exists", "not_exists", "sync")

@@ -2,7 +2,7 @@
 
 One process (or one per `--workers`) serves the public port and, when
 `HOOKGATE_ADMIN_PORT` is set, the admin port too: both sockets feed the same app,
-which routes `/admin` by the port a connection arrived on (`gateway.admin_listener`).
+which routes `/admin` by the port a connection arrived on (`gateway.ingress.listeners`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from uvicorn.server import HANDLED_SIGNALS
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from gateway.commands import CommandError
-from gateway.limits import ServerConfig
+from gateway.ingress.limits import ServerConfig
 from gateway.settings import Settings
 
 GRACEFUL_SHUTDOWN_SECONDS = 20
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     config = server_config(
-        "gateway.asgi:app_from_environment",
+        "gateway.runtime.asgi:app_from_environment",
         settings,
         factory=True,
         host=host,

@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 
 import orjson
 
-from gateway.admin import describe
+from gateway.admin.sources import describe
 from gateway.app import create_engine
 from gateway.commands import CommandError
-from gateway.providers import PROVIDERS
-from gateway.secretbox import SecretBox, load_keys
+from gateway.ingress.providers import PROVIDERS
 from gateway.settings import Settings
-from gateway.sources import SourceRepository
+from gateway.store.secretbox import SecretBox, load_keys
+from gateway.store.sources import SourceRepository
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -44,8 +44,8 @@ from sqlalchemy import event as sa_event
 
 from consumers.apply import Applier
 from consumers.handlers import build_registry
+from gateway.bus.kafka_publisher import KafkaPublisher
 from gateway.commands.consume import CONSUMER_GC_GEN0_THRESHOLD
-from gateway.kafka_publisher import KafkaPublisher
 from schemas import BusRecord, CloudEvent
 from tests.bench.consumer import ConsumerSummary
 from tests.bench.cpu import postgres_cpu, service_cpu

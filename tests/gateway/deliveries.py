@@ -12,7 +12,7 @@ import verifiers.calendly
 import verifiers.ghl
 import verifiers.google
 import verifiers.pco
-from gateway.secretbox import SecretBox
+from gateway.store.secretbox import SecretBox
 from schemas import samples
 from tests.gateway.harness import SECRET_KEYS
 

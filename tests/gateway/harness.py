@@ -19,8 +19,8 @@ from sqlalchemy import insert
 from starlette.applications import Starlette
 
 from gateway.commands.serve import listeners, server_config
-from gateway.migrate import upgrade
 from gateway.settings import Settings
+from gateway.store.migrate import upgrade
 from schemas.google_store import google_channels
 
 ADMIN_TOKEN = "test-admin-token-0123456789"

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.app import create_app
-from gateway.secretbox import SecretBox, SecretKeyError
-from gateway.sources import SourceRepository
+from gateway.store.secretbox import SecretBox, SecretKeyError
+from gateway.store.sources import SourceRepository
 from schemas.tables import sources
 from tests.gateway import deliveries
 from tests.gateway.harness import (

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.admin_input import MAX_BODY_BYTES, MAX_GRACE_SECONDS
+from gateway.admin.input import MAX_BODY_BYTES, MAX_GRACE_SECONDS
 from tests.gateway import deliveries
 from tests.gateway.harness import FrozenClock, RunningGateway
 

@@ -6,8 +6,8 @@ import random
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from gateway.delivery_metrics import DeliveryCollector
-from gateway.metrics import LATENCY_BUCKETS, OUTCOMES, PROVIDER_LABELS, GatewayMetrics
+from gateway.ingress.delivery_metrics import DeliveryCollector
+from gateway.ingress.metrics import LATENCY_BUCKETS, OUTCOMES, PROVIDER_LABELS, GatewayMetrics
 
 
 def _without_created(exposition: bytes) -> list[str]:

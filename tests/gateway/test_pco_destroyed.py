@@ -12,7 +12,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.wiring import build_app
+from gateway.runtime.serve import build_app
 from schemas import samples
 from schemas.store import member_emails, members
 from tests.gateway import deliveries

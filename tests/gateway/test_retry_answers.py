@@ -2,7 +2,7 @@
 
 GHL retries only 429; Google only 5xx; Calendly and PCO retry 5xx (and PCO counts any
 other answer as a failure). Throttled, not durable, and the gateway's own failure:
-each answered from `gateway.providers.RetryAnswers`, with `Retry-After`, never 500.
+each answered from `gateway.ingress.providers.RetryAnswers`, with `Retry-After`, never 500.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.app import create_app
-from gateway.publish import Publisher, PublishUnavailable
+from gateway.bus.publish import Publisher, PublishUnavailable
 from schemas import BusRecord
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem

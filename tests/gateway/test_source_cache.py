@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.providers import PROVIDERS
-from gateway.source_cache import SourceCache, SourcesUnavailable
-from gateway.sources import SourceRecord, SourceSecrets
+from gateway.ingress.providers import PROVIDERS
+from gateway.ingress.source_cache import SourceCache, SourcesUnavailable
+from gateway.store.sources import SourceRecord, SourceSecrets
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 RECORD = SourceRecord(

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 import verifiers.ghl
 from gateway.app import create_app
-from gateway.spool import Spool
+from gateway.bus.spool import Spool
 from schemas import BusRecord, samples
 from tests.gateway import deliveries
 from tests.gateway.harness import FrozenClock, RunningGateway, make_settings, running_gateway

@@ -19,12 +19,12 @@ from consumers.apply import Applier
 from consumers.google.wiring import GoogleSync, build_google_sync
 from consumers.registry import HandlerRegistry
 from gateway.app import create_app
-from gateway.google_admin import google_admin_routes
-from gateway.google_channels import context_channel_manager
-from gateway.google_credentials import RepositoryCredentialStore
-from gateway.secretbox import SecretBox
+from gateway.google.channels import context_channel_manager
+from gateway.google.routes import google_admin_routes
+from gateway.runtime.credentials import RepositoryCredentialStore
 from gateway.settings import Settings
-from gateway.sources import SourceRecord, SourceRepository
+from gateway.store.secretbox import SecretBox
+from gateway.store.sources import SourceRecord, SourceRepository
 from schemas import BusRecord
 from schemas.store import appointments
 from tests.emulators.google import GoogleEmulator

@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 
 from consumers.google.sync import SyncTarget
-from gateway.google_channels import (
+from gateway.google.channels import (
     RENEWAL_CLAIM,
     ChannelApi,
     ChannelInfo,
     ChannelManager,
     WatchResult,
 )
-from gateway.secretbox import SecretBox
+from gateway.store.secretbox import SecretBox
 from schemas.google_store import google_channels
 from tests.google.conftest import ADMIN_TOKEN, SECRET_KEY, Harness
 from tests.google.test_sync import CALENDAR, START, open_channel

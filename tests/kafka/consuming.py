@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.kafka_publisher import KafkaPublisher
+from gateway.bus.kafka_publisher import KafkaPublisher
 from schemas import BusRecord, CloudEvent
 from tests.store import events as sample_events
 

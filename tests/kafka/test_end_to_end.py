@@ -15,11 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.app import create_app
-from gateway.durable_publisher import DurablePublisher
-from gateway.kafka_publisher import KafkaPublisher
+from gateway.bus.durable_publisher import DurablePublisher
+from gateway.bus.kafka_publisher import KafkaPublisher
+from gateway.bus.spool import Spool
+from gateway.bus.topics import ensure_hookgate_topics
 from gateway.settings import Settings
-from gateway.spool import Spool
-from gateway.topics import ensure_hookgate_topics
 from tests.gateway import deliveries
 from tests.gateway.harness import FrozenClock, free_port, make_settings, running_gateway
 from tests.kafka.consuming import eventually

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.app import create_app
-from gateway.bus import Bus
+from gateway.bus.transport import Bus
 from schemas import samples
 from tests.fixtures.kafka import OutageBroker
 from tests.gateway import deliveries

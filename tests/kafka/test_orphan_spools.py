@@ -14,10 +14,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.kafka_publisher import KafkaPublisher
-from gateway.relay import Relay
-from gateway.spool import Spool
-from gateway.spool_slots import OrphanSlots, claim_slot, slot_file, slot_files
+from gateway.bus.kafka_publisher import KafkaPublisher
+from gateway.bus.relay import Relay
+from gateway.bus.spool import Spool
+from gateway.bus.spool_slots import OrphanSlots, claim_slot, slot_file, slot_files
 from tests.fixtures.kafka import OutageBroker, create_topics
 from tests.kafka.helpers import ce_id, read_topic, sample_record
 from tests.reliability.kafka_processes import StoreGateway, read_spool

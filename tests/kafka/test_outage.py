@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from gateway.durable_publisher import DurablePublisher
-from gateway.kafka_publisher import KafkaPublisher
-from gateway.publish import PublishUnavailable
-from gateway.relay import Relay
-from gateway.spool import Spool
+from gateway.bus.durable_publisher import DurablePublisher
+from gateway.bus.kafka_publisher import KafkaPublisher
+from gateway.bus.publish import PublishUnavailable
+from gateway.bus.relay import Relay
+from gateway.bus.spool import Spool
 from tests.fixtures.kafka import OutageBroker, create_topics, free_port
 from tests.kafka.helpers import ce_id, read_topic, sample_record
 

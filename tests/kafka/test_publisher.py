@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from gateway.kafka_publisher import KafkaPublisher
-from gateway.publish import PublishUnavailable
+from gateway.bus.kafka_publisher import KafkaPublisher
+from gateway.bus.publish import PublishUnavailable
 from schemas import BusRecord
 from tests.fixtures.kafka import OutageBroker, create_topics, free_port
 from tests.kafka.helpers import ce_id, read_topic, sample_event, sample_record

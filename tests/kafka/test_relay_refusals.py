@@ -16,10 +16,10 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from gateway.kafka_publisher import KafkaPublisher
-from gateway.publish import PublishUnavailable
-from gateway.relay import Relay, permanent_refusal, topic_refusal
-from gateway.spool import Spool
+from gateway.bus.kafka_publisher import KafkaPublisher
+from gateway.bus.publish import PublishUnavailable
+from gateway.bus.relay import Relay, permanent_refusal, topic_refusal
+from gateway.bus.spool import Spool
 from tests.fixtures.kafka import create_topics
 from tests.kafka.helpers import ce_id, read_topic, sample_record
 

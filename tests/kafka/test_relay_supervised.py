@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from gateway.durable_publisher import DurablePublisher
-from gateway.kafka_publisher import KafkaPublisher
-from gateway.metrics import GatewayMetrics, GatewayPoller
-from gateway.relay import Relay
-from gateway.spool import Spool
+from gateway.bus.durable_publisher import DurablePublisher
+from gateway.bus.kafka_publisher import KafkaPublisher
+from gateway.bus.relay import Relay
+from gateway.bus.spool import Spool
+from gateway.ingress.metrics import GatewayMetrics, GatewayPoller
 from gateway.tasks import supervised
 from schemas import BusRecord
 from tests.fixtures.kafka import create_topics

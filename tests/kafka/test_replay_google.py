@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from consumers.dlq import DeadLetter, DeadLetterProducer
 from gateway.cli import build_parser
-from gateway.secretbox import SecretBox
-from gateway.sources import SourceRepository
+from gateway.store.secretbox import SecretBox
+from gateway.store.sources import SourceRepository
 from schemas import Delivery
 from schemas import google as google_schema
 from schemas.google_store import google_channels

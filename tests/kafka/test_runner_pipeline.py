@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from consumers.kafka_runner import KafkaRunner, KafkaRunnerConfig
-from gateway.kafka_publisher import KafkaPublisher
+from gateway.bus.kafka_publisher import KafkaPublisher
 from schemas import CloudEvent
 from tests.fixtures.kafka import create_topics
 from tests.kafka.consuming import eventually

@@ -16,7 +16,7 @@ from consumers.apply import Applier, PreparedBatch
 from consumers.handlers.calendly import EVENT_TYPES, CalendlyHandler, Prepared
 from consumers.kafka_runner import KafkaRunner, KafkaRunnerConfig
 from consumers.registry import HandlerRegistry
-from gateway.kafka_publisher import KafkaPublisher
+from gateway.bus.kafka_publisher import KafkaPublisher
 from schemas import BusRecord, CloudEvent
 from schemas.store import bookings
 from tests.fixtures.kafka import create_topics

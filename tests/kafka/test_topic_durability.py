@@ -16,8 +16,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from gateway import cli
+from gateway.bus.topics import ConfigDifference, ensure_hookgate_topics
 from gateway.settings import Settings
-from gateway.topics import ConfigDifference, ensure_hookgate_topics
 
 THIRTY_DAYS_MS = 30 * 86_400_000
 
@@ -92,7 +92,7 @@ async def test_existing_topics_whose_configs_differ_are_reported_not_claimed(
         await admin.close()
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix)
 
-    with caplog.at_level(logging.WARNING, logger="gateway.topics"):
+    with caplog.at_level(logging.WARNING, logger="gateway.bus.topics"):
         report = await ensure_hookgate_topics(settings, ["ghl"])
 
     assert report.existing == [dlq]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from gateway.bus.topics import ensure_hookgate_topics
 from gateway.settings import Settings
-from gateway.topics import ensure_hookgate_topics
 
 
 async def test_creates_provider_topics_and_dlq_once(

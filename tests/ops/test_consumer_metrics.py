@@ -14,7 +14,7 @@ from consumers.apply import Applier, ApplyResult
 from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunnerStats
 from consumers.metrics import ConsumerMetrics, RunnerStatsPoller, StoreStatePoller
-from gateway.metrics import GatewayMetrics
+from gateway.ingress.metrics import GatewayMetrics
 from schemas import CloudEvent
 from schemas.google_store import google_channels, google_sync_state
 from schemas.tables import sources

@@ -18,7 +18,7 @@ from consumers.apply import Applier
 from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunner, KafkaRunnerConfig
 from consumers.metrics import ConsumerMetrics, LagConfig, polling
-from gateway.metrics_server import serve_metrics
+from gateway.runtime.metrics_server import serve_metrics
 from tests.fixtures.kafka import create_topics
 from tests.kafka.consuming import eventually, invitee_created, publish_events
 

@@ -7,16 +7,16 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from gateway.durable_publisher import DurablePublisher
-from gateway.metrics import GatewayMetrics, GatewayPoller
-from gateway.publish import PublishUnavailable
-from gateway.spool import Spool
+from gateway.bus.durable_publisher import DurablePublisher
+from gateway.bus.publish import PublishUnavailable
+from gateway.bus.spool import Spool
+from gateway.ingress.metrics import GatewayMetrics, GatewayPoller
 from schemas import BusRecord
 from tests.kafka.helpers import sample_record
 
 
 class SwitchableKafka:
-    """A `gateway.publish.Publisher` standing in for Kafka: up or down, keeps what it took."""
+    """A `gateway.bus.publish.Publisher` standing in for Kafka: up or down, keeps what it took."""
 
     def __init__(self) -> None:
         self.up = False

@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from gateway.ingress.request_id import RequestIdMiddleware
 from gateway.logs import REQUEST_ID, JsonFormatter, log_delivery
-from gateway.request_id import RequestIdMiddleware
 
 
 class Lines(logging.Handler):

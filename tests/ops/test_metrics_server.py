@@ -7,7 +7,7 @@ import asyncio
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
-from gateway.metrics_server import serve_metrics
+from gateway.runtime.metrics_server import serve_metrics
 
 
 async def test_metrics_and_health_are_served_and_other_paths_are_not() -> None:

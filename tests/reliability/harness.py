@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
+from gateway.bus.spool import Spool
 from gateway.settings import Settings
-from gateway.spool import Spool
 from tests.gateway.harness import ADMIN_HEADERS, running_gateway
 
 __all__ = ["ADMIN_HEADERS", "Served", "serve"]

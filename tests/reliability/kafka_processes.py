@@ -19,7 +19,7 @@ from aiokafka.structs import TopicPartition
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gateway.bus import EMBEDDED_GROUP
+from gateway.bus.transport import EMBEDDED_GROUP
 from gateway.commands.consume import DEFAULT_GROUP_SUFFIX
 from schemas.store import bookings, processed_events
 from tests.reliability.processes import Gateway, Load

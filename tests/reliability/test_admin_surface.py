@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from gateway.app import create_app
 from gateway.commands import CommandError
 from gateway.commands.serve import listeners
-from gateway.wiring import build_app
+from gateway.runtime.serve import build_app
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem
 from tests.gateway.harness import ADMIN_TOKEN, free_port, make_settings

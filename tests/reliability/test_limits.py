@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.app import create_app
-from gateway.ratelimit import RateLimiter
+from gateway.ingress.ratelimit import RateLimiter
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem
 from tests.gateway.harness import make_settings

@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.cli import build_parser
-from gateway.wiring import build_app
+from gateway.runtime.serve import build_app
 from schemas import samples
 from tests.gateway import deliveries
 from tests.gateway.harness import RunningGateway, make_settings, running_gateway

@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.logs import configure_logging
-from gateway.secretbox import _FERNET_INFO, SecretBox, _derive
-from gateway.sources import SourceRepository
-from gateway.wiring import build_app
+from gateway.runtime.serve import build_app
+from gateway.store.secretbox import _FERNET_INFO, SecretBox, _derive
+from gateway.store.sources import SourceRepository
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem
 from tests.gateway.harness import ADMIN_TOKEN, SECRET_KEYS, make_settings

@@ -15,7 +15,7 @@ import resource
 import signal
 import sys
 
-from gateway.spool import Spool, SpoolUnavailable
+from gateway.bus.spool import Spool, SpoolUnavailable
 from tests.spool.records import make_record
 
 

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway.spool import Spool
+from gateway.bus.spool import Spool
 from tests.spool.records import make_record
 
 

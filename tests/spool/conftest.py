@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.spool import Spool
+from gateway.bus.spool import Spool
 
 
 @pytest.fixture

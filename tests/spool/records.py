@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from gateway.spool import Spool
+from gateway.bus.spool import Spool
 from schemas import BusRecord, CloudEvent
 
 

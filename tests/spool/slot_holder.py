@@ -11,7 +11,7 @@ from pathlib import Path
 _HOLDER = """
 import sys
 from pathlib import Path
-from gateway.spool_slots import claim_slot, try_slot
+from gateway.bus.spool_slots import claim_slot, try_slot
 
 path = Path(sys.argv[1])
 slot = claim_slot(path) if len(sys.argv) < 3 else try_slot(path, int(sys.argv[2]))

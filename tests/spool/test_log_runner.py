@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from consumers.log_runner import LogRunner, RunnerOptions
-from gateway.spool import Spool
+from gateway.bus.spool import Spool
 from schemas import CloudEvent
 from tests.spool.records import make_records
 

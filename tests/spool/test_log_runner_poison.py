@@ -9,7 +9,7 @@ from sqlalchemy.exc import OperationalError
 
 from consumers.dlq import DeadLetter
 from consumers.log_runner import LogRunner, RunnerOptions
-from gateway.spool import Spool
+from gateway.bus.spool import Spool
 from schemas import BusRecord, CloudEvent
 from tests.spool.records import make_records
 from tests.spool.test_log_runner import eventually

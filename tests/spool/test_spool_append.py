@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.publish import PublishUnavailable
-from gateway.spool import Spool, SpoolPublisher, SpoolUnavailable
+from gateway.bus.publish import PublishUnavailable
+from gateway.bus.spool import Spool, SpoolPublisher, SpoolUnavailable
 from tests.spool.records import make_record, make_records
 
 

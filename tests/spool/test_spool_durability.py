@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.spool import Spool
+from gateway.bus.spool import Spool
 
 REPO = Path(__file__).resolve().parents[2]
 

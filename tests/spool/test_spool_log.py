@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from gateway.spool import Spool
+from gateway.bus.spool import Spool
 from tests.spool.records import make_record, make_records
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.spool import Spool
-from gateway.spool_slots import (
+from gateway.bus.spool import Spool
+from gateway.bus.spool_slots import (
     OrphanSlots,
     claim_slot,
     slot_file,

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import schemas.google_store
 import schemas.store
-from gateway.migrate import upgrade
+from gateway.store.migrate import upgrade
 from schemas.tables import metadata
 from tests.fixtures.postgres import (
     _database_url,

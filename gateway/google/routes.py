@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from gateway.google_channels import DISCONNECTED, ChannelError, ChannelManager
+from gateway.google.channels import DISCONNECTED, ChannelError, ChannelManager
 
 MAX_CALENDAR_ID = 500
 

@@ -6,8 +6,8 @@ from starlette.applications import Starlette
 
 from gateway.app import GatewayApp
 from gateway.logs import configure_logging
+from gateway.runtime.serve import build_app
 from gateway.settings import Settings
-from gateway.wiring import build_app
 
 
 def app_from_environment() -> Starlette:

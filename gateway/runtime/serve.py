@@ -25,13 +25,13 @@ from consumers.metrics import ConsumerMetrics, CountedDeadLetters, polling
 from consumers.registry import HandlerRegistry
 from consumers.upkeep import upkeep_forever
 from gateway.app import Background, GatewayContext, create_app
-from gateway.bus import EMBEDDED_GROUP
-from gateway.google_admin import google_admin_routes
-from gateway.google_channels import ChannelManager, context_channel_manager
-from gateway.google_credentials import RepositoryCredentialStore
-from gateway.metrics import metrics_poller
+from gateway.bus.spool import Spool
+from gateway.bus.transport import EMBEDDED_GROUP
+from gateway.google.channels import ChannelManager, context_channel_manager
+from gateway.google.routes import google_admin_routes
+from gateway.ingress.metrics import metrics_poller
+from gateway.runtime.credentials import RepositoryCredentialStore
 from gateway.settings import Settings
-from gateway.spool import Spool
 from gateway.tasks import running
 from schemas import CloudEvent
 

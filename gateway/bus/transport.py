@@ -1,7 +1,7 @@
 """Opens the bus the settings ask for: the embedded spool, or Kafka backed by the spool.
 
 In Kafka mode each worker process spools to a file of its own (a slot, see
-`gateway.spool_slots`), and its relay also drains the files of workers gone. The
+`gateway.bus.spool_slots`), and its relay also drains the files of workers gone. The
 embedded mode moves such files' records into its one spool when it opens.
 """
 
@@ -15,16 +15,16 @@ from pathlib import Path
 
 from aiokafka.errors import KafkaError
 
-from gateway.durable_publisher import DurablePublisher
-from gateway.kafka_publisher import KafkaPublisher
-from gateway.metrics import GatewayMetrics
-from gateway.providers import PROVIDERS
-from gateway.publish import Publisher
-from gateway.relay import Relay
+from gateway.bus.durable_publisher import DurablePublisher
+from gateway.bus.kafka_publisher import KafkaPublisher
+from gateway.bus.publish import Publisher
+from gateway.bus.relay import Relay
+from gateway.bus.spool import Spool, SpoolPublisher, SpoolUnavailable
+from gateway.bus.spool_slots import OrphanSlots, SpoolSlot, adopt_orphans, claim_slot
+from gateway.bus.topics import ensure_hookgate_topics
+from gateway.ingress.metrics import GatewayMetrics
+from gateway.ingress.providers import PROVIDERS
 from gateway.settings import Settings
-from gateway.spool import Spool, SpoolPublisher, SpoolUnavailable
-from gateway.spool_slots import OrphanSlots, SpoolSlot, adopt_orphans, claim_slot
-from gateway.topics import ensure_hookgate_topics
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ async def open_bus(settings: Settings, metrics: GatewayMetrics) -> AsyncIterator
 
 
 def _claim_slot(spool_path: Path) -> SpoolSlot:
-    """This worker's spool slot (`gateway.spool_slots`)."""
+    """This worker's spool slot (`gateway.bus.spool_slots`)."""
     try:
         slot = claim_slot(spool_path)
     except OSError as exc:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.sources import SourceRecord
+from gateway.store.sources import SourceRecord
 from schemas.google_store import CHANNEL_ACTIVE, CHANNEL_STOPPED, google_channels
 from schemas.tables import SOURCE_ACTIVE
 from verifiers.google import mint_channel_token

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from consumers.google.credentials import OAuthCredentials
 from consumers.google.errors import SourceInactive
-from gateway.sources import SourceRecord
+from gateway.store.sources import SourceRecord
 from schemas.tables import SOURCE_ACTIVE
 
 ERROR = "error"

@@ -2,7 +2,7 @@
 
 It takes the oldest records in batches, publishes them (acks=all), and deletes only
 what Kafka acknowledged; while Kafka is unreachable it backs off. Each gateway worker
-has a spool file of its own (`gateway.spool_slots`), so each file has one relay.
+has a spool file of its own (`gateway.bus.spool_slots`), so each file has one relay.
 A batch whose acknowledgement timed out may still land in Kafka and is sent again:
 records can reach Kafka twice (consumers dedupe by `ce_id`), never out of order.
 
@@ -57,7 +57,7 @@ from aiokafka.errors import (
     UnsupportedForMessageFormatError,
 )
 
-from gateway.publish import Publisher, PublishUnavailable
+from gateway.bus.publish import Publisher, PublishUnavailable
 from gateway.tasks import supervised
 from schemas import BusRecord
 
@@ -204,7 +204,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 class RelaySpool(Protocol):
-    """What the relay needs of `gateway.spool.Spool`."""
+    """What the relay needs of `gateway.bus.spool.Spool`."""
 
     path: Path
 
@@ -215,7 +215,7 @@ class RelaySpool(Protocol):
 
 
 class Orphans(Protocol):
-    """Where the relay finds spools no running worker relays (`gateway.spool_slots`)."""
+    """Where the relay finds spools no running worker relays (`gateway.bus.spool_slots`)."""
 
     def orphans(self) -> AsyncGenerator[RelaySpool, None]:
         """Each orphan spool, held for this relay until it asks for the next one."""

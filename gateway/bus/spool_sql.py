@@ -1,6 +1,6 @@
 """The synchronous SQLite side of the spool: one connection, used from one thread.
 
-`gateway.spool.Spool` owns two of these (a writer and a reader), each confined to its
+`gateway.bus.spool.Spool` owns two of these (a writer and a reader), each confined to its
 own single-thread executor, so no call here ever runs on the event loop.
 
 Durability: WAL journal with `synchronous=FULL`, so a transaction that committed is

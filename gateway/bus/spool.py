@@ -6,7 +6,7 @@ It has two jobs (DESIGN.md, "One local log, two jobs"):
   (`read`, `committed_offset`, `commit_offset`, `wait_for_append`, `trim`);
 - the store-and-forward spool while Kafka is unreachable: a relay drains it into
   Kafka oldest first (`pending`, `delete`, `depth`, `oldest_age_seconds`). There each
-  worker process has a file of its own (`gateway.spool_slots`); the embedded bus is
+  worker process has a file of its own (`gateway.bus.spool_slots`); the embedded bus is
   one file shared by the workers.
 
 `append` returns only once the records are synced to disk. Concurrent callers share
@@ -28,8 +28,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
-from gateway.publish import PublishUnavailable
-from gateway.spool_sql import SpoolConnection
+from gateway.bus.publish import PublishUnavailable
+from gateway.bus.spool_sql import SpoolConnection
 from schemas import BusRecord
 
 DEFAULT_MAX_BATCH_RECORDS = 1000
@@ -342,7 +342,7 @@ def _single_thread(role: str) -> ThreadPoolExecutor:
 
 
 class SpoolPublisher:
-    """`gateway.publish.Publisher` over the spool: the embedded default's publisher."""
+    """`gateway.bus.publish.Publisher` over the spool: the embedded default's publisher."""
 
     def __init__(self, spool: Spool) -> None:
         self._spool = spool

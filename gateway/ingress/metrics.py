@@ -3,7 +3,7 @@
 Names follow Prometheus conventions: `hookgate_` prefix, base units, `_total`
 counters; labels are bounded (provider, outcome, reason, target), never a tenant or id.
 
-The request path adds to plain tallies (`gateway.delivery_metrics`) that a collector
+The request path adds to plain tallies (`gateway.ingress.delivery_metrics`) that a collector
 reads at scrape time. What lives elsewhere (the spool's depth and age, the relay's and
 publisher's counters, readiness) is read by a small background task, `metrics_poller`,
 every few seconds: the scrape handler then only formats numbers already in memory and
@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.delivery_metrics import DeliveryCollector
+from gateway.ingress.delivery_metrics import DeliveryCollector
 from gateway.tasks import running
 
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ class _SpoolStats(Protocol):
 
 
 class PolledSpool(Protocol):
-    """What the poller reads of `gateway.spool.Spool`."""
+    """What the poller reads of `gateway.bus.spool.Spool`."""
 
     @property
     def stats(self) -> _SpoolStats: ...
@@ -229,7 +229,7 @@ class GatewayPoller:
         metrics.ready.labels("bus").set(await _passes(self._publisher.ready()))
 
     def _advance_durable_publisher(self) -> None:
-        from gateway.durable_publisher import DurablePublisher
+        from gateway.bus.durable_publisher import DurablePublisher
 
         publisher = self._publisher
         if not isinstance(publisher, DurablePublisher):

@@ -1,6 +1,6 @@
 """Alembic environment for both sqlite+aiosqlite and postgresql+asyncpg.
 
-`gateway.migrate.upgrade` opens the async engine itself and hands Alembic a
+`gateway.store.migrate.upgrade` opens the async engine itself and hands Alembic a
 synchronous connection through `config.attributes["connection"]`. Run from the
 `alembic` command line instead, this file opens an async engine on
 `sqlalchemy.url` itself.
@@ -51,7 +51,9 @@ def run_migrations_online() -> None:
         return
     url = config.get_main_option("sqlalchemy.url")
     if not url:
-        raise RuntimeError("Set sqlalchemy.url, or call gateway.migrate.upgrade(database_url).")
+        raise RuntimeError(
+            "Set sqlalchemy.url, or call gateway.store.migrate.upgrade(database_url)."
+        )
     asyncio.run(_run_on_new_engine(url))
 
 

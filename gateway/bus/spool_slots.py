@@ -33,7 +33,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.spool import Spool
+from gateway.bus.spool import Spool
 
 MAX_SLOTS = 1024
 """A sanity bound: more live slots than this means something else holds the locks."""
@@ -121,7 +121,7 @@ def remove_spool_files(path: Path) -> None:
 
 
 class OrphanSlots:
-    """The other slots' files whose lock is free, for a relay to drain (`gateway.relay`)."""
+    """The other slots' files whose lock is free, for a relay to drain (`gateway.bus.relay`)."""
 
     def __init__(self, spool_path: Path, own: int) -> None:
         self.spool_path = spool_path

@@ -8,7 +8,7 @@ period ends, whichever is sooner. Concurrent misses for one id share a single lo
 
 Unknown ids are remembered too, so a flood of made-up ids costs one query each per
 TTL; but nothing a stranger sends is kept without bound: ids that cannot be ids are
-refused before they get here (`gateway.sources.plausible_source_id`), and at most
+refused before they get here (`gateway.store.sources.plausible_source_id`), and at most
 `unknown_kept` unknown ids are remembered, each for at most the TTL, the oldest
 forgotten first. Known entries are bounded by the sources that exist.
 
@@ -32,8 +32,8 @@ from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError
 
-from gateway.providers import Normalizer, Provider, SourceFacts
-from gateway.sources import SourceRepository, plausible_source_id
+from gateway.ingress.providers import Normalizer, Provider, SourceFacts
+from gateway.store.sources import SourceRepository, plausible_source_id
 from verifiers import Verifier, VerifierConfig
 
 

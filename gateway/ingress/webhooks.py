@@ -8,7 +8,7 @@ strangers never use up the genuine sender's), normalization (bound to the source
 its status, Google's live channels, GHL's location), publish; a 2xx only once the
 events are durable, and nothing published for any other answer. Every answer that
 asks the sender to come back later is the provider's retry status
-(`gateway.providers.RetryAnswers`) with `Retry-After`, a failure of the gateway's
+(`gateway.ingress.providers.RetryAnswers`) with `Retry-After`, a failure of the gateway's
 own included. Every non-2xx answer is kept in the rejection log.
 
 This is the hot path, so it is plain ASGI (`serve`), called by the app in front of
@@ -28,16 +28,16 @@ from datetime import datetime
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from gateway.body import BodyDeadlines, BodyTooLarge, ClientGone, declared_too_large
+from gateway.bus.publish import Publisher, PublishUnavailable
+from gateway.ingress.body import BodyDeadlines, BodyTooLarge, ClientGone, declared_too_large
+from gateway.ingress.metrics import GatewayMetrics, ProviderMetrics
+from gateway.ingress.providers import Provider, Refused, RetryAnswers
+from gateway.ingress.ratelimit import RateLimiter, retry_after_header
+from gateway.ingress.rejections import RejectionLog
+from gateway.ingress.request_id import request_id_from
+from gateway.ingress.source_cache import ResolvedSource, SourceCache, SourcesUnavailable
 from gateway.logs import REQUEST_ID, log_delivery
-from gateway.metrics import GatewayMetrics, ProviderMetrics
-from gateway.providers import Provider, Refused, RetryAnswers
-from gateway.publish import Publisher, PublishUnavailable
-from gateway.ratelimit import RateLimiter, retry_after_header
-from gateway.rejections import RejectionLog
-from gateway.request_id import request_id_from
-from gateway.source_cache import ResolvedSource, SourceCache, SourcesUnavailable
-from gateway.sources import plausible_source_id
+from gateway.store.sources import plausible_source_id
 from schemas import BusRecord, Delivery, MalformedPayload
 from verifiers import VerificationError
 

@@ -34,7 +34,7 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeEr
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import TopicPartition
 
-from gateway.publish import PublishUnavailable
+from gateway.bus.publish import PublishUnavailable
 from gateway.settings import Settings
 from schemas import BusRecord
 
@@ -117,7 +117,7 @@ def partition_for(key: bytes, partitions: int) -> int:
 
 
 class KafkaPublisher:
-    """`gateway.publish.Publisher` over Kafka. Use as `async with KafkaPublisher(...) as p:`."""
+    """`gateway.bus.publish.Publisher` over Kafka. Use as `async with KafkaPublisher(...) as p:`."""
 
     def __init__(
         self,

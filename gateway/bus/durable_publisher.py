@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
-from gateway.publish import Publisher, PublishUnavailable
-from gateway.relay import Relay, RelaySpool, RelayStatus
+from gateway.bus.publish import Publisher, PublishUnavailable
+from gateway.bus.relay import Relay, RelaySpool, RelayStatus
 from schemas import BusRecord
 
 log = logging.getLogger(__name__)
 
 
 class DurableSpool(RelaySpool, Protocol):
-    """What the durable publisher needs of `gateway.spool.Spool`."""
+    """What the durable publisher needs of `gateway.bus.spool.Spool`."""
 
     async def append(self, records: Sequence[BusRecord]) -> list[int]: ...
     async def writable(self) -> bool: ...
@@ -39,7 +39,7 @@ class DurablePublisherStats:
 
 
 class DurablePublisher:
-    """`gateway.publish.Publisher`: Kafka, or the spool; owns the relay that drains it.
+    """`gateway.bus.publish.Publisher`: Kafka, or the spool; owns the relay that drains it.
 
     The caller opens and closes `kafka` and `spool`; `start()`/`stop()` run the relay.
     """

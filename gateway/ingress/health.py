@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.publish import Publisher
-from gateway.responses import JSON
+from gateway.bus.publish import Publisher
+from gateway.ingress.responses import JSON
 
 READY_TIMEOUT_SECONDS = 2.0
 

@@ -3,7 +3,7 @@
 Without `HOOKGATE_ADMIN_TOKEN` every admin route answers 503, so an unconfigured
 gateway never exposes it. The token is compared in constant time. Responses
 never carry a secret: `SourceRecord` has none to give. Request bodies are read and
-checked by `gateway.admin_input`: input it cannot take gets 413 or 400 with the field.
+checked by `gateway.admin.input`: input it cannot take gets 413 or 400 with the field.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.admin_input import GraceSeconds, Options, SecretText, Tenant, parse_body, refusal
-from gateway.providers import Provider
-from gateway.rejections import RejectionLog
-from gateway.responses import JSON, error
-from gateway.source_cache import SourceCache
-from gateway.sources import SourceRecord, SourceRepository
+from gateway.admin.input import GraceSeconds, Options, SecretText, Tenant, parse_body, refusal
+from gateway.ingress.providers import Provider
+from gateway.ingress.rejections import RejectionLog
+from gateway.ingress.responses import JSON, error
+from gateway.ingress.source_cache import SourceCache
+from gateway.store.sources import SourceRecord, SourceRepository
 
 SourceHook = Callable[[SourceRecord], Awaitable[None]]
 

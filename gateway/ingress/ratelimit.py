@@ -2,7 +2,7 @@
 
 Each source may send `rate` deliveries per second on average and `burst` at once.
 A delivery past that gets the provider's throttled status with `Retry-After`
-(`gateway.providers.RetryAnswers`: 429 for GHL, 503 for the others). The ingress
+(`gateway.ingress.providers.RetryAnswers`: 429 for GHL, 503 for the others). The ingress
 keeps two limiters: one spent only by verified deliveries (the genuine sender's
 budget), one only by deliveries that failed verification. With several worker
 processes each keeps its own buckets, so the effective limit is `workers x rate`.

@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.secretbox import SecretBox
+from gateway.store.secretbox import SecretBox
 from schemas.google_store import CHANNEL_ACTIVE, google_channels
 from schemas.tables import SOURCE_ACTIVE, sources
 

@@ -18,8 +18,8 @@ from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.body import BodyTooLarge, ClientGone, declared_too_large, read_bounded
-from gateway.responses import JSON
+from gateway.ingress.body import BodyTooLarge, ClientGone, declared_too_large, read_bounded
+from gateway.ingress.responses import JSON
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_TENANT_CHARS = 200

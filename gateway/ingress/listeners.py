@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.responses import error
+from gateway.ingress.responses import error
 
 ADMIN_PREFIX = "/admin"
 SHARED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
