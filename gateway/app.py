@@ -9,8 +9,6 @@ factories by the CLI, so the gateway never imports the consumers.
 from __future__ import annotations
 
 import contextlib
-import gc
-import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
@@ -18,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
@@ -37,7 +35,8 @@ from gateway.ingress.request_id import RequestIdMiddleware
 from gateway.ingress.source_cache import SourceCache
 from gateway.ingress.webhooks import WebhookEndpoint, webhook_target
 from gateway.settings import Settings
-from gateway.store.secretbox import SecretBox, load_keys
+from gateway.store.engine import create_engine
+from gateway.store.secretbox import SecretBox, secretbox_from
 from gateway.store.sources import SourceRepository
 
 
@@ -68,20 +67,6 @@ Background = Callable[[GatewayContext], AbstractAsyncContextManager[object]]
 AdminRoutes = Callable[[GatewayContext], Sequence[BaseRoute]]
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    return store_engine(settings.database_url)
-
-
-def store_engine(database_url: str) -> AsyncEngine:
-    """The store's engine, as every command opens it: on SQLite a writer waits up to 30 s
-    for the write lock (with SQLite's default, 5 s, one of 20 writers kept busy at once
-    in a test was starved into "database is locked"); on PostgreSQL a pool of 10
-    connections, 10 more at peaks."""
-    if database_url.startswith("sqlite"):
-        return create_async_engine(database_url, connect_args={"timeout": 30})
-    return create_async_engine(database_url, pool_size=10, max_overflow=10)
-
-
 def create_app(
     settings: Settings,
     *,
@@ -94,9 +79,7 @@ def create_app(
     on_source_remove: Sequence[Callable[[GatewayContext], SourceHook]] = (),
 ) -> GatewayApp:
     metrics = GatewayMetrics(registry or CollectorRegistry())
-    box = SecretBox(
-        load_keys([k.get_secret_value() for k in settings.secret_keys], settings.dev_key_path)
-    )
+    box = secretbox_from(settings)
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
     admin_mount = Mount("/admin", routes=[], middleware=[Middleware(BearerAuth, token=admin_token)])
     health = Health(metrics.registry)
@@ -181,8 +164,8 @@ def create_app(
             app.state.context = context
             for factory in background:
                 await stack.enter_async_context(factory(context))
-            if isinstance(app, GatewayApp) and app.freeze_gc_at_start:
-                tune_gc()
+            if isinstance(app, GatewayApp) and app.on_started is not None:
+                app.on_started()
             yield
 
     return GatewayApp(
@@ -210,31 +193,6 @@ class _Deferred:
         await self.endpoint.serve(scope, receive, send, params["provider"], params["source_id"])
 
 
-GC_GEN0_THRESHOLD = 20_000
-"""Allocations between young collections; the default 700 collects many times per request
-burst and promotes short-lived request objects into older generations."""
-
-
-SWITCH_INTERVAL_SECONDS = 0.001
-"""How long a thread waiting for the GIL waits before the event loop must hand it over.
-The spool's writer thread asks for it after every SQLite call; at the default 5 ms a
-busy loop made each group commit wait several of those."""
-
-
-def tune_gc(gen0_threshold: int = GC_GEN0_THRESHOLD) -> None:
-    """Move everything start-up made out of the collector's sight, and collect less often.
-
-    The start-up heap (modules, models, engines, clients) lives as long as the process;
-    frozen, no collection walks it again, so a full collection under load stays short.
-    `gen0_threshold`: allocations between young collections.
-    """
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(gen0_threshold, gen1, gen2)
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-
-
 class GatewayApp(Starlette):
     """Starlette, with `POST /webhooks/{provider}/{source_id}` answered in front of it.
 
@@ -244,9 +202,10 @@ class GatewayApp(Starlette):
     not take, goes through Starlette as usual.
     """
 
-    freeze_gc_at_start = False
-    """Set by the process entry point (`gateway.runtime.asgi`): call `tune_gc()` once started.
-    Tests leave it off, so many gateways in one test process never freeze each other's heap."""
+    on_started: Callable[[], None] | None = None
+    """Called once the lifespan has opened everything: the process entry point
+    (`gateway.runtime.asgi`) tunes the collector there. Tests leave it unset, so many
+    gateways in one test process never freeze each other's heap."""
 
     def __init__(self, webhooks: _Deferred, *, admin_port: int | None, **options: Any) -> None:
         super().__init__(**options)

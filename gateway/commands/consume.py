@@ -27,14 +27,15 @@ from consumers.kafka_runner import KafkaRunner, KafkaRunnerConfig, run_until_sig
 from consumers.metrics import ConsumerMetrics, LagConfig, polling
 from consumers.registry import HandlerRegistry
 from consumers.upkeep import upkeep_forever
-from gateway.app import create_engine, tune_gc
 from gateway.bus.topics import ensure_hookgate_topics
 from gateway.commands import CommandError
 from gateway.runtime.credentials import RepositoryCredentialStore
 from gateway.runtime.metrics_server import serve_metrics
 from gateway.runtime.serve import store_registry
+from gateway.runtime.tuning import tune_gc
 from gateway.settings import Settings
-from gateway.store.secretbox import SecretBox, load_keys
+from gateway.store.engine import create_engine
+from gateway.store.secretbox import secretbox_from
 from gateway.store.sources import SourceRepository
 from gateway.tasks import running
 from schemas import CloudEvent
@@ -155,11 +156,10 @@ async def open_google_sync(
     stack: contextlib.AsyncExitStack, settings: Settings, engine: AsyncEngine
 ) -> GoogleSync:
     """The Google sync of a command's consumers (its HTTP client closed with `stack`)."""
-    keys = load_keys([k.get_secret_value() for k in settings.secret_keys], settings.dev_key_path)
     http = await stack.enter_async_context(httpx.AsyncClient(timeout=GOOGLE_HTTP_TIMEOUT))
     google = build_google_sync(
         engine,
-        RepositoryCredentialStore(SourceRepository(engine, SecretBox(keys))),
+        RepositoryCredentialStore(SourceRepository(engine, secretbox_from(settings))),
         http,
         api_base=settings.google_api_base,
         token_url=settings.google_token_url,

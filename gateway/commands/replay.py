@@ -18,11 +18,11 @@ from consumers.apply import Applier
 from consumers.dead_letter_table import DeadLetterTable, ParkedLetter
 from consumers.dlq import ON_FAILURE, ReplayConfig, ReplayReport, replay
 from consumers.google.wiring import GoogleSync
-from gateway.app import create_engine
 from gateway.commands import CommandError
 from gateway.commands.consume import open_google_sync
 from gateway.runtime.serve import store_registry
 from gateway.settings import Settings
+from gateway.store.engine import create_engine
 
 log = logging.getLogger("hookgate.replay")
 

@@ -26,7 +26,7 @@ from gateway.commands import CommandError
 from gateway.commands.sources import repository
 from gateway.ingress.providers import PROVIDERS
 from gateway.settings import Settings
-from gateway.store.secretbox import SecretBox, load_keys
+from gateway.store.secretbox import secretbox_from
 from schemas.samples import SAMPLE_EVENTS, sample
 
 GOOGLE_STATES = ("exists", "not_exists", "sync")
@@ -107,10 +107,9 @@ def _sign(
         return verifiers.pco.sign(body, secret) | {"x-pco-webhooks-name": event}
     if args.provider == "ghl":
         return _sign_ghl(args.private_key, body)
-    keys = load_keys([k.get_secret_value() for k in settings.secret_keys], settings.dev_key_path)
     channel_id = str(uuid.uuid4())
     token = verifiers.google.mint_channel_token(
-        SecretBox(keys).channel_token_keys,
+        secretbox_from(settings).channel_token_keys,
         source_id=args.source,
         channel_id=channel_id,
         expires_at=now + timedelta(hours=1),

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 import orjson
 
 from gateway.admin.sources import describe
-from gateway.app import create_engine
 from gateway.commands import CommandError
 from gateway.ingress.providers import PROVIDERS
 from gateway.settings import Settings
-from gateway.store.secretbox import SecretBox, load_keys
+from gateway.store.engine import create_engine
+from gateway.store.secretbox import secretbox_from
 from gateway.store.sources import SourceRepository
 
 
@@ -54,9 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 @contextlib.asynccontextmanager
 async def repository(settings: Settings) -> AsyncIterator[SourceRepository]:
     engine = create_engine(settings)
-    keys = load_keys([k.get_secret_value() for k in settings.secret_keys], settings.dev_key_path)
     try:
-        yield SourceRepository(engine, SecretBox(keys))
+        yield SourceRepository(engine, secretbox_from(settings))
     finally:
         await engine.dispose()
 

@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 from gateway.app import GatewayApp
 from gateway.logs import configure_logging
 from gateway.runtime.serve import build_app
+from gateway.runtime.tuning import tune_gc
 from gateway.settings import Settings
 
 
@@ -16,5 +17,5 @@ def app_from_environment() -> Starlette:
     configure_logging(settings.log_level)
     app = build_app(settings)
     if isinstance(app, GatewayApp):
-        app.freeze_gc_at_start = True
+        app.on_started = tune_gc
     return app

@@ -29,8 +29,8 @@ from gateway.bus.spool import Spool
 from gateway.bus.transport import EMBEDDED_GROUP
 from gateway.google.channels import ChannelManager, context_channel_manager
 from gateway.google.routes import google_admin_routes
-from gateway.ingress.metrics import metrics_poller
 from gateway.runtime.credentials import RepositoryCredentialStore
+from gateway.runtime.poller import metrics_poller
 from gateway.settings import Settings
 from gateway.tasks import running
 from schemas import CloudEvent

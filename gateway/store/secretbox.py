@@ -15,10 +15,14 @@ import os
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -93,3 +97,10 @@ def load_keys(configured: Sequence[str], dev_key_path: Path) -> list[str]:
         dev_key_path,
     )
     return [key]
+
+
+def secretbox_from(settings: Settings) -> SecretBox:
+    """The box of `HOOKGATE_SECRET_KEYS` (newest first), or of the development key file."""
+    return SecretBox(
+        load_keys([k.get_secret_value() for k in settings.secret_keys], settings.dev_key_path)
+    )

@@ -27,13 +27,13 @@ from consumers.apply import Applier, ApplyResult
 from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunner, run_until_signalled
 from consumers.metrics import ConsumerMetrics
-from gateway.app import tune_gc
 from gateway.cli import run_on_uvloop
 from gateway.commands.consume import (
     CONSUMER_GC_GEN0_THRESHOLD,
     handled_providers,
     runner_config,
 )
+from gateway.runtime.tuning import tune_gc
 from gateway.settings import Settings
 from tests.bench.procs import peak_rss_bytes
 

@@ -7,7 +7,8 @@ import random
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from gateway.ingress.delivery_metrics import DeliveryCollector
-from gateway.ingress.metrics import LATENCY_BUCKETS, OUTCOMES, PROVIDER_LABELS, GatewayMetrics
+from gateway.ingress.metrics import LATENCY_BUCKETS, OUTCOMES, GatewayMetrics
+from gateway.ingress.providers import PROVIDERS
 
 
 def _without_created(exposition: bytes) -> list[str]:
@@ -46,10 +47,10 @@ def _reference(registry: CollectorRegistry) -> tuple[Counter, Histogram, Histogr
 
 def test_the_exposition_matches_prometheus_clients_own_metrics() -> None:
     ours_registry, theirs_registry = CollectorRegistry(), CollectorRegistry()
-    ours = DeliveryCollector(PROVIDER_LABELS, OUTCOMES, LATENCY_BUCKETS)
+    ours = DeliveryCollector(tuple(PROVIDERS), OUTCOMES, LATENCY_BUCKETS)
     ours_registry.register(ours)
     deliveries, request, publish, events = _reference(theirs_registry)
-    for provider in PROVIDER_LABELS:
+    for provider in tuple(PROVIDERS):
         for outcome in OUTCOMES:
             deliveries.labels(provider, outcome)
     rng = random.Random(7)

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.app import GC_GEN0_THRESHOLD, SWITCH_INTERVAL_SECONDS, tune_gc
 from gateway.commands.consume import CONSUMER_GC_GEN0_THRESHOLD
+from gateway.runtime.tuning import GC_GEN0_THRESHOLD, SWITCH_INTERVAL_SECONDS, tune_gc
 
 
 @pytest.fixture

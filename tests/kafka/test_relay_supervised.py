@@ -15,7 +15,8 @@ from gateway.bus.durable_publisher import DurablePublisher
 from gateway.bus.kafka_publisher import KafkaPublisher
 from gateway.bus.relay import Relay
 from gateway.bus.spool import Spool
-from gateway.ingress.metrics import GatewayMetrics, GatewayPoller
+from gateway.ingress.metrics import GatewayMetrics
+from gateway.runtime.poller import GatewayPoller
 from gateway.tasks import supervised
 from schemas import BusRecord
 from tests.fixtures.kafka import create_topics

@@ -10,7 +10,8 @@ from prometheus_client import CollectorRegistry
 from gateway.bus.durable_publisher import DurablePublisher
 from gateway.bus.publish import PublishUnavailable
 from gateway.bus.spool import Spool
-from gateway.ingress.metrics import GatewayMetrics, GatewayPoller
+from gateway.ingress.metrics import GatewayMetrics
+from gateway.runtime.poller import GatewayPoller
 from schemas import BusRecord
 from tests.kafka.helpers import sample_record
 

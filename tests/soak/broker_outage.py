@@ -30,7 +30,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.ingress.metrics import POLL_INTERVAL_SECONDS
+from gateway.runtime.poller import POLL_INTERVAL_SECONDS
 from tests.fixtures.kafka import Broker, free_port, start_tansu, wait_until_ready
 from tests.kafka.consume_cli import ConsumeProcess, consume_env, consuming
 from tests.kafka.helpers import ce_id, read_topic

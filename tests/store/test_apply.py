@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from consumers.apply import Applier, ApplyResult
 from consumers.handlers import build_registry
 from consumers.upsert import Rows, insert_new
-from gateway.app import store_engine
+from gateway.store.engine import store_engine
 from schemas import CloudEvent
 from schemas.store import bookings, processed_events
 from tests.store import events

@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
-from gateway.settings import GHL_ED25519_PUBLIC_KEY, GHL_RSA_PUBLIC_KEY
 from tests.verifiers.wire import NOW, assert_no_leak, received
 from verifiers import (
     MalformedSignature,
@@ -24,7 +23,14 @@ from verifiers import (
     StaleTimestamp,
     VerifierConfig,
 )
-from verifiers.ghl import GhlVerifier, build, sign_ed25519, sign_rsa
+from verifiers.ghl import (
+    GHL_ED25519_PUBLIC_KEY,
+    GHL_RSA_PUBLIC_KEY,
+    GhlVerifier,
+    build,
+    sign_ed25519,
+    sign_rsa,
+)
 
 ED = ed25519.Ed25519PrivateKey.generate()
 OLD_ED = ed25519.Ed25519PrivateKey.generate()
