@@ -60,7 +60,6 @@ class GatewayContext:
     """The spool-backed bus, unless the caller passed its own publisher."""
     rejections: RejectionLog = field(default_factory=RejectionLog)
     """Recent rejected deliveries in this process (`GET /admin/rejections`)."""
-    extras: dict[str, object] = field(default_factory=dict)
 
 
 Background = Callable[[GatewayContext], AbstractAsyncContextManager[object]]

@@ -16,33 +16,24 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import orjson
-from prometheus_client import CollectorRegistry
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier, ApplyResult
-from consumers.google.wiring import GoogleSync, build_google_sync
 from consumers.kafka_runner import KafkaRunner, KafkaRunnerConfig, run_until_signalled
-from consumers.metrics import ConsumerMetrics, LagConfig, polling
+from consumers.metrics import LagConfig, polling
 from consumers.registry import HandlerRegistry
-from consumers.upkeep import upkeep_forever
 from gateway.bus.topics import ensure_hookgate_topics
 from gateway.commands import CommandError
-from gateway.runtime.credentials import RepositoryCredentialStore
 from gateway.runtime.metrics_server import serve_metrics
-from gateway.runtime.serve import store_registry
+from gateway.runtime.stack import open_consumer_stack
 from gateway.runtime.tuning import tune_gc
 from gateway.settings import Settings
 from gateway.store.engine import create_engine
-from gateway.store.secretbox import secretbox_from
-from gateway.store.sources import SourceRepository
 from gateway.tasks import running
 from schemas import CloudEvent
 
 DEFAULT_GROUP_SUFFIX = "store"
 STATS_INTERVAL_SECONDS = 0.2
-GOOGLE_HTTP_TIMEOUT = 30.0
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -116,20 +107,22 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     engine = create_engine(settings)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
-        google = await open_google_sync(stack, settings, engine)
-        registry = store_registry(google)
-        providers = args.providers or handled_providers(registry)
+        consumers = await stack.enter_async_context(open_consumer_stack(settings, engine))
+        providers = args.providers or handled_providers(consumers.registry)
         config = runner_config(settings, args, providers)
         await ensure_hookgate_topics(settings, providers)
-        metrics = ConsumerMetrics(CollectorRegistry(), event_types=registry.event_types)
-        applier = Applier(engine, registry, metrics=metrics)
-        applied = AppliedCounts(applier)
-        runner = KafkaRunner(config, metrics.instrument(applied.apply), prepare=applier.prepare)
-        metrics.watch_google(google)
-        await google.start()
+        applied = AppliedCounts(consumers.applier)
+        runner = KafkaRunner(
+            config,
+            consumers.metrics.instrument(applied.apply),
+            prepare=consumers.applier.prepare,
+        )
+        await consumers.start()
         if settings.metrics_port is not None:
             await stack.enter_async_context(
-                serve_metrics(metrics.registry, host=settings.host, port=settings.metrics_port)
+                serve_metrics(
+                    consumers.metrics.registry, host=settings.host, port=settings.metrics_port
+                )
             )
         lag = LagConfig(
             config.bootstrap_servers,
@@ -139,34 +132,16 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             f"{settings.topic_prefix}.replay",
         )
         await stack.enter_async_context(
-            polling(metrics, engine=engine, lag=lag, runner_stats=runner.stats)
+            polling(consumers.metrics, engine=engine, lag=lag, runner_stats=runner.stats)
         )
-        upkeep = upkeep_forever(
-            applier, google, google_resync_seconds=settings.google_resync_seconds
+        await stack.enter_async_context(
+            running(consumers.upkeep(), name="hookgate-consumer-upkeep")
         )
-        await stack.enter_async_context(running(upkeep, name="hookgate-consumer-upkeep"))
         if args.stats_file is not None:
             await stack.enter_async_context(keep_stats(args.stats_file, runner, applied))
         tune_gc(CONSUMER_GC_GEN0_THRESHOLD)
         await run_until_signalled(runner, signal.SIGTERM, signal.SIGINT)
     return 0
-
-
-async def open_google_sync(
-    stack: contextlib.AsyncExitStack, settings: Settings, engine: AsyncEngine
-) -> GoogleSync:
-    """The Google sync of a command's consumers (its HTTP client closed with `stack`)."""
-    http = await stack.enter_async_context(httpx.AsyncClient(timeout=GOOGLE_HTTP_TIMEOUT))
-    google = build_google_sync(
-        engine,
-        RepositoryCredentialStore(SourceRepository(engine, secretbox_from(settings))),
-        http,
-        api_base=settings.google_api_base,
-        token_url=settings.google_token_url,
-        max_running_syncs=settings.google_sync_concurrency,
-    )
-    stack.push_async_callback(google.aclose)
-    return google
 
 
 @dataclass

@@ -3,7 +3,7 @@
 With Kafka the dead letters are on `{prefix}.dlq` (`consumers.dlq.replay`); on the
 embedded default they are in the store's `dead_letters` table
 (`consumers.dead_letter_table`). Either way they are applied with the handlers
-`serve` and `consume` run, Google's sync included (`gateway.runtime.serve.store_registry`),
+`serve` and `consume` run, Google's sync included (`consumers.stack.ConsumerStack`),
 and the command waits (a bounded time) for the Google syncs they asked for.
 """
 
@@ -14,13 +14,11 @@ import asyncio
 import contextlib
 import logging
 
-from consumers.apply import Applier
 from consumers.dead_letter_table import DeadLetterTable, ParkedLetter
 from consumers.dlq import ON_FAILURE, ReplayConfig, ReplayReport, replay
 from consumers.google.wiring import GoogleSync
 from gateway.commands import CommandError
-from gateway.commands.consume import open_google_sync
-from gateway.runtime.serve import store_registry
+from gateway.runtime.stack import open_consumer_stack
 from gateway.settings import Settings
 from gateway.store.engine import create_engine
 
@@ -95,10 +93,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         engine = create_engine(settings)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
-            google = await open_google_sync(stack, settings, engine)
-            applier = Applier(engine, store_registry(google))
-            report = await replay(config, apply=applier.apply)
-            await _google_settled(google)
+            consumers = await stack.enter_async_context(open_consumer_stack(settings, engine))
+            report = await replay(config, apply=consumers.apply)
+            await _google_settled(consumers.google)
     print(summary(report, stops=args.on_failure == "stop"))
     return 1 if report.failed else 0
 
@@ -114,10 +111,9 @@ async def _embedded(args: argparse.Namespace, settings: Settings) -> int:
                 print(listed(letter))
             print(f"hookgate replay: {len(letters)} dead letter(s) waiting")
             return 0
-        google = await open_google_sync(stack, settings, engine)
-        applier = Applier(engine, store_registry(google))
-        report = await table.replay(applier.apply)
-        await _google_settled(google)
+        consumers = await stack.enter_async_context(open_consumer_stack(settings, engine))
+        report = await table.replay(consumers.apply)
+        await _google_settled(consumers.google)
     print(summary(report, stops=False))
     return 1 if report.failed else 0
 

@@ -388,20 +388,17 @@ class ChannelManager:
             await asyncio.sleep(interval_seconds)
 
 
-def context_channel_manager(
+def channel_manager(
     context: GatewayContext, api_for: Callable[[str], ChannelApi]
 ) -> ChannelManager:
-    """The running gateway's one `ChannelManager` (made on first use, kept in `extras`)."""
-    manager = context.extras.get("google_channels")
-    if not isinstance(manager, ChannelManager):
-        manager = ChannelManager(
-            context.engine,
-            context.sources,
-            api_for,
-            public_url=context.settings.resolved_public_url,
-            token_keys=context.box.channel_token_keys,
-            clock=context.clock,
-            on_change=context.cache.invalidate,
-        )
-        context.extras["google_channels"] = manager
-    return manager
+    """A `ChannelManager` over the running gateway's store, keys, clock and source cache
+    (it keeps no state of its own: every caller may make one)."""
+    return ChannelManager(
+        context.engine,
+        context.sources,
+        api_for,
+        public_url=context.settings.resolved_public_url,
+        token_keys=context.box.channel_token_keys,
+        clock=context.clock,
+        on_change=context.cache.invalidate,
+    )

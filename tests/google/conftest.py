@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier
-from consumers.google.wiring import GoogleSync, build_google_sync
-from consumers.registry import HandlerRegistry
+from consumers.google.wiring import GoogleSync
+from consumers.stack import StackSettings, open_stack
 from gateway.app import create_app
-from gateway.google.channels import context_channel_manager
+from gateway.google.channels import channel_manager
 from gateway.google.routes import google_admin_routes
 from gateway.runtime.credentials import RepositoryCredentialStore
 from gateway.settings import Settings
@@ -125,7 +125,7 @@ async def open_harness(
 ) -> AsyncIterator[Harness]:
     """A new Google source of `tenant` on `account`, and a gateway serving on loopback
     (its admin API with the Google routes) whose webhooks apply straight into the
-    store, with the Google sync wired to the emulator.
+    store through the consumer stack, its Google sync wired to the emulator.
 
     `page_size`: the sync's (250 is the production one); `settings`: more `Settings`
     fields (files go in `workdir`).
@@ -151,43 +151,30 @@ async def open_harness(
         google_token_url=account.token_url,
         **settings,
     )
-    async with httpx.AsyncClient(timeout=10) as http:
-        google = build_google_sync(
-            engine,
-            RepositoryCredentialStore(sources),
-            http,
-            api_base=config.google_api_base,
-            token_url=config.google_token_url,
-            page_size=page_size,
-        )
-        registry = HandlerRegistry()
-        google.register(registry)
-        publisher = ApplyingPublisher(Applier(engine, registry))
+    stack_settings = StackSettings(
+        google_api_base=config.google_api_base,
+        google_token_url=config.google_token_url,
+        google_page_size=page_size,
+    )
+    async with open_stack(engine, RepositoryCredentialStore(sources), stack_settings) as stack:
+        publisher = ApplyingPublisher(stack.applier)
+        google = stack.google
         app = create_app(
             config,
             publisher=publisher,
             engine=engine,
             admin_routes=[
-                lambda context: google_admin_routes(
-                    context_channel_manager(context, google.client_for)
-                )
+                lambda context: google_admin_routes(channel_manager(context, google.client_for))
             ],
             on_source_remove=[
-                lambda context: (
-                    context_channel_manager(context, google.client_for).on_source_removed
-                )
+                lambda context: channel_manager(context, google.client_for).on_source_removed
             ],
         )
         async with (
             serve_on_loopback(app, port=port, lifespan="on") as base,
             httpx.AsyncClient(base_url=base, timeout=30) as gateway,
         ):
-            try:
-                yield Harness(
-                    account, engine, sources, source, google, gateway, public_url, publisher
-                )
-            finally:
-                await google.aclose()
+            yield Harness(account, engine, sources, source, google, gateway, public_url, publisher)
 
 
 @pytest_asyncio.fixture

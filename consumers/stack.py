@@ -1,0 +1,124 @@
+"""The consumer side, assembled one way: `ConsumerStack`.
+
+Every handler the store has (Google's sync included), the applier, its metrics, and
+the periodic upkeep. Embedded `serve`, `hookgate consume`, `hookgate replay` and the
+tests all apply through one; they differ only in what feeds it (the spool, Kafka, the
+dead letters) and in where the Google sync comes from: `serve` shares its own with
+the Google channels it keeps open (`ConsumerStack.build`), the commands open one for
+the stack (`open_stack`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from consumers.apply import Applier, ApplyResult
+from consumers.google.credentials import CredentialStore
+from consumers.google.scheduler import DEFAULT_MAX_RUNNING
+from consumers.google.wiring import GoogleSync, build_google_sync
+from consumers.handlers import build_registry
+from consumers.metrics import ConsumerMetrics
+from consumers.registry import HandlerRegistry
+from consumers.upkeep import upkeep_forever
+from schemas import CloudEvent
+
+Apply = Callable[[Sequence[CloudEvent]], Awaitable[ApplyResult]]
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """What the consumer side is configured with (the runtime reads it from `Settings`)."""
+
+    google_api_base: str
+    google_token_url: str
+    google_sync_concurrency: int = DEFAULT_MAX_RUNNING
+    google_resync_seconds: float = 3600.0
+    """Sync a watched calendar not synced for this long; 0: never (lost notifications)."""
+    google_page_size: int = 250
+    http_timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class ConsumerStack:
+    engine: AsyncEngine
+    registry: HandlerRegistry
+    applier: Applier
+    metrics: ConsumerMetrics
+    google: GoogleSync
+    settings: StackSettings
+
+    @classmethod
+    def build(
+        cls,
+        engine: AsyncEngine,
+        google: GoogleSync,
+        settings: StackSettings,
+        *,
+        metrics_registry: CollectorRegistry | None = None,
+    ) -> ConsumerStack:
+        """The stack over `google` (owned by the caller); metrics on `metrics_registry`."""
+        registry = build_registry()
+        google.register(registry)
+        metrics = ConsumerMetrics(
+            metrics_registry or CollectorRegistry(), event_types=registry.event_types
+        )
+        metrics.watch_google(google)
+        applier = Applier(engine, registry, metrics=metrics)
+        return cls(engine, registry, applier, metrics, google, settings)
+
+    @property
+    def apply(self) -> Apply:
+        """The applier's `apply`, counted in the metrics."""
+        return self.metrics.instrument(self.applier.apply)
+
+    async def start(self) -> None:
+        """Resume the Google syncs a stopped process still owed."""
+        await self.google.start()
+
+    def upkeep(self) -> Coroutine[Any, Any, None]:
+        """Ledger pruning and the periodic Google sync, until cancelled."""
+        return upkeep_forever(
+            self.applier, self.google, google_resync_seconds=self.settings.google_resync_seconds
+        )
+
+
+@contextlib.asynccontextmanager
+async def open_stack(
+    engine: AsyncEngine,
+    credentials: CredentialStore,
+    settings: StackSettings,
+    *,
+    metrics_registry: CollectorRegistry | None = None,
+) -> AsyncIterator[ConsumerStack]:
+    """A stack with a Google sync of its own (its HTTP client and scheduler closed at exit)."""
+    async with httpx.AsyncClient(timeout=settings.http_timeout_seconds) as http:
+        google = google_sync(engine, credentials, http, settings)
+        try:
+            yield ConsumerStack.build(engine, google, settings, metrics_registry=metrics_registry)
+        finally:
+            await google.aclose()
+
+
+def google_sync(
+    engine: AsyncEngine,
+    credentials: CredentialStore,
+    http: httpx.AsyncClient,
+    settings: StackSettings,
+) -> GoogleSync:
+    """The Google sync a stack runs, configured from `settings` (`http` is the caller's)."""
+    return build_google_sync(
+        engine,
+        credentials,
+        http,
+        api_base=settings.google_api_base,
+        token_url=settings.google_token_url,
+        page_size=settings.google_page_size,
+        max_running_syncs=settings.google_sync_concurrency,
+    )
