@@ -21,8 +21,9 @@ import orjson
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from consumers.dlq import DeadLetter, ReplayReport, describe_error
+from consumers.dlq import ReplayReport, describe_error
 from schemas import BusRecord, CloudEvent
+from schemas.deadletter import DeadLetter
 from schemas.tables import dead_letters
 
 log = logging.getLogger(__name__)

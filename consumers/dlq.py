@@ -1,10 +1,10 @@
 """Dead letters: events a handler kept failing on, parked on `{prefix}.dlq`, and replay.
 
-A dead letter is the original record (key, value, CloudEvents headers) plus
-`hookgate_dlq_*` headers: where it came from (topic, partition, offset, group), how
-many attempts were made, and the error's class and first line. The error text never
-carries the payload: validation errors are summarized by location and type, database
-errors by their driver's first line, without the statement's parameters.
+A dead letter is the original record plus `hookgate_dlq_*` headers
+(`schemas.deadletter`: where it came from, the attempts, the error's class and first
+line). The error text never carries the payload: validation errors are summarized by
+location and type, database errors by their driver's first line, without the
+statement's parameters.
 
 `replay` reads the DLQ (from the replay group's committed position, or from the
 beginning), re-applies each event (or re-publishes it to its original topic), and
@@ -31,52 +31,13 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 
 from schemas import CloudEvent
+from schemas.deadletter import DeadLetter, original_headers, original_topic
 
 log = logging.getLogger(__name__)
 
 Apply = Callable[[Sequence[CloudEvent]], Awaitable[object]]
 
-PREFIX = "hookgate_dlq_"
-H_TOPIC = PREFIX + "topic"
-H_PARTITION = PREFIX + "partition"
-H_OFFSET = PREFIX + "offset"
-H_GROUP = PREFIX + "group"
-H_ATTEMPTS = PREFIX + "attempts"
-H_ERROR_CLASS = PREFIX + "error_class"
-H_ERROR = PREFIX + "error"
-H_FAILED_AT = PREFIX + "failed_at"
-
 MAX_ERROR_CHARS = 300
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """One record that could not be applied, and why."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
-    group: str
-    attempts: int
-    error_class: str
-    error: str
-
-    def kafka_headers(self, failed_at: datetime) -> list[tuple[str, bytes]]:
-        original = [(name, raw) for name, raw in self.headers if not name.startswith(PREFIX)]
-        return [
-            *original,
-            (H_TOPIC, self.topic.encode()),
-            (H_PARTITION, str(self.partition).encode()),
-            (H_OFFSET, str(self.offset).encode()),
-            (H_GROUP, self.group.encode()),
-            (H_ATTEMPTS, str(self.attempts).encode()),
-            (H_ERROR_CLASS, self.error_class.encode()),
-            (H_ERROR, self.error.encode()),
-            (H_FAILED_AT, failed_at.astimezone(UTC).isoformat().encode()),
-        ]
 
 
 def describe_error(exc: BaseException) -> tuple[str, str]:
@@ -276,20 +237,7 @@ async def _park_again(
     producer: AIOKafkaProducer, dlq_topic: str, record: Any, exc: BaseException
 ) -> None:
     """Send `record` (a dead letter) to the end of the DLQ: one attempt more, its new error."""
-    headers: dict[str, bytes] = dict(record.headers)
-    error_class, message = describe_error(exc)
-    letter = DeadLetter(
-        topic=headers.get(H_TOPIC, b"").decode(),
-        partition=int(headers.get(H_PARTITION, b"0")),
-        offset=int(headers.get(H_OFFSET, b"-1")),
-        key=record.key,
-        value=record.value,
-        headers=tuple(record.headers),
-        group=headers.get(H_GROUP, b"").decode(),
-        attempts=int(headers.get(H_ATTEMPTS, b"0")) + 1,
-        error_class=error_class,
-        error=message,
-    )
+    letter = DeadLetter.failed_again(record.key, record.value, record.headers, *describe_error(exc))
     await producer.send_and_wait(
         dlq_topic,
         key=letter.key,
@@ -299,10 +247,11 @@ async def _park_again(
 
 
 async def _republish(producer: AIOKafkaProducer, record: Any) -> None:
-    headers: dict[str, bytes] = dict(record.headers)
-    original = [(name, raw) for name, raw in record.headers if not name.startswith(PREFIX)]
     await producer.send_and_wait(
-        headers[H_TOPIC].decode(), key=record.key, value=record.value, headers=original
+        original_topic(record.headers),
+        key=record.key,
+        value=record.value,
+        headers=original_headers(record.headers),
     )
 
 

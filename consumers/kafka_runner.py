@@ -37,8 +37,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
-from consumers.dlq import DeadLetter, DeadLetterProducer, describe_error, is_transient
+from consumers.dlq import DeadLetterProducer, describe_error, is_transient
 from schemas import CloudEvent
+from schemas.deadletter import DeadLetter
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from consumers.dlq import DeadLetter, describe_error, is_transient
+from consumers.dlq import describe_error, is_transient
 from schemas import BusRecord, CloudEvent
+from schemas.deadletter import DeadLetter
 
 logger = logging.getLogger(__name__)
 

@@ -43,11 +43,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import ApplyResult
-from consumers.dlq import DeadLetter
 from consumers.google.scheduler import TRIGGERS
 from consumers.google.sync import SyncResult
 from consumers.google.wiring import GoogleSync
 from schemas import CloudEvent
+from schemas.deadletter import DeadLetter
 from schemas.google_store import CHANNEL_ACTIVE, google_channels, google_sync_state
 from schemas.tables import sources
 

@@ -60,6 +60,7 @@ from aiokafka.errors import (
 from gateway.bus.publish import Publisher, PublishUnavailable
 from gateway.tasks import supervised
 from schemas import BusRecord
+from schemas.deadletter import DeadLetter
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +78,6 @@ the cluster (authorization, availability) are not here: they are fixed, then ret
 
 MAX_TOPIC_NAME = 249
 _LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]+")
-
-DLQ_HEADER_PREFIX = "hookgate_dlq_"
-"""The dead-letter headers, named as `consumers.dlq` names them (so `hookgate replay`
-re-drives the relay's dead letters too)."""
 
 
 @dataclass(frozen=True)
@@ -130,23 +127,25 @@ def dlq_topic_for(topic: str) -> str | None:
 
 
 def dead_letter(record: BusRecord, refusal: Refusal, topic: str, failed_at: datetime) -> BusRecord:
-    """The record as a dead letter on `topic`, with where it was going and why it did not."""
-    original = tuple(
-        (name, value) for name, value in record.headers if not name.startswith(DLQ_HEADER_PREFIX)
+    """The record as a dead letter on `topic` (`schemas.deadletter`, so `hookgate replay`
+    re-drives it too), with where it was going and why it did not."""
+    letter = DeadLetter(
+        topic=record.topic,
+        partition=None,
+        offset=None,
+        key=record.key,
+        value=record.value,
+        headers=record.headers,
+        group="hookgate-relay",
+        attempts=1,
+        error_class=refusal.error_class,
+        error=refusal.error,
     )
     return BusRecord(
         topic=topic,
         key=record.key,
         value=record.value,
-        headers=(
-            *original,
-            (DLQ_HEADER_PREFIX + "topic", record.topic.encode()),
-            (DLQ_HEADER_PREFIX + "group", b"hookgate-relay"),
-            (DLQ_HEADER_PREFIX + "attempts", b"1"),
-            (DLQ_HEADER_PREFIX + "error_class", refusal.error_class.encode()),
-            (DLQ_HEADER_PREFIX + "error", refusal.error.encode()),
-            (DLQ_HEADER_PREFIX + "failed_at", failed_at.astimezone(UTC).isoformat().encode()),
-        ),
+        headers=tuple(letter.kafka_headers(failed_at)),
         event_id=record.event_id,
     )
 

@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from consumers.dlq import DeadLetter, DeadLetterProducer
+from consumers.dlq import DeadLetterProducer
 from gateway.cli import build_parser
 from gateway.store.secretbox import SecretBox
 from gateway.store.sources import SourceRepository
 from schemas import Delivery
 from schemas import google as google_schema
+from schemas.deadletter import DeadLetter
 from schemas.google_store import google_channels
 from schemas.store import appointments
 from tests.fixtures.google import GoogleAccount

@@ -9,16 +9,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from consumers.apply import Applier
-from consumers.dlq import (
-    H_ATTEMPTS,
-    H_ERROR,
-    H_OFFSET,
-    DeadLetter,
-    DeadLetterProducer,
-    ReplayConfig,
-    replay,
-)
+from consumers.dlq import DeadLetterProducer, ReplayConfig, replay
 from schemas import CloudEvent
+from schemas.deadletter import H_ATTEMPTS, H_ERROR, H_OFFSET, DeadLetter
 from tests.fixtures.kafka import create_topics
 from tests.kafka.consuming import count_rows, invitee_created
 from tests.kafka.helpers import read_topic

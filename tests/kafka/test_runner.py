@@ -9,19 +9,12 @@ from aiokafka.structs import TopicPartition
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from consumers.apply import Applier
-from consumers.dlq import (
-    H_ATTEMPTS,
-    H_ERROR,
-    H_ERROR_CLASS,
-    H_OFFSET,
-    H_TOPIC,
-    ReplayConfig,
-    replay,
-)
+from consumers.dlq import ReplayConfig, replay
 from consumers.handlers import calendly
 from consumers.kafka_runner import KafkaRunner, KafkaRunnerConfig
 from consumers.registry import HandlerRegistry
 from schemas import CloudEvent
+from schemas.deadletter import H_ATTEMPTS, H_ERROR, H_ERROR_CLASS, H_OFFSET, H_TOPIC
 from tests.fixtures.kafka import create_topics
 from tests.kafka.consuming import count_rows, eventually, invitee_created, publish_events
 from tests.kafka.helpers import read_topic

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import OperationalError
 
-from consumers.dlq import DeadLetter
 from consumers.log_runner import LogRunner, RunnerOptions
 from gateway.bus.spool import Spool
 from schemas import BusRecord, CloudEvent
+from schemas.deadletter import DeadLetter
 from tests.spool.records import make_records
 from tests.spool.test_log_runner import eventually
 
