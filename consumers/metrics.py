@@ -54,7 +54,6 @@ from schemas.tables import sources
 log = logging.getLogger(__name__)
 
 OTHER = "other"
-PROVIDERS = ("google", "calendly", "pco", "ghl")
 OAUTH_REASONS = ("revoked", "client_rejected", "rejected", "unavailable")
 APPLY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 FRESHNESS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 86400.0)
@@ -148,10 +147,17 @@ class ConsumerMetrics:
         registry: CollectorRegistry,
         *,
         event_types: Collection[str] = (),
+        providers: Collection[str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`providers`: the label values of the per-provider metrics (any other provider
+        counts as `other`); by default those of `event_types`, which are
+        `{provider}.{resource}.{action}`."""
         self.registry = registry
         self.event_types = frozenset(event_types)
+        if providers is None:
+            providers = {event_type.split(".", 1)[0] for event_type in self.event_types}
+        self.providers = tuple(sorted(providers))
         self._clock = clock
         self.lag = Gauge(
             "hookgate_consumer_lag_events",
@@ -264,7 +270,7 @@ class ConsumerMetrics:
         self.next_expiry = _NextExpiry()
         self.next_expiry.clock = clock
         registry.register(self.next_expiry)
-        for provider in PROVIDERS:
+        for provider in self.providers:
             for reason in OAUTH_REASONS:
                 self.oauth_refresh_failures.labels(provider, reason)
         for poller in ("kafka", "store", "runner", "dead_letters"):
@@ -322,7 +328,7 @@ class ConsumerMetrics:
                 ages = by_provider[event.provider] = []
             ages.append((now - event.time).total_seconds())
         for provider, ages in by_provider.items():
-            self.freshness.add(_bounded(provider, PROVIDERS), ages)
+            self.freshness.add(_bounded(provider, self.providers), ages)
 
     # calls from the provider code ----------------------------------------------------
 
@@ -338,12 +344,12 @@ class ConsumerMetrics:
 
     def oauth_refresh_failed(self, provider: str, reason: str) -> None:
         self.oauth_refresh_failures.labels(
-            _bounded(provider, PROVIDERS), _bounded(reason, OAUTH_REASONS)
+            _bounded(provider, self.providers), _bounded(reason, OAUTH_REASONS)
         ).inc()
 
     def source_error(self, provider: str, reason: str) -> None:
         """`reason` must be a code from a fixed set (e.g. `unavailable`, `rejected`)."""
-        self.source_errors.labels(_bounded(provider, PROVIDERS), reason).inc()
+        self.source_errors.labels(_bounded(provider, self.providers), reason).inc()
 
 
 class _GaugeRows:
@@ -379,7 +385,8 @@ class StoreStatePoller:
                     sources.c.provider, sources.c.status
                 )
             )
-            source_rows = [((_bounded(p, PROVIDERS), s), float(n)) for p, s, n in by_status]
+            providers = self._metrics.providers
+            source_rows = [((_bounded(p, providers), s), float(n)) for p, s, n in by_status]
             channel_rows = await connection.execute(
                 select(google_channels.c.state, func.count()).group_by(google_channels.c.state)
             )

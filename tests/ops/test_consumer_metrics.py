@@ -15,6 +15,7 @@ from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunnerStats
 from consumers.metrics import ConsumerMetrics, RunnerStatsPoller, StoreStatePoller
 from gateway.ingress.metrics import GatewayMetrics
+from gateway.ingress.providers import PROVIDERS
 from schemas import CloudEvent
 from schemas.google_store import google_channels, google_sync_state
 from schemas.tables import sources
@@ -105,7 +106,7 @@ async def test_the_store_poller_counts_sources_channels_and_the_next_expiry(
     engine: AsyncEngine,
 ) -> None:
     registry = CollectorRegistry()
-    metrics = ConsumerMetrics(registry)
+    metrics = ConsumerMetrics(registry, providers=PROVIDERS)
     poller = StoreStatePoller(engine, metrics)
     await poller.poll()
     assert value(registry, "hookgate_google_channel_next_expiry_seconds") is None
@@ -150,7 +151,7 @@ async def test_the_store_poller_counts_sources_channels_and_the_next_expiry(
 
 async def test_runner_counters_follow_the_runners_totals() -> None:
     registry = CollectorRegistry()
-    metrics = ConsumerMetrics(registry)
+    metrics = ConsumerMetrics(registry, providers=PROVIDERS)
     stats = KafkaRunnerStats(dead_letters=2, retries=5)
     poller = RunnerStatsPoller(stats, metrics)
     await poller.poll()
@@ -164,7 +165,7 @@ async def test_runner_counters_follow_the_runners_totals() -> None:
 
 def test_provider_code_reports_with_bounded_labels() -> None:
     registry = CollectorRegistry()
-    metrics = ConsumerMetrics(registry)
+    metrics = ConsumerMetrics(registry, providers=PROVIDERS)
     metrics.oauth_refresh_failed("google", "revoked")
     metrics.oauth_refresh_failed("google", "some new thing")
     metrics.source_error("stripe", "unavailable")
