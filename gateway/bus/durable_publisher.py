@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
+from gateway.bus.lifecycle import StartStop
 from gateway.bus.publish import Publisher, PublishUnavailable
 from gateway.bus.relay import Relay, RelaySpool, RelayStatus
 from schemas import BusRecord
@@ -38,7 +38,7 @@ class DurablePublisherStats:
     """Publishes that tried Kafka, failed and went to the spool."""
 
 
-class DurablePublisher:
+class DurablePublisher(StartStop):
     """`gateway.bus.publish.Publisher`: Kafka, or the spool; owns the relay that drains it.
 
     The caller opens and closes `kafka` and `spool`; `start()`/`stop()` run the relay.
@@ -55,18 +55,6 @@ class DurablePublisher:
 
     async def stop(self) -> None:
         await self.relay.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def publish(self, records: Sequence[BusRecord]) -> None:
         if not records:

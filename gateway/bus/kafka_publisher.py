@@ -26,14 +26,14 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import TopicPartition
 
+from gateway.bus.lifecycle import StartStop
 from gateway.bus.publish import PublishUnavailable
 from gateway.settings import Settings
 from schemas import BusRecord
@@ -116,7 +116,7 @@ def partition_for(key: bytes, partitions: int) -> int:
     return _key_hash(key) % partitions
 
 
-class KafkaPublisher:
+class KafkaPublisher(StartStop):
     """`gateway.bus.publish.Publisher` over Kafka. Use as `async with KafkaPublisher(...) as p:`."""
 
     def __init__(
@@ -205,18 +205,6 @@ class KafkaPublisher:
         self._healthy = False
         if producer is not None:
             await _stop_producer(producer, self._stop_seconds)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def connected(self) -> bool:

@@ -42,8 +42,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 import orjson
 from aiokafka.errors import (
@@ -57,6 +56,7 @@ from aiokafka.errors import (
     UnsupportedForMessageFormatError,
 )
 
+from gateway.bus.lifecycle import StartStop
 from gateway.bus.publish import Publisher, PublishUnavailable
 from gateway.tasks import supervised
 from schemas import BusRecord
@@ -280,7 +280,7 @@ class RelayStatus:
     kafka_ready: bool
 
 
-class Relay:
+class Relay(StartStop):
     """Use as `async with Relay(spool, kafka):`, or `start()` / `stop()`."""
 
     def __init__(
@@ -351,18 +351,6 @@ class Relay:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def wake(self) -> None:
         """Look at the spool now rather than at the next poll."""
