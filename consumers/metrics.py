@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Protocol, TypeVar
+from weakref import WeakKeyDictionary
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -140,6 +141,37 @@ class _FreshnessTally(Collector):
         yield family
 
 
+_REFRESH_FAILURES: WeakKeyDictionary[CollectorRegistry, Counter] = WeakKeyDictionary()
+
+
+def oauth_refresh_failures(registry: CollectorRegistry) -> Counter:
+    """`hookgate_oauth_refresh_failures_total` on `registry`: one counter, whoever counts
+    first (the Google sync, the connections' token keepers)."""
+    found = _REFRESH_FAILURES.get(registry)
+    if found is None:
+        found = Counter(
+            "hookgate_oauth_refresh_failures_total",
+            "OAuth access-token refreshes that failed, by provider and reason.",
+            ["provider", "reason"],
+            registry=registry,
+        )
+        for provider in PROVIDERS:
+            for reason in OAUTH_REASONS:
+                found.labels(provider, reason)
+        _REFRESH_FAILURES[registry] = found
+    return found
+
+
+def refresh_failure_counter(registry: CollectorRegistry, provider: str) -> Callable[[str], None]:
+    """Counts one of `provider`'s refresh failures by reason (bounded)."""
+    counter = oauth_refresh_failures(registry)
+
+    def count(reason: str) -> None:
+        counter.labels(_bounded(provider, PROVIDERS), _bounded(reason, OAUTH_REASONS)).inc()
+
+    return count
+
+
 class ConsumerMetrics:
     """Every consumer-side metric; also the `consumers.apply.ApplyMetrics` of an `Applier`."""
 
@@ -243,12 +275,7 @@ class ConsumerMetrics:
             ["trigger"],
             registry=registry,
         )
-        self.oauth_refresh_failures = Counter(
-            "hookgate_oauth_refresh_failures_total",
-            "OAuth access-token refreshes that failed, by provider and reason.",
-            ["provider", "reason"],
-            registry=registry,
-        )
+        self.oauth_refresh_failures = oauth_refresh_failures(registry)
         self.source_errors = Counter(
             "hookgate_source_errors_total",
             "Errors talking to a provider's API on a source's behalf, by provider and reason.",
@@ -264,9 +291,6 @@ class ConsumerMetrics:
         self.next_expiry = _NextExpiry()
         self.next_expiry.clock = clock
         registry.register(self.next_expiry)
-        for provider in PROVIDERS:
-            for reason in OAUTH_REASONS:
-                self.oauth_refresh_failures.labels(provider, reason)
         for poller in ("kafka", "store", "runner", "dead_letters"):
             self.poll_errors.labels(poller)
         for trigger in TRIGGERS:

@@ -17,6 +17,7 @@ GATEWAY_COMPOSITION = {
     "gateway/runtime/serve.py",
     "gateway/runtime/asgi.py",
     "gateway/runtime/credentials.py",
+    "gateway/runtime/connect.py",
 }
 
 

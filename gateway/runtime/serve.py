@@ -30,6 +30,7 @@ from gateway.bus.transport import EMBEDDED_GROUP
 from gateway.google.channels import ChannelManager, context_channel_manager
 from gateway.google.routes import google_admin_routes
 from gateway.ingress.metrics import metrics_poller
+from gateway.runtime.connect import connect_admin_routes, oauth_callback_routes
 from gateway.runtime.credentials import RepositoryCredentialStore
 from gateway.settings import Settings
 from gateway.tasks import running
@@ -151,6 +152,10 @@ def build_app(settings: Settings) -> Starlette:
     return create_app(
         settings,
         background=background(settings),
-        admin_routes=[lambda context: google_admin_routes(channel_manager(context))],
+        admin_routes=[
+            lambda context: google_admin_routes(channel_manager(context)),
+            connect_admin_routes,
+        ],
+        public_routes=[oauth_callback_routes],
         on_source_remove=[lambda context: channel_manager(context).on_source_removed],
     )
