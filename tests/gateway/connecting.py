@@ -3,6 +3,7 @@ provider's account with a known number of records, and the browser's part of the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from gateway.app import create_app
+from gateway.app import create_app, utc_now
 from gateway.runtime.connect import connect_admin_routes, oauth_callback_routes
 from gateway.settings import Settings
 from tests.emulators.suite import ProviderEmulators
@@ -31,9 +32,12 @@ def connect_settings(tmp: Path, providers: ProviderEmulators, **overrides: Any) 
     return make_settings(tmp, **(env | overrides))
 
 
-def build(settings: Settings) -> Starlette:
+def build(settings: Settings, clock: Callable[[], datetime] | None = None) -> Starlette:
     return create_app(
-        settings, admin_routes=[connect_admin_routes], public_routes=[oauth_callback_routes]
+        settings,
+        clock=clock or utc_now,
+        admin_routes=[connect_admin_routes],
+        public_routes=[oauth_callback_routes],
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.runtime.serve import build_app
 from tests.emulators.suite import ProviderEmulators
 from tests.gateway.connecting import (
     PROVIDERS,
@@ -147,3 +148,16 @@ async def test_connect_without_an_oauth_app_is_503_and_bad_input_400(
     assert (unconfigured.status_code, unconfigured.json()["error"]) == (503, "oauth_not_configured")
     assert (unknown.status_code, unknown.json()["error"]) == (404, "unknown_provider")
     assert (bad_redirect.status_code, bad_redirect.json()["field"]) == (400, "redirect_to")
+
+
+async def test_hookgate_serve_serves_the_connect_routes(
+    tmp_path: Path, providers: ProviderEmulators
+) -> None:
+    held = holder(providers, "pco")
+    settings = connect_settings(tmp_path, providers)
+    async with running_gateway(settings, build_app) as gateway:
+        answer = await connect(gateway, providers, "pco", held.account)
+        forged = await gateway.client.get("/oauth/pco/callback?code=x&state=forged")
+
+    assert redirect_query(answer)["status"] == "active"
+    assert (forged.status_code, forged.json()["error"]) == (400, "invalid_state")
