@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.admin.connectors import ConnectFailed, Connector
 from gateway.admin.input import Tenant, parse_body
+from gateway.admin.oauth_state import LIFETIME as STATE_LIFETIME
 from gateway.admin.oauth_state import OAuthState, StateSigner, new_verifier
 from gateway.ingress.responses import JSON, error
 from gateway.ingress.source_cache import SourceCache
@@ -144,7 +145,7 @@ class ConnectRoutes:
         params = request.query_params
         state = self._signer.read(params.get("state", ""), connector.provider)
         if state is None or not await self._repository.use_oauth_state(
-            state.nonce, connector.provider, now=self._clock()
+            state.nonce, connector.provider, now=self._clock(), kept=2 * STATE_LIFETIME
         ):
             return error(
                 400,

@@ -10,15 +10,17 @@ the callback records its nonce in the store (`oauth_states`) before anything els
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 
 from gateway.store.secretbox import SecretBox, SecretKeyError
 
 SALT = "hookgate.oauth.state"
 MAX_AGE_SECONDS = 600
+LIFETIME = timedelta(seconds=MAX_AGE_SECONDS)
 
 
 def new_verifier() -> str:
@@ -36,9 +38,19 @@ class OAuthState:
 
 
 class StateSigner:
-    def __init__(self, keys: Sequence[bytes], box: SecretBox) -> None:
+    def __init__(
+        self, keys: Sequence[bytes], box: SecretBox, clock: Callable[[], datetime]
+    ) -> None:
+        class ClockedSigner(TimestampSigner):
+            """Stamps and ages states by the gateway's clock."""
+
+            def get_timestamp(self) -> int:
+                return int(clock().timestamp())
+
         # `keys` are newest first; itsdangerous signs with the LAST key and verifies with all.
-        self._serializer = URLSafeTimedSerializer(list(reversed(keys)), salt=SALT)
+        self._serializer = URLSafeTimedSerializer(
+            list(reversed(keys)), salt=SALT, signer=ClockedSigner
+        )
         self._box = box
 
     def __repr__(self) -> str:

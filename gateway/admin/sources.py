@@ -25,7 +25,7 @@ from gateway.ingress.providers import Provider
 from gateway.ingress.rejections import RejectionLog
 from gateway.ingress.responses import JSON, error
 from gateway.ingress.source_cache import SourceCache
-from gateway.store.sources import SourceRecord, SourceRepository
+from gateway.store.sources import AccountTaken, SourceRecord, SourceRepository
 
 SourceHook = Callable[[SourceRecord], Awaitable[None]]
 
@@ -182,13 +182,18 @@ class SourcesAdmin:
             if isinstance(checked, Response):
                 return checked
             credentials = checked
-        changed = await self._repository.change(
-            source.id,
-            now=self._clock(),
-            tenant=parsed.tenant,
-            credentials=credentials,
-            options=parsed.options,
-        )
+        try:
+            changed = await self._repository.change(
+                source.id,
+                now=self._clock(),
+                tenant=parsed.tenant,
+                credentials=credentials,
+                options=parsed.options,
+            )
+        except AccountTaken:
+            return error(
+                409, "account_connected", "That tenant already has a source of this account."
+            )
         self._cache.invalidate(source.id)
         if changed is None:
             return _not_found()

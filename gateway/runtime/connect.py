@@ -133,7 +133,7 @@ def connect_routes(context: GatewayContext) -> ConnectRoutes:
         connectors={facts.name: ProviderConnection(facts, context) for facts in FACTS},
         repository=context.sources,
         cache=context.cache,
-        signer=StateSigner(context.box.channel_token_keys, context.box),
+        signer=StateSigner(context.box.channel_token_keys, context.box, context.clock),
         public_url=context.settings.resolved_public_url,
         clock=context.clock,
     )

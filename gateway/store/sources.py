@@ -55,6 +55,10 @@ class SourceSecrets:
     """When the oldest secret in `secrets` stops being accepted (end of a grace period)."""
 
 
+class AccountTaken(Exception):
+    """The change would give a tenant a second source of the same connected account."""
+
+
 def new_source_id() -> str:
     return "src_" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
 
@@ -258,14 +262,18 @@ class SourceRepository:
             & (sources.c.account_id == account_id)
         )
         for _ in range(2):
-            async with self._engine.begin() as conn:
-                found = (await conn.execute(select(sources.c.id).where(mine))).scalar_one_or_none()
-                if found is not None:
-                    await conn.execute(update(sources).where(sources.c.id == found).values(values))
-                    source_id, created = found, False
-                else:
-                    source_id, created = new_source_id(), True
-                    try:
+            try:
+                async with self._engine.begin() as conn:
+                    found = (
+                        await conn.execute(select(sources.c.id).where(mine))
+                    ).scalar_one_or_none()
+                    if found is not None:
+                        await conn.execute(
+                            update(sources).where(sources.c.id == found).values(values)
+                        )
+                        source_id, created = found, False
+                    else:
+                        source_id, created = new_source_id(), True
                         await conn.execute(
                             insert(sources).values(
                                 id=source_id,
@@ -277,8 +285,8 @@ class SourceRepository:
                                 **values,
                             )
                         )
-                    except IntegrityError:
-                        continue  # made by a concurrent callback: update that one
+            except IntegrityError:
+                continue  # made by a concurrent callback meanwhile: update that one
             record = await self.get(source_id)
             if record is not None:
                 return record, created
@@ -305,10 +313,13 @@ class SourceRepository:
         if credentials is not None:
             values["credentials_ciphertext"] = self._box.encrypt(orjson.dumps(credentials).decode())
             values.update(status=SOURCE_ACTIVE, status_detail=None)
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                update(sources).where(sources.c.id == source_id).values(values)
-            )
+        try:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    update(sources).where(sources.c.id == source_id).values(values)
+                )
+        except IntegrityError:
+            raise AccountTaken(source_id) from None
         return await self.get(source_id) if result.rowcount else None
 
     def locked_credentials(self, source_id: str) -> AbstractAsyncContextManager[LockedCredentials]:
@@ -316,10 +327,14 @@ class SourceRepository:
         (see `gateway.store.locked`)."""
         return locked_credentials(self._engine, self._box, source_id)
 
-    async def use_oauth_state(self, nonce: str, provider: str, *, now: datetime) -> bool:
-        """Record that an OAuth `state` was taken; False when it was taken before."""
+    async def use_oauth_state(
+        self, nonce: str, provider: str, *, now: datetime, kept: timedelta
+    ) -> bool:
+        """Record that an OAuth `state` was taken; False when it was taken before. States
+        taken longer than `kept` ago (past their lifetime) are forgotten meanwhile."""
         try:
             async with self._engine.begin() as conn:
+                await conn.execute(delete(oauth_states).where(oauth_states.c.used_at < now - kept))
                 await conn.execute(
                     insert(oauth_states).values(nonce=nonce, provider=provider, used_at=now)
                 )

@@ -4,6 +4,7 @@ the account learned, a reconnect, and every answer that makes no source."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -22,7 +23,7 @@ from tests.gateway.connecting import (
     sources,
     start,
 )
-from tests.gateway.harness import RunningGateway, running_gateway
+from tests.gateway.harness import FrozenClock, RunningGateway, running_gateway
 
 
 @pytest.fixture
@@ -161,3 +162,38 @@ async def test_hookgate_serve_serves_the_connect_routes(
 
     assert redirect_query(answer)["status"] == "active"
     assert (forged.status_code, forged.json()["error"]) == (400, "invalid_state")
+
+
+async def test_a_state_expires_after_ten_minutes(
+    tmp_path: Path, providers: ProviderEmulators
+) -> None:
+    clock = FrozenClock(datetime.now(UTC))
+    providers.ghl.oauth.approve(holder(providers, "ghl").account)
+    settings = connect_settings(tmp_path, providers)
+    async with running_gateway(settings, lambda s: build(s, clock)) as gateway:
+        late = await authorize(await start(gateway, "ghl"))
+        in_time = await authorize(await start(gateway, "ghl"))
+        clock.now += timedelta(minutes=9)
+        taken = await gateway.client.get(in_time)
+        clock.now += timedelta(minutes=2)
+        expired = await gateway.client.get(late)
+        listed = await sources(gateway)
+
+    assert redirect_query(taken)["status"] == "active"
+    assert (expired.status_code, expired.json()["error"]) == (400, "invalid_state")
+    assert len(listed) == 1
+
+
+async def test_one_account_connects_once_per_tenant(
+    gateway: RunningGateway, providers: ProviderEmulators
+) -> None:
+    held = holder(providers, "pco")
+    first = redirect_query(await connect(gateway, providers, "pco", held.account, tenant="acme"))
+    other = redirect_query(await connect(gateway, providers, "pco", held.account, tenant="beta"))
+    moved = await gateway.admin.patch(
+        f"/admin/sources/{other['source_id']}", json={"tenant": "acme"}
+    )
+
+    assert first["source_id"] != other["source_id"]
+    assert (moved.status_code, moved.json()["error"]) == (409, "account_connected")
+    assert sorted(s["tenant"] for s in await sources(gateway)) == ["acme", "beta"]
