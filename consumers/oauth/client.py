@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -57,11 +56,6 @@ class TokenEndpointError(Exception):
         self.error = error
         self.detail = detail
         self.retriable = retriable
-
-
-def new_verifier() -> str:
-    """A PKCE code verifier (RFC 7636 §4.1): 64 unreserved characters."""
-    return secrets.token_urlsafe(48)
 
 
 def pkce_challenge(verifier: str) -> str:

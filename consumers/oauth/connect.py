@@ -3,8 +3,8 @@
 A provider says what differs (`ProviderFacts`, in `consumers/<provider>/connect.py`):
 PKCE or not, extra authorization parameters, what of the token answer to keep, how
 its token credentials authorize, who the account is and what to count. `Connector`
-does the rest the same way for all: build the authorization URL, exchange the code,
-learn the account, and test a source with one cheap real call.
+does the rest the same way for all: exchange the code, learn the account, and test
+a source with one cheap real call (the authorization URL is `client.authorize_url`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from consumers.oauth.client import (
     OAuthApp,
     TokenEndpointError,
     TokenSet,
-    authorize_url,
     exchange_code,
 )
 from consumers.oauth.keeper import TokenKeeper, TokenStore, stored_tokens
@@ -134,17 +133,6 @@ class Connector:
     @property
     def pkce(self) -> bool:
         return self._facts.pkce
-
-    def authorize_url(self, *, redirect_uri: str, state: str, verifier: str | None) -> str:
-        if self._app is None:
-            raise RuntimeError(f"{self._facts.name}'s OAuth app is not configured")
-        return authorize_url(
-            self._app,
-            redirect_uri=redirect_uri,
-            state=state,
-            verifier=verifier,
-            extra=self._facts.authorize_extra,
-        )
 
     async def complete(self, *, code: str, redirect_uri: str, verifier: str | None) -> Connected:
         """Exchange the code and learn the account; raises `ExchangeFailed`."""
