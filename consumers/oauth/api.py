@@ -70,7 +70,10 @@ class OAuthBearer:
         try:
             return await self._keeper.access_token(self._source_id, rejected=rejected)
         except TokenUnavailable as exc:
-            raise ApiError("unauthorized", exc.detail) from None
+            if exc.reason != "unavailable":
+                raise ApiError("unauthorized", exc.detail) from None
+            code = "rate_limited" if exc.rate_limited else "unreachable"
+            raise ApiError(code, f"The token endpoint: {exc.detail}") from None
 
     @staticmethod
     def _bearer(token: str) -> dict[str, str]:

@@ -49,10 +49,11 @@ class TokenUnavailable(Exception):
     """No access token can be had; `reason` is one of the refresh-failure reasons
     (`revoked`, `client_rejected`, `rejected`, `unavailable`)."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, *, rate_limited: bool = False) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.rate_limited = rate_limited
 
 
 def stored_tokens(tokens: TokenSet, kept: Mapping[str, str] = {}) -> dict[str, str]:
@@ -155,7 +156,9 @@ class TokenKeeper:
         try:
             return await refresh(self._http, app, refresh_token, now=self._clock())
         except TokenEndpointError as exc:
-            raise TokenUnavailable(_reason(exc), exc.detail) from None
+            raise TokenUnavailable(
+                _reason(exc), exc.detail, rate_limited=exc.error == "rate_limited"
+            ) from None
 
     def _fresh(self, stored: Mapping[str, str]) -> bool:
         if not stored.get("access_token"):

@@ -99,3 +99,23 @@ async def test_a_refused_refresh_token_needs_reauthorization_and_is_counted(
     assert (tested["ok"], tested["error"]) == (False, "unauthorized")
     assert (shown["status"], shown["status_detail"]) == ("error", "reauthorization_required")
     assert 'hookgate_oauth_refresh_failures_total{provider="pco",reason="revoked"} 1.0' in metrics
+
+
+async def test_a_token_endpoint_outage_is_unreachable_and_leaves_the_source_active(
+    tmp_path: Path, providers: ProviderEmulators, sqlite_url: str
+) -> None:
+    held = holder(providers, "calendly")
+    settings = connect_settings(tmp_path, providers, database_url=sqlite_url)
+    async with running_gateway(settings, build) as gateway:
+        source_id = redirect_query(await connect(gateway, providers, "calendly", held.account))[
+            "source_id"
+        ]
+        providers.registry.expire("calendly")
+        providers.calendly.oauth.token_faults.inject(503)
+        tested = (await gateway.admin.post(f"/admin/sources/{source_id}/test")).json()
+        shown = (await gateway.admin.get(f"/admin/sources/{source_id}")).json()
+        retested = (await gateway.admin.post(f"/admin/sources/{source_id}/test")).json()
+
+    assert (tested["ok"], tested["error"]) == (False, "unreachable")
+    assert shown["status"] == "active"
+    assert retested["ok"] is True
