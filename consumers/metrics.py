@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Protocol, TypeVar
+from weakref import WeakKeyDictionary
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -137,6 +138,39 @@ class _FreshnessTally(Collector):
                     Sample(f"{self.name}_created", {"provider": provider}, self._created[provider])
                 )
         yield family
+
+
+_REFRESH_FAILURES: WeakKeyDictionary[CollectorRegistry, Counter] = WeakKeyDictionary()
+
+
+def oauth_refresh_failures(registry: CollectorRegistry, providers: Collection[str] = ()) -> Counter:
+    """`hookgate_oauth_refresh_failures_total` on `registry`: one counter, whoever counts
+    first (the Google sync, the connections' token keepers); `providers`' children are
+    made at once, so each shows 0 before its first failure."""
+    found = _REFRESH_FAILURES.get(registry)
+    if found is None:
+        found = Counter(
+            "hookgate_oauth_refresh_failures_total",
+            "OAuth access-token refreshes that failed, by provider and reason.",
+            ["provider", "reason"],
+            registry=registry,
+        )
+        _REFRESH_FAILURES[registry] = found
+    for provider in providers:
+        for reason in OAUTH_REASONS:
+            found.labels(provider, reason)
+    return found
+
+
+def refresh_failure_counter(registry: CollectorRegistry, provider: str) -> Callable[[str], None]:
+    """Counts one of `provider`'s refresh failures by reason (bounded); `provider` is one
+    of the registry's, named by the caller."""
+    counter = oauth_refresh_failures(registry, (provider,))
+
+    def count(reason: str) -> None:
+        counter.labels(provider, _bounded(reason, OAUTH_REASONS)).inc()
+
+    return count
 
 
 class ConsumerMetrics:
@@ -249,12 +283,7 @@ class ConsumerMetrics:
             ["trigger"],
             registry=registry,
         )
-        self.oauth_refresh_failures = Counter(
-            "hookgate_oauth_refresh_failures_total",
-            "OAuth access-token refreshes that failed, by provider and reason.",
-            ["provider", "reason"],
-            registry=registry,
-        )
+        self.oauth_refresh_failures = oauth_refresh_failures(registry, self.providers)
         self.source_errors = Counter(
             "hookgate_source_errors_total",
             "Errors talking to a provider's API on a source's behalf, by provider and reason.",
@@ -270,9 +299,6 @@ class ConsumerMetrics:
         self.next_expiry = _NextExpiry()
         self.next_expiry.clock = clock
         registry.register(self.next_expiry)
-        for provider in self.providers:
-            for reason in OAUTH_REASONS:
-                self.oauth_refresh_failures.labels(provider, reason)
         for poller in ("kafka", "store", "runner", "dead_letters"):
             self.poll_errors.labels(poller)
         for trigger in TRIGGERS:

@@ -75,6 +75,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     background: Sequence[Background] = (),
     admin_routes: Sequence[AdminRoutes] = (),
+    public_routes: Sequence[AdminRoutes] = (),
     on_source_remove: Sequence[Callable[[GatewayContext], SourceHook]] = (),
 ) -> GatewayApp:
     metrics = GatewayMetrics(registry or CollectorRegistry())
@@ -159,6 +160,8 @@ def create_app(
             admin_mount.routes.extend(RejectionsAdmin(rejections).routes())
             for extra in admin_routes:
                 admin_mount.routes.extend(extra(context))
+            for extra in public_routes:
+                app.router.routes.extend(extra(context))
             health.attach(db, chosen)
             app.state.context = context
             for factory in background:

@@ -122,3 +122,29 @@ class Settings(BaseSettings):
         if self.kafka_min_insync_replicas is not None:
             return self.kafka_min_insync_replicas
         return min(2, self.kafka_topic_replication_factor)
+
+    # The OAuth apps of the connect flow (`POST /admin/connect/{provider}`); a provider
+    # without a client id and secret answers 503 `oauth_not_configured`. The scopes are
+    # the least the features need (see the README's "Connecting each provider").
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    google_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_scopes: str = (
+        "openid email https://www.googleapis.com/auth/calendar.events "
+        "https://www.googleapis.com/auth/calendar.calendarlist.readonly"
+    )
+    pco_client_id: str | None = None
+    pco_client_secret: SecretStr | None = None
+    pco_authorize_url: str = "https://api.planningcenteronline.com/oauth/authorize"
+    pco_token_url: str = "https://api.planningcenteronline.com/oauth/token"  # noqa: S105 (a URL)
+    pco_scopes: str = "people webhooks"
+    ghl_client_id: str | None = None
+    ghl_client_secret: SecretStr | None = None
+    ghl_authorize_url: str = "https://marketplace.gohighlevel.com/v2/oauth/chooselocation"
+    ghl_token_url: str = "https://services.leadconnectorhq.com/oauth/token"  # noqa: S105 (a URL)
+    ghl_scopes: str = "contacts.readonly locations.readonly"
+    calendly_client_id: str | None = None
+    calendly_client_secret: SecretStr | None = None
+    calendly_authorize_url: str = "https://auth.calendly.com/oauth/authorize"
+    calendly_token_url: str = "https://auth.calendly.com/oauth/token"  # noqa: S105 (a URL)
+    calendly_scopes: str = "users:read scheduled_events:read webhooks:write"

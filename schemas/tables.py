@@ -34,6 +34,8 @@ metadata = MetaData(
 SOURCE_ACTIVE = "active"
 """`sources.status` of a source that takes deliveries and syncs (others: `error`,
 `disconnected`)."""
+SOURCE_ERROR = "error"
+WEBHOOKS_NONE = "none"
 
 sources = Table(
     "sources",
@@ -50,8 +52,33 @@ sources = Table(
     Column("options", Text, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("account", Text, nullable=True),
+    Column("account_id", String(500), nullable=True),
+    Column("webhooks", String(16), nullable=False, server_default=WEBHOOKS_NONE),
 )
+"""`account` is the provider's identity of the connected account (JSON: `id`, `name`,
+and what the provider adds); `account_id` its id, so that reconnecting the same
+account of the same tenant finds its source (unique while set). `webhooks`:
+`provisioned`, `manual` or `none`."""
 Index("ix_sources_provider_tenant", sources.c.provider, sources.c.tenant)
+Index(
+    "uq_sources_provider_tenant_account",
+    sources.c.provider,
+    sources.c.tenant,
+    sources.c.account_id,
+    unique=True,
+)
+
+oauth_states = Table(
+    "oauth_states",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=False),
+)
+"""The `state` of every OAuth callback taken: a second use of one finds its row and
+fails, in any process. Rows older than the state's lifetime can be deleted."""
+Index("ix_oauth_states_used_at", oauth_states.c.used_at)
 
 dead_letters = Table(
     "dead_letters",

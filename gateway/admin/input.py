@@ -65,11 +65,16 @@ async def parse_body(request: Request, model: type[M]) -> M | Response:
         return refusal(
             "The request body must be a JSON object (UTF-8).", "body", code="invalid_json"
         )
+    return validated(model, payload)
+
+
+def validated(model: type[M], payload: object, *, at: tuple[str, ...] = ()) -> M | Response:
+    """`payload` as `model`, or the refusal naming the first wrong field (under `at`)."""
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = _field_name(first["loc"])
+        field = _field_name((*at, *first["loc"]))
         return refusal(f"{field}: {first['msg'].rstrip('.')}.", field)
 
 

@@ -19,21 +19,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.admin.credentials import parse_credentials
 from gateway.admin.input import GraceSeconds, Options, SecretText, Tenant, parse_body, refusal
 from gateway.ingress.providers import Provider
 from gateway.ingress.rejections import RejectionLog
 from gateway.ingress.responses import JSON, error
 from gateway.ingress.source_cache import SourceCache
-from gateway.store.sources import SourceRecord, SourceRepository
+from gateway.store.sources import AccountTaken, SourceRecord, SourceRepository
 
 SourceHook = Callable[[SourceRecord], Awaitable[None]]
-
-
-class GoogleCredentials(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    client_id: SecretText
-    client_secret: SecretText = Field(repr=False)
-    refresh_token: SecretText = Field(repr=False)
 
 
 class NewSource(BaseModel):
@@ -41,8 +35,18 @@ class NewSource(BaseModel):
     provider: str
     tenant: Tenant
     secret: SecretText | None = Field(default=None, repr=False)
-    credentials: GoogleCredentials | None = None
+    credentials: dict[str, Any] | None = Field(default=None, repr=False)
+    """Checked against the provider's model (`gateway.admin.credentials`)."""
     options: Options = Field(default_factory=dict)
+
+
+class SourceChange(BaseModel):
+    """`PATCH /admin/sources/{id}`: what to change in place."""
+
+    model_config = ConfigDict(extra="forbid")
+    credentials: dict[str, Any] | None = Field(default=None, repr=False)
+    options: Options | None = None
+    tenant: Tenant | None = None
 
 
 class NewSecret(BaseModel):
@@ -92,6 +96,8 @@ def describe(source: SourceRecord, public_url: str) -> dict[str, Any]:
         "status": source.status,
         "status_detail": source.status_detail,
         "options": source.options,
+        "account": source.account,
+        "webhooks": source.webhooks,
         "has_secret": source.has_secret,
         "has_credentials": source.has_credentials,
         "previous_secret_valid_until": (
@@ -129,6 +135,7 @@ class SourcesAdmin:
             Route("/sources", self.create, methods=["POST"]),
             Route("/sources", self.list, methods=["GET"]),
             Route("/sources/{source_id}", self.show, methods=["GET"]),
+            Route("/sources/{source_id}", self.change, methods=["PATCH"]),
             Route("/sources/{source_id}", self.remove, methods=["DELETE"]),
             Route("/sources/{source_id}/secret", self.rotate, methods=["POST"]),
         ]
@@ -146,15 +153,51 @@ class SourcesAdmin:
         problem = _check_material(provider, parsed)
         if problem:
             return refusal(*problem)
+        credentials: dict[str, str] | None = None
+        if parsed.credentials is not None:
+            checked = parse_credentials(provider.name, parsed.credentials)
+            if isinstance(checked, Response):
+                return checked
+            credentials = checked
         source = await self._repository.create(
             provider=provider.name,
             tenant=parsed.tenant,
             secret=parsed.secret,
-            credentials=parsed.credentials.model_dump() if parsed.credentials else None,
+            credentials=credentials,
             options=parsed.options,
             now=self._clock(),
         )
         return JSON(describe(source, self._public_url), status_code=201)
+
+    async def change(self, request: Request) -> Response:
+        parsed = await parse_body(request, SourceChange)
+        if isinstance(parsed, Response):
+            return parsed
+        source = await self._repository.get(request.path_params["source_id"])
+        if source is None:
+            return _not_found()
+        credentials: dict[str, str] | None = None
+        if parsed.credentials is not None:
+            checked = parse_credentials(source.provider, parsed.credentials)
+            if isinstance(checked, Response):
+                return checked
+            credentials = checked
+        try:
+            changed = await self._repository.change(
+                source.id,
+                now=self._clock(),
+                tenant=parsed.tenant,
+                credentials=credentials,
+                options=parsed.options,
+            )
+        except AccountTaken:
+            return error(
+                409, "account_connected", "That tenant already has a source of this account."
+            )
+        self._cache.invalidate(source.id)
+        if changed is None:
+            return _not_found()
+        return JSON(describe(changed, self._public_url))
 
     async def list(self, request: Request) -> Response:
         found = await self._repository.list(request.query_params.get("provider"))
@@ -221,8 +264,12 @@ class RejectionsAdmin:
 
 def _check_material(provider: Provider, new: NewSource) -> tuple[str, str] | None:
     """What is wrong with the source's secret or credentials, and the field; None if nothing."""
-    if provider.secret and not new.secret:
-        return f"{provider.name} sources need `secret`: the provider's signing secret.", "secret"
+    if provider.secret and not new.secret and new.credentials is None:
+        return (
+            f"{provider.name} sources need `secret` (the provider's signing secret) "
+            "or `credentials` (a token connection).",
+            "secret",
+        )
     if not provider.secret and new.secret:
         return f"{provider.name} sources take no `secret`.", "secret"
     if provider.credentials and new.credentials is None:
@@ -231,8 +278,6 @@ def _check_material(provider: Provider, new: NewSource) -> tuple[str, str] | Non
             "client_id, client_secret and refresh_token.",
             "credentials",
         )
-    if not provider.credentials and new.credentials is not None:
-        return f"{provider.name} sources take no `credentials`.", "credentials"
     return None
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
 from consumers.google.credentials import OAuthCredentials
 from consumers.google.errors import SourceInactive
-from gateway.store.sources import SourceRecord
+from gateway.store.locked import LockedCredentials
+from gateway.store.sources import SourceRecord, SourceRepository
 from schemas.tables import SOURCE_ACTIVE
 
 ERROR = "error"
@@ -66,3 +68,20 @@ class RepositoryCredentialStore:
 
     async def mark_error(self, source_id: str, detail: str) -> None:
         await self._sources.set_status(source_id, ERROR, detail)
+
+
+class RepositoryTokenStore:
+    """The consumers' `TokenStore` (OAuth and token credentials of any provider) over
+    `SourceRepository`: its per-source lock is `locked_credentials`."""
+
+    def __init__(self, sources: SourceRepository) -> None:
+        self._sources = sources
+
+    def __repr__(self) -> str:
+        return "RepositoryTokenStore()"
+
+    async def read(self, source_id: str) -> dict[str, str]:
+        return await self._sources.credentials(source_id)
+
+    def locked(self, source_id: str) -> AbstractAsyncContextManager[LockedCredentials]:
+        return self._sources.locked_credentials(source_id)

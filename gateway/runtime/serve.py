@@ -26,6 +26,7 @@ from gateway.bus.spool import Spool
 from gateway.bus.transport import EMBEDDED_GROUP, Bus
 from gateway.google.channels import ChannelManager, channel_manager
 from gateway.google.routes import google_admin_routes
+from gateway.runtime.connect import Connections
 from gateway.runtime.credentials import RepositoryCredentialStore
 from gateway.runtime.poller import metrics_poller
 from gateway.runtime.stack import stack_settings
@@ -130,6 +131,7 @@ async def _trim_forever(spool: Spool) -> None:
 
 def build_app(settings: Settings) -> Starlette:
     google = ServeGoogle(settings)
+    connections = Connections()
 
     @contextlib.asynccontextmanager
     async def consumers(context: GatewayContext) -> AsyncIterator[None]:
@@ -142,6 +144,10 @@ def build_app(settings: Settings) -> Starlette:
     return create_app(
         settings,
         background=[metrics_poller, google.renewing, consumers],
-        admin_routes=[lambda context: google_admin_routes(google.channels(context))],
+        admin_routes=[
+            lambda context: google_admin_routes(google.channels(context)),
+            connections.admin_routes,
+        ],
+        public_routes=[connections.public_routes],
         on_source_remove=[lambda context: google.channels(context).on_source_removed],
     )

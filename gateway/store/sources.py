@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import re
 import secrets
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.store.locked import LockedCredentials, locked_credentials
 from gateway.store.secretbox import SecretBox
 from schemas.google_store import CHANNEL_ACTIVE, google_channels
-from schemas.tables import SOURCE_ACTIVE, sources
+from schemas.tables import SOURCE_ACTIVE, WEBHOOKS_NONE, oauth_states, sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,9 @@ class SourceRecord:
     previous_secret_expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    account: dict[str, Any] | None = None
+    """The connected account as the provider names it (`id`, `name`, ...), once known."""
+    webhooks: str = WEBHOOKS_NONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,10 @@ class SourceSecrets:
     secrets: tuple[str, ...] = field(repr=False)
     valid_until: datetime | None
     """When the oldest secret in `secrets` stops being accepted (end of a grace period)."""
+
+
+class AccountTaken(Exception):
+    """The change would give a tenant a second source of the same connected account."""
 
 
 def new_source_id() -> str:
@@ -226,6 +236,112 @@ class SourceRepository:
                 .values(status=status, status_detail=detail, updated_at=datetime.now(UTC))
             )
 
+    async def connect(
+        self,
+        *,
+        provider: str,
+        tenant: str,
+        account: dict[str, Any],
+        credentials: dict[str, str],
+        now: datetime,
+    ) -> tuple[SourceRecord, bool]:
+        """The tenant's source for this account, made or updated with these credentials
+        (active again); True when it was made. Reconnecting never makes a second one:
+        the unique (provider, tenant, account_id) index settles two callbacks at once."""
+        account_id = str(account["id"])
+        values = {
+            "status": SOURCE_ACTIVE,
+            "status_detail": None,
+            "credentials_ciphertext": self._box.encrypt(orjson.dumps(credentials).decode()),
+            "account": orjson.dumps(account).decode(),
+            "updated_at": now,
+        }
+        mine = (
+            (sources.c.provider == provider)
+            & (sources.c.tenant == tenant)
+            & (sources.c.account_id == account_id)
+        )
+        for _ in range(2):
+            try:
+                async with self._engine.begin() as conn:
+                    found = (
+                        await conn.execute(select(sources.c.id).where(mine))
+                    ).scalar_one_or_none()
+                    if found is not None:
+                        await conn.execute(
+                            update(sources).where(sources.c.id == found).values(values)
+                        )
+                        source_id, created = found, False
+                    else:
+                        source_id, created = new_source_id(), True
+                        await conn.execute(
+                            insert(sources).values(
+                                id=source_id,
+                                provider=provider,
+                                tenant=tenant,
+                                account_id=account_id,
+                                options="{}",
+                                created_at=now,
+                                **values,
+                            )
+                        )
+            except IntegrityError:
+                continue  # made by a concurrent callback meanwhile: update that one
+            record = await self.get(source_id)
+            if record is not None:
+                return record, created
+        raise RuntimeError("the source of a connected account could not be written")
+
+    async def change(
+        self,
+        source_id: str,
+        *,
+        now: datetime,
+        tenant: str | None = None,
+        credentials: dict[str, str] | None = None,
+        options: dict[str, Any] | None = None,
+        account: dict[str, Any] | None = None,
+    ) -> SourceRecord | None:
+        """Change what is given; new credentials make an errored source active again."""
+        values: dict[str, Any] = {"updated_at": now}
+        if tenant is not None:
+            values["tenant"] = tenant
+        if options is not None:
+            values["options"] = orjson.dumps(options).decode()
+        if account is not None:
+            values["account"] = orjson.dumps(account).decode()
+        if credentials is not None:
+            values["credentials_ciphertext"] = self._box.encrypt(orjson.dumps(credentials).decode())
+            values.update(status=SOURCE_ACTIVE, status_detail=None)
+        try:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    update(sources).where(sources.c.id == source_id).values(values)
+                )
+        except IntegrityError:
+            raise AccountTaken(source_id) from None
+        return await self.get(source_id) if result.rowcount else None
+
+    def locked_credentials(self, source_id: str) -> AbstractAsyncContextManager[LockedCredentials]:
+        """The source's credentials under a lock no other process gets until it ends
+        (see `gateway.store.locked`)."""
+        return locked_credentials(self._engine, self._box, source_id)
+
+    async def use_oauth_state(
+        self, nonce: str, provider: str, *, now: datetime, kept: timedelta
+    ) -> bool:
+        """Record that an OAuth `state` was taken; False when it was taken before. States
+        taken longer than `kept` ago (past their lifetime) are forgotten meanwhile."""
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(delete(oauth_states).where(oauth_states.c.used_at < now - kept))
+                await conn.execute(
+                    insert(oauth_states).values(nonce=nonce, provider=provider, used_at=now)
+                )
+        except IntegrityError:
+            return False
+        return True
+
     async def rekey(self) -> int:
         """Re-encrypt every stored secret under the newest key; returns rows rewritten."""
         columns = (
@@ -263,4 +379,6 @@ class SourceRepository:
             previous_secret_expires_at=_aware(row["previous_secret_expires_at"]),
             created_at=_aware(row["created_at"]) or row["created_at"],
             updated_at=_aware(row["updated_at"]) or row["updated_at"],
+            account=orjson.loads(row["account"]) if row["account"] else None,
+            webhooks=row["webhooks"] or WEBHOOKS_NONE,
         )

@@ -1,0 +1,1 @@
+"""Calendly: its API as hookgate uses it (provider-apis.md §3)."""

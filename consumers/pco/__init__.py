@@ -1,0 +1,1 @@
+"""Planning Center: its API as hookgate uses it (provider-apis.md §1)."""
