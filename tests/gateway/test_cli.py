@@ -21,7 +21,7 @@ from gateway import cli
 from gateway.commands import sources
 from gateway.settings import Settings
 from schemas.store import bookings
-from tests.gateway.harness import free_port
+from tests.fixtures.net import free_port
 
 HOOKGATE = str(Path(sys.executable).parent / "hookgate")
 

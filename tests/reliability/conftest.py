@@ -9,9 +9,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.app import create_app
+from tests.fixtures.gateway import RunningGateway, make_settings, running_gateway
 from tests.gateway.conftest import public_pem
-from tests.gateway.harness import make_settings
-from tests.reliability.harness import Served, serve
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +19,7 @@ def ghl_key() -> Ed25519PrivateKey:
 
 
 @pytest.fixture
-async def served(tmp_path: Path, ghl_key: Ed25519PrivateKey) -> AsyncIterator[Served]:
+async def served(tmp_path: Path, ghl_key: Ed25519PrivateKey) -> AsyncIterator[RunningGateway]:
     settings = make_settings(
         tmp_path,
         ghl_public_key_ed25519=public_pem(ghl_key),
@@ -30,5 +29,5 @@ async def served(tmp_path: Path, ghl_key: Ed25519PrivateKey) -> AsyncIterator[Se
         body_timeout_seconds=1.0,
         rate_limit_per_second=0,
     )
-    async with serve(settings, create_app) as running:
+    async with running_gateway(settings, create_app) as running:
         yield running

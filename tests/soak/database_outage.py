@@ -24,14 +24,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from tests.fixtures.kafka import EXTERNAL_KAFKA_ENV, free_port, start_tansu, wait_until_ready
-from tests.fixtures.postgres import ADMIN_URL, create_postgres_database, drop_postgres_database
+from tests.fixtures.kafka import EXTERNAL_KAFKA_ENV, running_tansu
+from tests.fixtures.postgres import fresh_database
 from tests.reliability.database_outage import OutageReport, embedded_mode, kafka_mode
-
-
-def database_url(name: str) -> str:
-    base, _, _ = ADMIN_URL.rpartition("/")
-    return f"{base.replace('postgresql', 'postgresql+asyncpg', 1)}/{name}"
 
 
 @asynccontextmanager
@@ -40,22 +35,8 @@ async def broker(workdir: Path) -> AsyncIterator[str]:
     if external:
         yield external
         return
-    port = free_port()
-    started = start_tansu(port, port, workdir / "tansu.log")
-    try:
-        await wait_until_ready(started.bootstrap_servers)
+    async with running_tansu(workdir / "tansu.log") as started:
         yield started.bootstrap_servers
-    finally:
-        started.stop()
-
-
-@asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    name = await create_postgres_database()
-    try:
-        yield database_url(name)
-    finally:
-        await drop_postgres_database(name)
 
 
 def violations(report: OutageReport) -> list[str]:
@@ -82,7 +63,7 @@ async def run(modes: list[str], outage_seconds: float) -> int:
     for mode in modes:
         with tempfile.TemporaryDirectory(prefix=f"hookgate-soak-db-{mode}-") as tmp:
             workdir = Path(tmp)
-            async with fresh_database() as url:
+            async with fresh_database(migrate=False) as url:
                 if mode == "kafka":
                     async with broker(workdir) as bootstrap:
                         prefix = f"soak{uuid.uuid4().hex[:8]}"
