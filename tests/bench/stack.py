@@ -22,7 +22,7 @@ from gateway.store.secretbox import SecretBox
 from gateway.store.sources import SourceRepository
 from tests.fixtures.kafka import Broker, running_tansu
 from tests.fixtures.net import free_port
-from tests.fixtures.postgres import fresh_database
+from tests.fixtures.postgres import disposed_engine, fresh_database
 from tests.fixtures.processes import Service, Services
 from tests.fixtures.serve import ServeProcess
 
@@ -73,19 +73,22 @@ class Stack:
 
     async def calendly_source(self) -> str:
         """A Calendly source signed with `SIGNING_KEY`; returns its id."""
-        engine = self.engine()
-        try:
-            record = await SourceRepository(engine, SecretBox([SECRET_KEY])).create(
-                provider="calendly",
-                tenant="bench",
-                secret=SIGNING_KEY,
-                credentials=None,
-                options=None,
-                now=datetime.now(UTC),
-            )
-        finally:
-            await engine.dispose()
-        return record.id
+        async with disposed_engine(self.database_url) as engine:
+            sources = SourceRepository(engine, SecretBox([SECRET_KEY]))
+            return await add_calendly_source(sources, "bench", SIGNING_KEY)
+
+
+async def add_calendly_source(sources: SourceRepository, tenant: str, key: str) -> str:
+    """A Calendly source signed with `key`; its id."""
+    record = await sources.create(
+        provider="calendly",
+        tenant=tenant,
+        secret=key,
+        credentials=None,
+        options=None,
+        now=datetime.now(UTC),
+    )
+    return record.id
 
 
 def broker_service(broker: Broker) -> Service:

@@ -144,6 +144,19 @@ async def count_outcome(report: CountedReport, load: Sender, database_url: str) 
     return stored
 
 
+def counted_violations(report: CountedReport) -> list[str]:
+    """What no outage may do: lose an acknowledged delivery, store one never sent,
+    answer outside the contract."""
+    found = []
+    if report.missing:
+        found.append(f"{report.missing} acknowledged deliveries are not in the store")
+    if report.unexpected:
+        found.append(f"{report.unexpected} stored rows were never sent")
+    if report.bad_answers:
+        found.append(f"{len(report.bad_answers)} answers broke the contract")
+    return found
+
+
 async def committed_offsets(bootstrap_servers: str, group: str, topic: str) -> dict[int, int]:
     """The group's committed offset per partition of `topic` (absent: never committed).
 

@@ -20,14 +20,13 @@ from hypothesis import strategies as st
 from gateway.app import create_app
 from tests.fixtures.gateway import (
     RunningGateway,
-    make_settings,
     running_gateway,
     store_google_channel,
 )
 from tests.fixtures.rawhttp import exchange, request_bytes
 from tests.gateway import deliveries
-from tests.gateway.conftest import public_pem
 from tests.reliability import hostile
+from tests.reliability.conftest import bounded_settings
 
 GOOGLE_CREDENTIALS = {"client_id": "cid", "client_secret": "cs", "refresh_token": "rt"}
 
@@ -42,15 +41,7 @@ class Tally:
 async def target(
     tmp_path: Path, ghl_key: Ed25519PrivateKey
 ) -> AsyncIterator[tuple[RunningGateway, hostile.Targets, Tally]]:
-    config = make_settings(
-        tmp_path,
-        ghl_public_key_ed25519=public_pem(ghl_key),
-        max_body_bytes=64 * 1024,
-        max_header_bytes=8192,
-        header_timeout_seconds=1.0,
-        rate_limit_per_second=0,
-        unverified_rate_per_second=0,
-    )
+    config = bounded_settings(tmp_path, ghl_key, unverified_rate_per_second=0)
     async with running_gateway(config, create_app) as gw:
         sources = {
             "calendly": await gw.add_source_id(

@@ -41,6 +41,7 @@ from tests.reliability.database_outage import eventually
 from tests.reliability.readback import (
     calendly_topic,
     count_outcome,
+    counted_violations,
     migrate_and_add_calendly,
     read_spool,
     read_store,
@@ -123,15 +124,9 @@ def _figure(value: float | None) -> str:
 
 
 def violations(report: BrokerOutageReport) -> list[str]:
-    found = []
-    if report.missing:
-        found.append(f"{report.missing} acknowledged deliveries are not in the store")
-    if report.unexpected:
-        found.append(f"{report.unexpected} stored rows were never sent")
+    found = counted_violations(report)
     if report.duplicate_rows:
         found.append(f"{report.duplicate_rows} duplicate rows in the store")
-    if report.bad_answers:
-        found.append(f"{len(report.bad_answers)} answers broke the contract")
     if not report.acknowledged_during_outage:
         found.append("nothing was acknowledged during the outage")
     if report.caught_up_seconds is None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from tests.fixtures.kafka import EXTERNAL_KAFKA_ENV, running_tansu
 from tests.fixtures.postgres import fresh_database
 from tests.reliability.database_outage import OutageReport, embedded_mode, kafka_mode
+from tests.reliability.readback import counted_violations
 
 
 @asynccontextmanager
@@ -40,17 +41,11 @@ async def broker(workdir: Path) -> AsyncIterator[str]:
 
 
 def violations(report: OutageReport) -> list[str]:
-    found = []
-    if report.missing:
-        found.append(f"{report.missing} acknowledged deliveries are not in the store")
-    if report.unexpected:
-        found.append(f"{report.unexpected} stored rows were never sent")
+    found = counted_violations(report)
     if report.offsets_moved_during_outage:
         found.append("the committed offset moved while the database was away")
     if report.rows_moved_during_outage:
         found.append("rows appeared while the database was away")
-    if report.bad_answers:
-        found.append(f"{len(report.bad_answers)} answers broke the contract")
     if report.dead_letters:
         found.append(f"{report.dead_letters} events went to the DLQ for a database outage")
     if not report.offsets_at_cut:
