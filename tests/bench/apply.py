@@ -49,9 +49,10 @@ from gateway.commands.consume import CONSUMER_GC_GEN0_THRESHOLD
 from schemas import BusRecord, CloudEvent
 from tests.bench.consumer import ConsumerSummary
 from tests.bench.cpu import postgres_cpu, service_cpu
-from tests.bench.procs import BenchError, python_module
-from tests.bench.stack import Stack, create_topics
+from tests.bench.stack import TOPIC_PARTITIONS, Stack
 from tests.bench.table import Line
+from tests.fixtures.kafka import create_topics
+from tests.fixtures.processes import ServiceError, python_module
 from tests.store import events
 from tests.store.events import at
 
@@ -152,7 +153,7 @@ def mixed_stream(count: int, tenants: int = 8) -> list[CloudEvent]:
 async def publish(bootstrap: str, prefix: str, stream: list[CloudEvent]) -> None:
     topics = [f"{prefix}.{provider}" for provider in PROVIDERS]
     with contextlib.suppress(TopicAlreadyExistsError):
-        await create_topics(bootstrap, [*topics, f"{prefix}.dlq"])
+        await create_topics(bootstrap, [*topics, f"{prefix}.dlq"], partitions=TOPIC_PARTITIONS)
     records = [BusRecord.from_event(event, f"{prefix}.{event.provider}") for event in stream]
     async with KafkaPublisher(bootstrap, timeout_seconds=60) as publisher:
         await publisher.start(wait_seconds=20)
@@ -190,11 +191,11 @@ async def _consume(stack: Stack, prefix: str, options: ApplyOptions) -> Consumer
     while service.alive():
         if time.monotonic() > deadline:
             stack.services.stop(service)
-            raise BenchError(f"the consumer did not apply {options.events} events in time")
+            raise ServiceError(f"the consumer did not apply {options.events} events in time")
         await asyncio.sleep(0.2)
     stack.services.stop(service)
     if not summary_path.exists():
-        raise BenchError(f"the consumer exited without a summary:\n{service.tail()}")
+        raise ServiceError(f"the consumer exited without a summary:\n{service.tail()}")
     fields: dict[str, Any] = orjson.loads(summary_path.read_bytes())
     return ConsumerSummary(**fields)
 
@@ -383,7 +384,7 @@ async def run_apply(stack: Stack, options: ApplyOptions) -> ApplyFigures:
     print("apply: raw asyncpg reference", file=sys.stderr, flush=True)
     raw, raw_ledger = await raw_upsert(stack.dsn, options.max_batch)
     if raw.rows != options.events:
-        raise BenchError(f"the consumer wrote {raw.rows} rows for {options.events} events")
+        raise ServiceError(f"the consumer wrote {raw.rows} rows for {options.events} events")
     return ApplyFigures(options.events, summary, consumer_servers, alone, raw, raw_ledger)
 
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.bench.cpu import CpuShare, measure_cpu
-from tests.bench.procs import BenchError, Service, free_port, wait_http_ok
 from tests.bench.stack import SIGNING_KEY, Stack, open_stack
-from tests.bench.wrk import SignedBodies, WrkResult, require_wrk, run_wrk
+from tests.fixtures.processes import Service, ServiceError
+from tests.fixtures.wrk import SignedBodies, WrkResult, require_wrk, run_wrk
 
 
 @dataclass(frozen=True)
@@ -38,17 +38,9 @@ class Turn:
 
 
 def _gateway(stack: Stack, name: str, workers: int, extra_env: dict[str, str]) -> Service:
-    port = free_port()
-    env = stack.gateway_env(port=port, workers=workers, spool=stack.workdir / f"spool-{name}.db")
-    service = stack.services.start(
-        f"gateway-{name}",
-        [str(Path(sys.executable).with_name("hookgate")), "serve"],
-        env=env | extra_env,
-        port=port,
-    )
-    wait_http_ok(service)
-    wait_http_ok(service, "/readyz")
-    return service
+    gateway = stack.gateway(name, workers)
+    gateway.extra_env |= extra_env
+    return stack.services.track(gateway.start(timeout=40))
 
 
 async def compare(
@@ -113,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             turns = asyncio.run(
                 compare(args.baseline.resolve(), args.rounds, args.seconds, args.workers, Path(tmp))
             )
-        except BenchError as exc:
+        except ServiceError as exc:
             print(f"compare: {exc}", file=sys.stderr)
             return 2
     print(summary(turns))

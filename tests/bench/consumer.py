@@ -35,7 +35,7 @@ from gateway.commands.consume import (
 )
 from gateway.runtime.tuning import tune_gc
 from gateway.settings import Settings
-from tests.bench.procs import peak_rss_bytes
+from tests.fixtures.processes import peak_rss_bytes
 
 
 @dataclass

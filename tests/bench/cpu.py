@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tests.bench.procs import Service, cpu_seconds, descendants
 from tests.bench.table import median
+from tests.fixtures.processes import Service, cpu_seconds, descendants
 
 T = TypeVar("T")
 

@@ -23,7 +23,8 @@ from consumers.google.sync import SyncTarget
 from tests.bench.stack import SECRET_KEY, Stack
 from tests.bench.table import Line
 from tests.emulators.google import GoogleEmulator
-from tests.fixtures.google import GoogleAccount, serve_on_loopback
+from tests.fixtures.google import GoogleAccount
+from tests.fixtures.net import serve_on_loopback
 from tests.google.conftest import Harness, open_harness
 from tests.google.test_sync import notification_burst, open_channel
 

@@ -19,17 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.bench.cpu import CpuShare, measure_cpu
-from tests.bench.procs import (
-    BenchError,
+from tests.bench.stack import SIGNING_KEY, TOPIC_PARTITIONS, Stack, fresh_broker
+from tests.bench.table import Line, median, ratio_line
+from tests.fixtures.kafka import create_topics
+from tests.fixtures.net import free_port
+from tests.fixtures.processes import (
     Service,
-    free_port,
+    ServiceError,
     paused,
     python_module,
     wait_http_ok,
 )
-from tests.bench.stack import SIGNING_KEY, Stack, create_topics, fresh_broker
-from tests.bench.table import Line, median, ratio_line
-from tests.bench.wrk import SignedBodies, WrkResult, run_wrk
+from tests.fixtures.wrk import SignedBodies, WrkResult, run_wrk
 
 MIB = 1024 * 1024
 RELAY_SECONDS = 3.0
@@ -139,7 +140,7 @@ def _wait_spool_drained(service: Service, timeout: float = 60.0) -> None:
                 if line.startswith("hookgate_spool_depth_events ") and float(line.split()[1]) == 0:
                     return
         time.sleep(0.5)
-    raise BenchError(f"the gateway's spool did not drain within {timeout:g} s")
+    raise ServiceError(f"the gateway's spool did not drain within {timeout:g} s")
 
 
 def _reference(stack: Stack, app: str, workers: int, topic: str) -> Service:
@@ -159,17 +160,7 @@ def _reference(stack: Stack, app: str, workers: int, topic: str) -> Service:
 
 
 def _gateway(stack: Stack, workers: int) -> Service:
-    port = free_port()
-    spool = stack.workdir / f"spool-{workers}w.db"
-    service = stack.services.start(
-        f"gateway-{workers}w",
-        [str(Path(sys.executable).with_name("hookgate")), "serve"],
-        env=stack.gateway_env(port=port, workers=workers, spool=spool),
-        port=port,
-    )
-    wait_http_ok(service)
-    wait_http_ok(service, "/readyz")
-    return service
+    return stack.services.track(stack.gateway(f"{workers}w", workers).start(timeout=40))
 
 
 async def run_ingress(stack: Stack, options: IngressOptions) -> IngressFigures:
@@ -195,7 +186,7 @@ async def _measure_workers(
     stack: Stack, workers: int, bodies: SignedBodies, options: IngressOptions
 ) -> WorkerFigures:
     peer_topic = f"{stack.prefix}-peer.calendly"
-    await create_topics(stack.bootstrap, [peer_topic])
+    await create_topics(stack.bootstrap, [peer_topic], partitions=TOPIC_PARTITIONS)
     services: list[Service] = []
     try:
         bare = _reference(stack, "bare", workers, peer_topic)

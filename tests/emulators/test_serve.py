@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.emulators.flows import REDIRECT_URI, redirect_query
-from tests.fixtures.google import free_port
+from tests.fixtures.net import free_port
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, generate_private_key
 
 from gateway.app import create_app
-from tests.gateway.harness import FrozenClock, RunningGateway, make_settings, running_gateway
+from tests.fixtures.gateway import FrozenClock, RunningGateway, make_settings, running_gateway
 
 
 def public_pem(key: Ed25519PrivateKey | RSAPrivateKey) -> str:

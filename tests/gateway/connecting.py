@@ -17,7 +17,7 @@ from gateway.runtime.connect import Connections
 from gateway.settings import Settings
 from tests.emulators.suite import ProviderEmulators
 from tests.emulators.tokens import OAuthAccount
-from tests.gateway.harness import RunningGateway, make_settings
+from tests.fixtures.gateway import RunningGateway, make_settings
 
 PROVIDERS = ("pco", "ghl", "calendly", "google")
 REDIRECT_TO = "https://app.example.com/integrations"

@@ -14,7 +14,7 @@ import verifiers.google
 import verifiers.pco
 from gateway.store.secretbox import SecretBox
 from schemas import samples
-from tests.gateway.harness import SECRET_KEYS
+from tests.fixtures.gateway import SECRET_KEYS
 
 CALENDLY_KEY = "calendly-signing-key-for-tests"
 PCO_SECRET = "pco-authenticity-secret-for-tests"

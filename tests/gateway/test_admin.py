@@ -15,14 +15,14 @@ from gateway.app import create_app
 from gateway.store.secretbox import SecretBox, SecretKeyError
 from gateway.store.sources import SourceRepository
 from schemas.tables import sources
-from tests.gateway import deliveries
-from tests.gateway.harness import (
+from tests.fixtures.gateway import (
     SECRET_KEYS,
     FrozenClock,
     RunningGateway,
     make_settings,
     running_gateway,
 )
+from tests.gateway import deliveries
 
 SECRET = "calendly-very-secret-signing-key"
 

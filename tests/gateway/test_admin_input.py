@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.admin.input import MAX_BODY_BYTES, MAX_GRACE_SECONDS
+from tests.fixtures.gateway import FrozenClock, RunningGateway
 from tests.gateway import deliveries
-from tests.gateway.harness import FrozenClock, RunningGateway
 
 GOOGLE = {"client_id": "cid", "client_secret": "csecret", "refresh_token": "rtoken"}
 

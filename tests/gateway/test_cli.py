@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 import uvloop
@@ -21,22 +18,22 @@ from gateway import cli
 from gateway.commands import sources
 from gateway.settings import Settings
 from schemas.store import bookings
-from tests.gateway.harness import free_port
+from tests.fixtures.net import free_port
+from tests.fixtures.serve import HOOKGATE, ServeProcess
 
-HOOKGATE = str(Path(sys.executable).parent / "hookgate")
 
-
-def environment(tmp: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKGATE_")}
-    env |= {
-        "HOOKGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'hookgate.db'}",
-        "HOOKGATE_SPOOL_PATH": str(tmp / "hookgate-spool.db"),
-        "HOOKGATE_DEV_KEY_PATH": str(tmp / "hookgate-dev.key"),
-        "HOOKGATE_PORT": str(port),
-        "HOOKGATE_GOOGLE_API_BASE": "http://127.0.0.1:9",
-        "HOOKGATE_GOOGLE_TOKEN_URL": "http://127.0.0.1:9/token",
+def quick_start(tmp: Path) -> ServeProcess:
+    """A gateway configured as a newcomer's: a store, a spool, a dev key, a port (and no
+    Google API beyond loopback)."""
+    settings = {
+        "database_url": f"sqlite+aiosqlite:///{tmp / 'hookgate.db'}",
+        "spool_path": tmp / "hookgate-spool.db",
+        "dev_key_path": tmp / "hookgate-dev.key",
+        "port": free_port(),
+        "google_api_base": "http://127.0.0.1:9",
+        "google_token_url": "http://127.0.0.1:9/token",
     }
-    return env
+    return ServeProcess(settings, tmp / "serve.log")
 
 
 def hookgate(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
@@ -53,21 +50,9 @@ def hookgate(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
-def wait_until_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "hookgate serve exited early"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("hookgate serve did not become healthy in 30 s")
-
-
 def test_quick_start_serve_send_and_apply(tmp_path: Path) -> None:
-    port = free_port()
-    env = environment(tmp_path, port)
+    gateway = quick_start(tmp_path)
+    port, env = gateway.port, gateway.env
     hookgate(env, "migrate")
     source = orjson.loads(
         hookgate(
@@ -76,9 +61,8 @@ def test_quick_start_serve_send_and_apply(tmp_path: Path) -> None:
     )
     assert source["url"] == f"http://127.0.0.1:{port}/webhooks/calendly/{source['id']}"
     assert "s3cret" not in hookgate(env, "sources", "list")
-    server = subprocess.Popen([HOOKGATE, "serve"], env=env, stderr=subprocess.PIPE)
+    server = gateway.start()
     try:
-        wait_until_healthy(f"http://127.0.0.1:{port}", server)
         sent = hookgate(env, "send", "calendly", "invitee.created", "--source", source["id"])
         status, _, body = sent.partition(" ")
         assert status == "200", sent
@@ -93,14 +77,14 @@ def test_quick_start_serve_send_and_apply(tmp_path: Path) -> None:
         store.dispose()
         assert rows == [("active", "acme")], f"event {event_id} not applied"
     finally:
-        server.send_signal(signal.SIGTERM)
-        _, stderr = server.communicate(timeout=30)
-    assert server.returncode == 0, stderr.decode()[-2000:]
-    assert b"s3cret" not in stderr
+        exit_code = server.terminate()
+    output = gateway.log_path.read_text(errors="replace")
+    assert exit_code == 0, output[-2000:]
+    assert "s3cret" not in output
 
 
 def test_cli_errors_are_one_clear_sentence(tmp_path: Path) -> None:
-    env = environment(tmp_path, free_port())
+    env = quick_start(tmp_path).env
     hookgate(env, "migrate")
     done = subprocess.run(
         [HOOKGATE, "sources", "add", "calendly", "--tenant", "acme"],
@@ -125,7 +109,7 @@ def test_async_commands_run_on_uvloop(monkeypatch: pytest.MonkeyPatch, tmp_path:
         return 0
 
     monkeypatch.setattr(sources, "run_list", run_list)
-    for name, value in environment(tmp_path, free_port()).items():
+    for name, value in quick_start(tmp_path).env.items():
         monkeypatch.setenv(name, value)
     assert cli.main(["sources", "list"]) == 0
     assert seen == [uvloop.Loop]

@@ -12,6 +12,7 @@ import pytest
 
 from gateway.runtime.serve import build_app
 from tests.emulators.suite import ProviderEmulators
+from tests.fixtures.gateway import FrozenClock, RunningGateway, running_gateway
 from tests.gateway.connecting import (
     PROVIDERS,
     authorize,
@@ -23,7 +24,6 @@ from tests.gateway.connecting import (
     sources,
     start,
 )
-from tests.gateway.harness import FrozenClock, RunningGateway, running_gateway
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.app import create_app
 from schemas import samples
+from tests.fixtures.gateway import FrozenClock, RunningGateway, make_settings, running_gateway
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem
-from tests.gateway.harness import FrozenClock, RunningGateway, make_settings, running_gateway
 from tests.gateway.test_webhooks import published
 
 L1, L2, UNCLAIMED = "loc1AAAAAAAAAAAAAAAA", "loc2BBBBBBBBBBBBBBBB", "loc9ZZZZZZZZZZZZZZZZ"

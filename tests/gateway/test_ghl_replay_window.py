@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 import verifiers.ghl
 from schemas import samples
+from tests.fixtures.gateway import FrozenClock, RunningGateway
 from tests.gateway import deliveries
-from tests.gateway.harness import FrozenClock, RunningGateway
 
 
 def _with_timestamp(clock: FrozenClock, value: object) -> bytes:

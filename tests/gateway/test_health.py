@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.app import create_app
-from tests.gateway.harness import RunningGateway, make_settings, running_gateway
+from tests.fixtures.gateway import RunningGateway, make_settings, running_gateway
 
 
 async def test_healthz_and_readyz(gateway: RunningGateway) -> None:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.app import create_app
+from tests.fixtures.gateway import make_settings, running_gateway
 from tests.gateway import deliveries
-from tests.gateway.harness import make_settings, running_gateway
 from tests.kafka.helpers import read_topic
 
 

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.runtime.serve import build_app
 from schemas import samples
 from schemas.store import member_emails, members
+from tests.fixtures.gateway import make_settings, running_gateway
 from tests.gateway import deliveries
-from tests.gateway.harness import make_settings, running_gateway
 
 _ABSENT = object()
 VARIANTS: dict[str, object] = {"absent": _ABSENT, "empty": {}, "null": None}

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gateway.app import create_app
 from gateway.bus.publish import Publisher, PublishUnavailable
 from schemas import BusRecord
+from tests.fixtures.gateway import FrozenClock, RunningGateway, make_settings, running_gateway
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem
-from tests.gateway.harness import FrozenClock, RunningGateway, make_settings, running_gateway
 
 RETRY_STATUS = {"ghl": 429, "google": 503, "calendly": 503, "pco": 503}
 GOOGLE_CREDENTIALS = {"client_id": "cid", "client_secret": "csecret", "refresh_token": "rtoken"}

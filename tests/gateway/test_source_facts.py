@@ -13,8 +13,8 @@ from sqlalchemy import insert
 
 from gateway.app import create_app
 from schemas.google_store import google_channels
+from tests.fixtures.gateway import FrozenClock, RunningGateway, make_settings, running_gateway
 from tests.gateway import deliveries
-from tests.gateway.harness import FrozenClock, RunningGateway, make_settings, running_gateway
 from tests.gateway.test_webhooks import GOOGLE_CREDENTIALS, published
 
 

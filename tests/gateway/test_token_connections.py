@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.emulators.suite import ProviderEmulators
+from tests.fixtures.gateway import running_gateway
 from tests.gateway.connecting import PROVIDERS, build, connect_settings, holder
-from tests.gateway.harness import running_gateway
 
 WRONG = {
     "pco": {"app_id": "0" * 32, "secret": "1" * 64},

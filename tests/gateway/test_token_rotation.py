@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from tests.emulators.suite import ProviderEmulators
+from tests.fixtures.gateway import FrozenClock, RunningGateway, running_gateway
 from tests.gateway.connecting import build, connect, connect_settings, holder, redirect_query
-from tests.gateway.harness import FrozenClock, RunningGateway, running_gateway
 
 ROTATING = ("pco", "ghl", "calendly")
 LIFETIMES = {

@@ -17,21 +17,14 @@ import verifiers.ghl
 from gateway.app import create_app
 from gateway.bus.spool import Spool
 from schemas import BusRecord, samples
+from tests.fixtures.gateway import FrozenClock, RunningGateway, make_settings, running_gateway
 from tests.gateway import deliveries
-from tests.gateway.harness import FrozenClock, RunningGateway, make_settings, running_gateway
 
 GOOGLE_CREDENTIALS = {"client_id": "cid", "client_secret": "csecret", "refresh_token": "rtoken"}
 
 
-def spool_of(gateway: RunningGateway) -> Spool:
-    bus = gateway.app.state.context.bus
-    assert bus is not None
-    spool: Spool = bus.spool
-    return spool
-
-
 async def published(gateway: RunningGateway) -> list[BusRecord]:
-    return [record for _, record in await spool_of(gateway).read(0, 10_000)]
+    return [record for _, record in await gateway.spool.read(0, 10_000)]
 
 
 async def post(

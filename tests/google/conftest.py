@@ -28,11 +28,8 @@ from gateway.store.sources import SourceRecord, SourceRepository
 from schemas import BusRecord
 from schemas.store import appointments
 from tests.emulators.google import GoogleEmulator
-from tests.fixtures.google import (
-    GoogleAccount,
-    free_port,
-    serve_on_loopback,
-)
+from tests.fixtures.google import GoogleAccount
+from tests.fixtures.net import free_port, serve_on_loopback
 
 SECRET_KEY = "test-secret-key-for-google-0123456789"
 ADMIN_TOKEN = "admin-token-google"

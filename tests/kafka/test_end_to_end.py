@@ -20,8 +20,9 @@ from gateway.bus.kafka_publisher import KafkaPublisher
 from gateway.bus.spool import Spool
 from gateway.bus.topics import ensure_hookgate_topics
 from gateway.settings import Settings
+from tests.fixtures.gateway import FrozenClock, make_settings, running_gateway
+from tests.fixtures.net import free_port
 from tests.gateway import deliveries
-from tests.gateway.harness import FrozenClock, free_port, make_settings, running_gateway
 from tests.kafka.consuming import eventually
 from tests.kafka.helpers import read_topic
 

@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from gateway.app import create_app
 from gateway.bus.transport import Bus
 from schemas import samples
+from tests.fixtures.gateway import RunningGateway, make_settings, running_gateway
 from tests.fixtures.kafka import OutageBroker
 from tests.gateway import deliveries
-from tests.gateway.harness import RunningGateway, make_settings, running_gateway
 from tests.kafka.consume_cli import consume_env, consuming
 from tests.kafka.consuming import count_rows, eventually
 from tests.kafka.helpers import ce_id, read_topic

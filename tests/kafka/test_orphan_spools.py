@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,9 +18,16 @@ from gateway.bus.relay import Relay
 from gateway.bus.spool import Spool
 from gateway.bus.spool_slots import OrphanSlots, claim_slot, slot_file, slot_files
 from tests.fixtures.kafka import OutageBroker, create_topics
+from tests.fixtures.load import calendly_load
+from tests.fixtures.processes import Service
+from tests.fixtures.serve import ServeProcess
 from tests.kafka.helpers import ce_id, read_topic, sample_record
-from tests.reliability.kafka_processes import StoreGateway, read_spool
-from tests.reliability.processes import Load
+from tests.reliability.readback import (
+    calendly_topic,
+    migrate_and_add_calendly,
+    read_spool,
+    store_settings,
+)
 from tests.spool.slot_holder import slot_holder
 
 
@@ -143,13 +149,12 @@ async def test_a_held_file_is_left_alone_and_its_records_relayed_once_its_worker
     assert first_seen == expected, "nothing lost, in order (a timed-out batch may come twice)"
 
 
-def _kill_all(server: subprocess.Popen[bytes]) -> None:
+def _kill_all(server: Service) -> None:
     """kill -9 a multi-worker `hookgate serve`: its worker processes, then itself."""
     children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
     for pid in children:
         os.kill(int(pid), signal.SIGKILL)
     server.kill()
-    server.wait(10)
     for pid in children:
         while Path(f"/proc/{pid}").exists() and "Z" not in _state(pid):
             time.sleep(0.05)
@@ -167,16 +172,15 @@ async def test_two_workers_spool_to_two_files_and_one_worker_later_relays_both(
     outage_broker: OutageBroker, postgres_url: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     bootstrap = outage_broker.bootstrap_servers
-    two = StoreGateway(
+    two = ServeProcess.on_loopback(
         tmp_path,
-        database_url=postgres_url,
-        bootstrap_servers=bootstrap,
-        topic_prefix=topic_prefix,
-        extra_env={"HOOKGATE_WORKERS": "2", "HOOKGATE_LOG_LEVEL": "WARNING"},
+        **store_settings(postgres_url, bootstrap, topic_prefix),
+        workers=2,
+        log_level="WARNING",
     )
-    source = two.migrate_and_add_calendly()
+    source = migrate_and_add_calendly(two)
     server = two.start()
-    load = Load(two.url, source)
+    load = calendly_load(two.url, source)
     running = asyncio.create_task(load.run(16))
     try:
         await asyncio.sleep(1.5)
@@ -194,13 +198,11 @@ async def test_two_workers_spool_to_two_files_and_one_worker_later_relays_both(
     assert sum(state.depth for state in at_kill.values()) > 20
     outage_broker.broker.resume()
 
-    one = StoreGateway(
+    one = ServeProcess.on_loopback(
         tmp_path,
+        **store_settings(postgres_url, bootstrap, topic_prefix),
         port=two.port,
-        database_url=postgres_url,
-        bootstrap_servers=bootstrap,
-        topic_prefix=topic_prefix,
-        extra_env={"HOOKGATE_WORKERS": "1"},
+        workers=1,
     )
     restarted = one.start()
     try:
@@ -210,10 +212,11 @@ async def test_two_workers_spool_to_two_files_and_one_worker_later_relays_both(
 
         await eventually(drained, 60, "one worker to relay its own file and the orphan")
     finally:
-        restarted.send_signal(signal.SIGTERM)
-        assert restarted.wait(30) == 0, one.log_tail()
+        assert restarted.terminate() == 0, one.log_tail()
     spooled = frozenset().union(*(state.event_ids for state in at_kill.values()))
-    records = await read_topic(bootstrap, two.topic, expected=len(load.acknowledged))
+    records = await read_topic(
+        bootstrap, calendly_topic(topic_prefix), expected=len(load.acknowledged)
+    )
     on_kafka = {ce_id(record) for record in records}
     invitees = {orjson.loads(record.value or b"{}")["payload"]["uri"] for record in records}
     print(

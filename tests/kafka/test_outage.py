@@ -16,7 +16,8 @@ from gateway.bus.kafka_publisher import KafkaPublisher
 from gateway.bus.publish import PublishUnavailable
 from gateway.bus.relay import Relay
 from gateway.bus.spool import Spool
-from tests.fixtures.kafka import OutageBroker, create_topics, free_port
+from tests.fixtures.kafka import OutageBroker, create_topics
+from tests.fixtures.net import free_port
 from tests.kafka.helpers import ce_id, read_topic, sample_record
 
 KEYS = [f"acme:invitee-{k}" for k in range(8)]

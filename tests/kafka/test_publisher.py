@@ -9,7 +9,8 @@ import pytest
 from gateway.bus.kafka_publisher import KafkaPublisher
 from gateway.bus.publish import PublishUnavailable
 from schemas import BusRecord
-from tests.fixtures.kafka import OutageBroker, create_topics, free_port
+from tests.fixtures.kafka import OutageBroker, create_topics
+from tests.fixtures.net import free_port
 from tests.kafka.helpers import ce_id, read_topic, sample_event, sample_record
 
 

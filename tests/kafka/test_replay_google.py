@@ -4,13 +4,12 @@ calendar (against the Google emulator) as `hookgate consume` would have."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.dlq import DeadLetterProducer
 from gateway.cli import build_parser
@@ -21,34 +20,25 @@ from schemas import google as google_schema
 from schemas.deadletter import DeadLetter
 from schemas.google_store import google_channels
 from schemas.store import appointments
+from tests.fixtures.gateway import SECRET_KEYS, make_settings
 from tests.fixtures.google import GoogleAccount
 from tests.fixtures.kafka import create_topics
 from tests.gateway import deliveries
-from tests.gateway.harness import SECRET_KEYS, make_settings
 
 CALENDAR = "team@example.com"  # the calendar `deliveries.google` notifies about
-
-
-@pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(postgres_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def test_replay_syncs_the_calendar_of_a_dead_lettered_google_change(
     kafka_bootstrap: str,
     topic_prefix: str,
     postgres_url: str,
-    store: AsyncEngine,
+    postgres_engine: AsyncEngine,
     google_account: GoogleAccount,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     now = datetime.now(UTC)
-    source = await SourceRepository(store, SecretBox(SECRET_KEYS)).create(
+    source = await SourceRepository(postgres_engine, SecretBox(SECRET_KEYS)).create(
         provider="google",
         tenant="acme",
         secret=None,
@@ -60,7 +50,7 @@ async def test_replay_syncs_the_calendar_of_a_dead_lettered_google_change(
         CALENDAR, summary="Planning", start=now + timedelta(days=1)
     )
     channel_id = str(uuid.uuid4())
-    async with store.begin() as connection:  # the channel the change came through
+    async with postgres_engine.begin() as connection:  # the channel the change came through
         await connection.execute(
             insert(google_channels).values(
                 id=channel_id,
@@ -113,7 +103,7 @@ async def test_replay_syncs_the_calendar_of_a_dead_lettered_google_change(
     assert await args.run(args, settings) == 0
 
     assert "1 replayed, 0 failed" in capsys.readouterr().out
-    async with store.connect() as connection:
+    async with postgres_engine.connect() as connection:
         summaries = (
             await connection.execute(
                 select(appointments.c.summary).where(appointments.c.calendar_id == CALENDAR)

@@ -3,10 +3,8 @@ not a wall the replay stops at (`--on-failure skip|park`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier
 from consumers.dlq import DeadLetterProducer, ReplayConfig, replay
@@ -33,15 +31,6 @@ def letter(event: CloudEvent, offset: int, topic: str) -> DeadLetter:
     )
 
 
-@pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(postgres_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-
-
 async def parked(bootstrap: str, prefix: str) -> tuple[str, list[CloudEvent]]:
     """A DLQ holding three dead letters: a good one, the poison, a good one."""
     dlq = f"{prefix}.dlq"
@@ -58,11 +47,11 @@ async def parked(bootstrap: str, prefix: str) -> tuple[str, list[CloudEvent]]:
 
 @pytest.mark.parametrize("on_failure", ["skip", "park"])
 async def test_a_record_that_still_fails_does_not_stop_the_replay(
-    kafka_bootstrap: str, topic_prefix: str, store: AsyncEngine, on_failure: str
+    kafka_bootstrap: str, topic_prefix: str, postgres_engine: AsyncEngine, on_failure: str
 ) -> None:
     dlq, events = await parked(kafka_bootstrap, topic_prefix)
     handler = BrokenForOne(events[1].subject)
-    applier = Applier(store, handler.registry)
+    applier = Applier(postgres_engine, handler.registry)
     config = ReplayConfig(
         kafka_bootstrap,
         dlq,
@@ -74,7 +63,7 @@ async def test_a_record_that_still_fails_does_not_stop_the_replay(
 
     assert (report.replayed, report.failed) == (2, 1)
     assert report.parked == (1 if on_failure == "park" else 0)
-    assert await count_rows(store, "SELECT count(*) FROM bookings") == 2
+    assert await count_rows(postgres_engine, "SELECT count(*) FROM bookings") == 2
     records = await read_topic(kafka_bootstrap, dlq, expected=4, timeout=3)
     again = await replay(config, apply=applier.apply)  # from the position past the three
     if on_failure == "skip":
@@ -92,4 +81,4 @@ async def test_a_record_that_still_fails_does_not_stop_the_replay(
     handler.broken = False
     fixed = await replay(config, apply=applier.apply)
     assert (fixed.replayed, fixed.failed) == (1, 0)
-    assert await count_rows(store, "SELECT count(*) FROM bookings") == 3
+    assert await count_rows(postgres_engine, "SELECT count(*) FROM bookings") == 3

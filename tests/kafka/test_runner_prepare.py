@@ -5,12 +5,11 @@ event still goes to the DLQ with the rest of its batch applied."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from itertools import pairwise
 
-import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier, PreparedBatch
 from consumers.handlers.calendly import EVENT_TYPES, CalendlyHandler, Prepared
@@ -39,15 +38,6 @@ class CountingCalendly(CalendlyHandler):
         return super().prepare(event)
 
 
-@pytest.fixture
-async def engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(postgres_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-
-
 def _applier(engine: AsyncEngine) -> tuple[Applier, CountingCalendly]:
     handler = CountingCalendly()
     registry = HandlerRegistry()
@@ -74,13 +64,13 @@ async def _stored(engine: AsyncEngine) -> int:
 
 
 async def test_the_next_batch_is_prepared_while_one_is_written(
-    kafka_bootstrap: str, topic_prefix: str, engine: AsyncEngine
+    kafka_bootstrap: str, topic_prefix: str, postgres_engine: AsyncEngine
 ) -> None:
     topic, dlq, group = f"{topic_prefix}.calendly", f"{topic_prefix}.dlq", f"{topic_prefix}.store"
     await create_topics(kafka_bootstrap, [topic, dlq], partitions=1)
     made = _bookings(EVENTS)
     await _publish(kafka_bootstrap, topic, made)
-    applier, handler = _applier(engine)
+    applier, handler = _applier(postgres_engine)
     timeline: list[tuple[str, str]] = []
     given: list[bool] = []
     runner: KafkaRunner
@@ -110,12 +100,12 @@ async def test_the_next_batch_is_prepared_while_one_is_written(
         assert timeline.index(("prepare", after)) < timeline.index(("applied", before)), timeline
     assert all(given), given
     assert sorted(handler.prepared) == sorted(event.id for event in made)  # each once
-    assert await _stored(engine) == EVENTS
+    assert await _stored(postgres_engine) == EVENTS
     assert runner.stats.commits == EVENTS // BATCH
 
 
 async def test_a_poison_event_in_a_prepared_batch_goes_to_the_dlq(
-    kafka_bootstrap: str, topic_prefix: str, engine: AsyncEngine
+    kafka_bootstrap: str, topic_prefix: str, postgres_engine: AsyncEngine
 ) -> None:
     topic, dlq, group = f"{topic_prefix}.calendly", f"{topic_prefix}.dlq", f"{topic_prefix}.store"
     await create_topics(kafka_bootstrap, [topic, dlq], partitions=1)
@@ -125,7 +115,7 @@ async def test_a_poison_event_in_a_prepared_batch_goes_to_the_dlq(
     )
     made[BATCH + 3] = poison
     await _publish(kafka_bootstrap, topic, made)
-    applier, _ = _applier(engine)
+    applier, _ = _applier(postgres_engine)
     config = KafkaRunnerConfig(
         kafka_bootstrap, (topic,), group, dlq, max_batch=BATCH, backoff_initial_seconds=0.01
     )
@@ -141,4 +131,4 @@ async def test_a_poison_event_in_a_prepared_batch_goes_to_the_dlq(
     parked = await read_topic(kafka_bootstrap, dlq, expected=1)
     assert [ce_id(record) for record in parked] == ["poison"]
     assert runner.stats.dead_letters == 1
-    assert await _stored(engine) == len(made) - 1
+    assert await _stored(postgres_engine) == len(made) - 1

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.app import create_app
+from gateway.settings import Settings
+from tests.fixtures.gateway import RunningGateway, make_settings, running_gateway
 from tests.gateway.conftest import public_pem
-from tests.gateway.harness import make_settings
-from tests.reliability.harness import Served, serve
 
 
 @pytest.fixture(scope="session")
@@ -19,16 +20,22 @@ def ghl_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
-@pytest.fixture
-async def served(tmp_path: Path, ghl_key: Ed25519PrivateKey) -> AsyncIterator[Served]:
-    settings = make_settings(
+def bounded_settings(tmp_path: Path, ghl_key: Ed25519PrivateKey, **overrides: Any) -> Settings:
+    """Small bounds (64 KiB bodies, 8 KiB headers, 1 s for the headers), GHL's test key,
+    no rate limit."""
+    return make_settings(
         tmp_path,
         ghl_public_key_ed25519=public_pem(ghl_key),
         max_body_bytes=64 * 1024,
         max_header_bytes=8192,
         header_timeout_seconds=1.0,
-        body_timeout_seconds=1.0,
         rate_limit_per_second=0,
+        **overrides,
     )
-    async with serve(settings, create_app) as running:
+
+
+@pytest.fixture
+async def served(tmp_path: Path, ghl_key: Ed25519PrivateKey) -> AsyncIterator[RunningGateway]:
+    settings = bounded_settings(tmp_path, ghl_key, body_timeout_seconds=1.0)
+    async with running_gateway(settings, create_app) as running:
         yield running

@@ -15,24 +15,27 @@ reached through a `TcpProxy`; `cut()` resets every connection and refuses new on
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.fixtures.load import Sender, calendly_load
+from tests.fixtures.serve import ServeProcess
+from tests.fixtures.tcp_proxy import TcpProxy
 from tests.kafka.consume_cli import ConsumeProcess, consume_env, consuming
-from tests.reliability.kafka_processes import (
-    StoreGateway,
+from tests.reliability.readback import (
+    calendly_topic,
     committed_offsets,
+    consume_group,
     count_outcome,
+    migrate_and_add_calendly,
     port_of,
     read_spool,
     read_store,
+    store_settings,
     with_port,
 )
-from tests.reliability.processes import Load
-from tests.reliability.tcp_proxy import TcpProxy
 
 LOAD_WORKERS = 8
 LOAD_PAUSE_SECONDS = 0.02
@@ -42,7 +45,7 @@ SETTLE_SECONDS = 1.5
 """After the cut, for a batch applied just before it to have its offset committed."""
 SAMPLE_SECONDS = 1.0
 AFTER_RESTORE_SECONDS = 2.0
-"""Load keeps coming this long after the database is back."""
+"""Sender keeps coming this long after the database is back."""
 CATCH_UP_SECONDS = 90.0
 
 
@@ -116,25 +119,24 @@ async def kafka_mode(
 ) -> OutageReport:
     proxy = TcpProxy("127.0.0.1", port_of(database_url))
     proxy.start()
-    gateway = StoreGateway(
-        workdir,
-        database_url=database_url,
-        bootstrap_servers=bootstrap_servers,
-        topic_prefix=topic_prefix,
+    gateway = ServeProcess.on_loopback(
+        workdir, **store_settings(database_url, bootstrap_servers, topic_prefix)
     )
-    source = gateway.migrate_and_add_calendly()
+    source = migrate_and_add_calendly(gateway)
     server = gateway.start()
     env = consume_env(bootstrap_servers, with_port(database_url, proxy.port), topic_prefix)
     report = OutageReport("kafka", outage_seconds)
     try:
         async with consuming("consume", env, workdir, "--provider", "calendly") as worker:
-            load = Load(gateway.url, source)
+            load = calendly_load(gateway.url, source)
             running = asyncio.create_task(load.run(LOAD_WORKERS, LOAD_PAUSE_SECONDS))
             try:
                 await _warm_up(worker)
 
                 async def committed() -> dict[int, int]:
-                    return await committed_offsets(bootstrap_servers, gateway.group, gateway.topic)
+                    return await committed_offsets(
+                        bootstrap_servers, consume_group(topic_prefix), calendly_topic(topic_prefix)
+                    )
 
                 await _outage(proxy, load, report, database_url, committed)
                 # one record per delivery: the acknowledged ones not yet committed
@@ -158,8 +160,7 @@ async def kafka_mode(
             report.apply_retries = _lines_with(worker.log_file, "Applying failed")
             report.dead_letters = worker.count("dead_letters")
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        server.terminate()
         proxy.close()
     await count_outcome(report, load, database_url)
     return report
@@ -177,17 +178,17 @@ async def embedded_mode(
     cache = outage_seconds + 120 if source_cache_seconds is None else source_cache_seconds
     proxy = TcpProxy("127.0.0.1", port_of(database_url))
     proxy.start()
-    gateway = StoreGateway(
+    gateway = ServeProcess.on_loopback(
         workdir,
-        database_url=with_port(database_url, proxy.port),
-        extra_env={"HOOKGATE_SOURCE_CACHE_SECONDS": str(cache)},
+        **store_settings(with_port(database_url, proxy.port)),
+        source_cache_seconds=cache,
     )
-    source = gateway.migrate_and_add_calendly()
+    source = migrate_and_add_calendly(gateway)
     server = gateway.start()
     spool = workdir / "spool.db"
     report = OutageReport("embedded", outage_seconds)
     try:
-        load = Load(gateway.url, source)
+        load = calendly_load(gateway.url, source)
         running = asyncio.create_task(load.run(LOAD_WORKERS, LOAD_PAUSE_SECONDS))
         try:
 
@@ -215,10 +216,9 @@ async def embedded_mode(
 
         await eventually(caught_up, CATCH_UP_SECONDS, "the embedded consumers to catch up")
         report.caught_up_seconds = time.monotonic() - restored
-        report.apply_retries = _lines_with(gateway.log, "apply failed for offsets")
+        report.apply_retries = _lines_with(gateway.log_path, "apply failed for offsets")
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        server.terminate()
         proxy.close()
     await count_outcome(report, load, database_url)
     return report
@@ -237,7 +237,7 @@ async def _warm_up(worker: ConsumeProcess) -> None:
 
 async def _outage(
     proxy: TcpProxy,
-    load: Load,
+    load: Sender,
     report: OutageReport,
     database_url: str,
     committed: Callable[[], Awaitable[dict[int, int]]],

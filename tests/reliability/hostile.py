@@ -31,8 +31,8 @@ import verifiers.calendly
 import verifiers.ghl
 import verifiers.pco
 from schemas import samples
+from tests.fixtures.rawhttp import Header, request_bytes
 from tests.gateway import deliveries
-from tests.reliability.rawhttp import Header, request_bytes
 
 PROVIDERS = ("calendly", "pco", "ghl", "google")
 SIGNATURE_HEADERS = {

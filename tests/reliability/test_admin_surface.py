@@ -15,10 +15,10 @@ from gateway.app import create_app
 from gateway.commands import CommandError
 from gateway.commands.serve import listeners
 from gateway.runtime.serve import build_app
+from tests.fixtures.gateway import ADMIN_TOKEN, make_settings, running_gateway
+from tests.fixtures.net import free_port
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem
-from tests.gateway.harness import ADMIN_TOKEN, free_port, make_settings
-from tests.reliability.harness import serve
 
 
 def admin_endpoints(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, str]]:
@@ -35,7 +35,7 @@ def admin_endpoints(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str
 
 async def test_no_admin_route_answers_without_the_token(tmp_path: Path) -> None:
     """Enumerates the routes of the app `serve` runs, so a route added later is covered too."""
-    async with serve(make_settings(tmp_path), build_app) as gw:
+    async with running_gateway(make_settings(tmp_path), build_app) as gw:
         endpoints = admin_endpoints(list(gw.app.routes))
         assert len(endpoints) >= 6, endpoints
         assert ("GET", "/admin/rejections") in endpoints
@@ -62,8 +62,8 @@ async def test_admin_port_serves_admin_and_the_public_port_does_not(
     tmp_path: Path, ghl_key: Ed25519PrivateKey
 ) -> None:
     settings = make_settings(tmp_path, admin_port=free_port())
-    async with serve(settings, create_app) as gw:
-        source = await gw.add_source("calendly", tenant="acme", secret=deliveries.CALENDLY_KEY)
+    async with running_gateway(settings, create_app) as gw:
+        source = await gw.add_source_id("calendly", tenant="acme", secret=deliveries.CALENDLY_KEY)
         assert (await gw.admin.get("/admin/sources")).status_code == 200
         public = await gw.client.get(
             "/admin/sources", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -90,8 +90,8 @@ async def test_rejections_are_listed_newest_first_without_bodies_or_signatures(
     settings = make_settings(
         tmp_path, ghl_public_key_ed25519=public_pem(ghl_key), rejections_kept=5, max_body_bytes=8192
     )
-    async with serve(settings, create_app) as gw:
-        source = await gw.add_source("calendly", tenant="acme", secret=deliveries.CALENDLY_KEY)
+    async with running_gateway(settings, create_app) as gw:
+        source = await gw.add_source_id("calendly", tenant="acme", secret=deliveries.CALENDLY_KEY)
         marker = b"BODY-MARKER-must-not-be-listed"
         forged = deliveries.calendly(datetime.now(UTC), key="an attacker's guess")
         body = forged.body.replace(b'"email"', b'"' + marker + b'", "email"', 1)

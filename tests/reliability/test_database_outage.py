@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,9 @@ from pathlib import Path
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tests.fixtures.gateway import ADMIN_HEADERS
+from tests.fixtures.serve import ServeProcess
+from tests.fixtures.tcp_proxy import TcpProxy
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem
 from tests.reliability.database_outage import (
@@ -26,9 +28,12 @@ from tests.reliability.database_outage import (
     embedded_mode,
     kafka_mode,
 )
-from tests.reliability.harness import ADMIN_HEADERS
-from tests.reliability.kafka_processes import StoreGateway, port_of, with_port
-from tests.reliability.tcp_proxy import TcpProxy
+from tests.reliability.readback import (
+    migrate_and_add_calendly,
+    port_of,
+    store_settings,
+    with_port,
+)
 
 OUTAGE_SECONDS = float(os.environ.get("HOOKGATE_TEST_DB_OUTAGE_SECONDS", "8"))
 
@@ -73,15 +78,13 @@ async def test_sources_unreadable_during_an_outage_get_the_retry_status_not_500(
     """
     proxy = TcpProxy("127.0.0.1", port_of(postgres_url))
     proxy.start()
-    gateway = StoreGateway(
+    gateway = ServeProcess.on_loopback(
         tmp_path,
-        database_url=with_port(postgres_url, proxy.port),
-        extra_env={
-            "HOOKGATE_SOURCE_CACHE_SECONDS": "0.5",
-            "HOOKGATE_GHL_PUBLIC_KEY_ED25519": public_pem(ghl_key),
-        },
+        **store_settings(with_port(postgres_url, proxy.port)),
+        source_cache_seconds=0.5,
+        ghl_public_key_ed25519=public_pem(ghl_key),
     )
-    calendly = gateway.migrate_and_add_calendly()
+    calendly = migrate_and_add_calendly(gateway)
     server = gateway.start()
     try:
         async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
@@ -113,8 +116,7 @@ async def test_sources_unreadable_during_an_outage_get_the_retry_status_not_500(
                     )
             proxy.restore()
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        server.terminate()
         proxy.close()
     print(f"\nsources unreadable: {Counter(answers)}")
     retry_status = {"calendly": 503, "ghl": 429}

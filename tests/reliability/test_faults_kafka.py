@@ -18,28 +18,30 @@ from pathlib import Path
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tests.fixtures.gateway import ADMIN_HEADERS
 from tests.fixtures.kafka import OutageBroker
+from tests.fixtures.load import Sender, calendly_load
+from tests.fixtures.serve import ServeProcess
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem
 from tests.kafka.consume_cli import ConsumeProcess, consume_env, consuming
 from tests.kafka.helpers import ce_id, read_topic
 from tests.reliability.database_outage import eventually
-from tests.reliability.harness import ADMIN_HEADERS
-from tests.reliability.kafka_processes import (
-    StoreGateway,
+from tests.reliability.readback import (
+    calendly_topic,
+    migrate_and_add_calendly,
     processed_event_ids,
     read_spool,
     read_store,
+    store_settings,
 )
-from tests.reliability.processes import Load
-from tests.reliability.senders import Sender
 
 LOAD_WORKERS = 16
 
 
-async def _wait_drained(gateway: StoreGateway, timeout: float = 60) -> None:
+async def _wait_drained(gateway: ServeProcess, timeout: float = 60) -> None:
     async def drained() -> bool:
-        return (await asyncio.to_thread(read_spool, gateway.tmp / "spool.db")).depth == 0
+        return (await asyncio.to_thread(read_spool, gateway.spool_path)).depth == 0
 
     await eventually(drained, timeout, "the relay to drain the spool into Kafka")
 
@@ -52,19 +54,18 @@ async def test_kill_9_with_deliveries_in_kafka_and_the_spool_then_restart_applie
     outage_broker: OutageBroker, postgres_url: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     bootstrap = outage_broker.bootstrap_servers
-    gateway = StoreGateway(
-        tmp_path, database_url=postgres_url, bootstrap_servers=bootstrap, topic_prefix=topic_prefix
+    gateway = ServeProcess.on_loopback(
+        tmp_path, **store_settings(postgres_url, bootstrap, topic_prefix)
     )
-    source = gateway.migrate_and_add_calendly()
+    source = migrate_and_add_calendly(gateway)
     server = gateway.start()
-    load = Load(gateway.url, source)
+    load = calendly_load(gateway.url, source)
     running = asyncio.create_task(load.run(LOAD_WORKERS))
     try:
         await asyncio.sleep(2.0)
         outage_broker.broker.pause()
         await asyncio.sleep(2.5)
         server.kill()
-        server.wait(10)
     finally:
         load.stopping = True
         await running
@@ -86,11 +87,10 @@ async def test_kill_9_with_deliveries_in_kafka_and_the_spool_then_restart_applie
             await asyncio.sleep(1.0)  # anything beyond the acknowledged would show now
             await _stop(worker)
     finally:
-        restarted.send_signal(signal.SIGTERM)
-        restarted.wait(30)
+        restarted.terminate()
     stored = await read_store(postgres_url)
     applied = await processed_event_ids(postgres_url)
-    records = await read_topic(bootstrap, gateway.topic, expected=len(applied))
+    records = await read_topic(bootstrap, calendly_topic(topic_prefix), expected=len(applied))
     on_kafka = {ce_id(record) for record in records}
     direct = on_kafka - spool_at_kill.event_ids
     print(
@@ -129,17 +129,13 @@ async def test_spool_disk_full_while_kafka_is_unreachable_refuses_and_never_ackn
     ghl_key: Ed25519PrivateKey,
 ) -> None:
     bootstrap = outage_broker.bootstrap_servers
-    gateway = StoreGateway(
+    gateway = ServeProcess.on_loopback(
         tmp_path,
-        database_url=postgres_url,
-        bootstrap_servers=bootstrap,
-        topic_prefix=topic_prefix,
-        extra_env={
-            "HOOKGATE_GHL_PUBLIC_KEY_ED25519": public_pem(ghl_key),
-            "HOOKGATE_LOG_LEVEL": "WARNING",
-        },
+        **store_settings(postgres_url, bootstrap, topic_prefix),
+        ghl_public_key_ed25519=public_pem(ghl_key),
+        log_level="WARNING",
     )
-    calendly = gateway.migrate_and_add_calendly()
+    calendly = migrate_and_add_calendly(gateway)
     server = gateway.start(preexec=lambda: _file_size_limit(SPOOL_LIMIT_BYTES))
     try:
         ghl = await _add_ghl_source(gateway)
@@ -169,8 +165,7 @@ async def test_spool_disk_full_while_kafka_is_unreachable_refuses_and_never_ackn
                 sender.stopping = True
             await asyncio.gather(*running)
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        server.terminate()
     spool_when_full = await asyncio.to_thread(read_spool, tmp_path / "spool.db")
     outage_broker.proxy.restore()
 
@@ -190,8 +185,7 @@ async def test_spool_disk_full_while_kafka_is_unreachable_refuses_and_never_ackn
             await asyncio.sleep(2.0)  # a refused delivery on Kafka would be applied by now
             await _stop(worker)
     finally:
-        restarted.send_signal(signal.SIGTERM)
-        restarted.wait(30)
+        restarted.terminate()
     processed = await processed_event_ids(postgres_url)
     direct = acknowledged - spool_when_full.event_ids
     print(
@@ -208,7 +202,7 @@ async def test_spool_disk_full_while_kafka_is_unreachable_refuses_and_never_ackn
     assert processed == acknowledged, "exactly what was acknowledged, nothing refused"
 
 
-async def _add_ghl_source(gateway: StoreGateway) -> str:
+async def _add_ghl_source(gateway: ServeProcess) -> str:
     async with httpx.AsyncClient(base_url=gateway.url, headers=ADMIN_HEADERS) as admin:
         added = await admin.post("/admin/sources", json={"provider": "ghl", "tenant": "acme"})
     assert added.status_code == 201, added.text

@@ -18,12 +18,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.app import create_app
+from tests.fixtures.gateway import (
+    RunningGateway,
+    running_gateway,
+    store_google_channel,
+)
+from tests.fixtures.rawhttp import exchange, request_bytes
 from tests.gateway import deliveries
-from tests.gateway.conftest import public_pem
-from tests.gateway.harness import make_settings, store_google_channel
 from tests.reliability import hostile
-from tests.reliability.harness import Served, serve
-from tests.reliability.rawhttp import exchange, request_bytes
+from tests.reliability.conftest import bounded_settings
 
 GOOGLE_CREDENTIALS = {"client_id": "cid", "client_secret": "cs", "refresh_token": "rt"}
 
@@ -37,26 +40,20 @@ class Tally:
 @pytest.fixture
 async def target(
     tmp_path: Path, ghl_key: Ed25519PrivateKey
-) -> AsyncIterator[tuple[Served, hostile.Targets, Tally]]:
-    config = make_settings(
-        tmp_path,
-        ghl_public_key_ed25519=public_pem(ghl_key),
-        max_body_bytes=64 * 1024,
-        max_header_bytes=8192,
-        header_timeout_seconds=1.0,
-        rate_limit_per_second=0,
-        unverified_rate_per_second=0,
-    )
-    async with serve(config, create_app) as gw:
+) -> AsyncIterator[tuple[RunningGateway, hostile.Targets, Tally]]:
+    config = bounded_settings(tmp_path, ghl_key, unverified_rate_per_second=0)
+    async with running_gateway(config, create_app) as gw:
         sources = {
-            "calendly": await gw.add_source(
+            "calendly": await gw.add_source_id(
                 "calendly", tenant="acme", secret=deliveries.CALENDLY_KEY
             ),
-            "pco": await gw.add_source("pco", tenant="acme", secret=deliveries.PCO_SECRET),
-            "ghl": await gw.add_source(
+            "pco": await gw.add_source_id("pco", tenant="acme", secret=deliveries.PCO_SECRET),
+            "ghl": await gw.add_source_id(
                 "ghl", tenant="acme", options={"location_id": hostile.GHL_LOCATION}
             ),
-            "google": await gw.add_source("google", tenant="acme", credentials=GOOGLE_CREDENTIALS),
+            "google": await gw.add_source_id(
+                "google", tenant="acme", credentials=GOOGLE_CREDENTIALS
+            ),
         }
         channel = await store_google_channel(gw.app, sources["google"], "team@example.com")
         targets = hostile.Targets(sources, ghl_key, 8192, 64 * 1024, google_channel=channel)
@@ -65,7 +62,7 @@ async def target(
         print(f"\nby status: {dict(tally.by_status)}; spooled: {tally.accepted}")
 
 
-async def _send_and_check(gw: Served, tally: Tally, case: hostile.Case) -> None:
+async def _send_and_check(gw: RunningGateway, tally: Tally, case: hostile.Case) -> None:
     answer = await exchange(gw.host, gw.port, case.raw)
     status = answer.status if answer else None
     tally.by_status[status] += 1
@@ -83,7 +80,7 @@ async def _send_and_check(gw: Served, tally: Tally, case: hostile.Case) -> None:
 )
 @given(rng=st.randoms(use_true_random=False))
 async def test_hostile_requests_never_5xx_and_never_publish_unsigned(
-    target: tuple[Served, hostile.Targets, Tally], rng: random.Random
+    target: tuple[RunningGateway, hostile.Targets, Tally], rng: random.Random
 ) -> None:
     gw, targets, tally = target
     await _send_and_check(gw, tally, hostile.draw(rng, targets))
@@ -108,7 +105,7 @@ header_values = st.binary(max_size=300).map(lambda b: b.replace(b"\r", b"").repl
     | st.text(max_size=500).map(lambda t: t.encode("utf-8", "surrogatepass")),
 )
 async def test_arbitrary_headers_and_bodies(
-    target: tuple[Served, hostile.Targets, Tally],
+    target: tuple[RunningGateway, hostile.Targets, Tally],
     provider: str,
     headers: list[tuple[str, bytes]],
     body: bytes,

@@ -12,11 +12,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.app import create_app
 from gateway.ingress.ratelimit import RateLimiter
+from tests.fixtures.gateway import RunningGateway, make_settings, running_gateway
+from tests.fixtures.rawhttp import exchange, read_response, request_bytes
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem
-from tests.gateway.harness import make_settings
-from tests.reliability.harness import Served, serve
-from tests.reliability.rawhttp import exchange, read_response, request_bytes
 
 
 def test_token_bucket_refills_at_the_rate_and_caps_at_the_burst() -> None:
@@ -42,9 +41,9 @@ async def test_a_source_past_its_rate_gets_its_retry_status_with_retry_after(
         rate_limit_per_second=0.2,
         rate_limit_burst=3,
     )
-    async with serve(settings, create_app) as gw:
-        busy = await gw.add_source("calendly", tenant="acme", secret=deliveries.CALENDLY_KEY)
-        quiet = await gw.add_source("calendly", tenant="beta", secret=deliveries.CALENDLY_KEY)
+    async with running_gateway(settings, create_app) as gw:
+        busy = await gw.add_source_id("calendly", tenant="acme", secret=deliveries.CALENDLY_KEY)
+        quiet = await gw.add_source_id("calendly", tenant="beta", secret=deliveries.CALENDLY_KEY)
         statuses = []
         for _ in range(5):
             signed = deliveries.calendly(datetime.now(UTC))
@@ -84,9 +83,9 @@ async def test_unsigned_requests_do_not_spend_the_genuine_senders_budget(
         unverified_rate_per_second=0.2,
         unverified_burst=20,
     )
-    async with serve(settings, create_app) as gw:
-        calendly = await gw.add_source("calendly", tenant="acme", secret=deliveries.CALENDLY_KEY)
-        ghl = await gw.add_source("ghl", tenant="acme")
+    async with running_gateway(settings, create_app) as gw:
+        calendly = await gw.add_source_id("calendly", tenant="acme", secret=deliveries.CALENDLY_KEY)
+        ghl = await gw.add_source_id("ghl", tenant="acme")
         for provider, source in (("calendly", calendly), ("ghl", ghl)):
             unsigned = [
                 (await gw.client.post(f"/webhooks/{provider}/{source}", content=b"{}")).status_code
@@ -109,7 +108,9 @@ async def test_unsigned_requests_do_not_spend_the_genuine_senders_budget(
         assert 1 <= int(refused.headers["retry-after"]) <= 5
 
 
-async def test_headers_over_the_bound_get_431_and_a_closed_connection(served: Served) -> None:
+async def test_headers_over_the_bound_get_431_and_a_closed_connection(
+    served: RunningGateway,
+) -> None:
     limit = served.settings.max_header_bytes
     path = b"/webhooks/calendly/src_nope"
     under = await exchange(
@@ -162,12 +163,12 @@ async def _closed_by_server(reader: asyncio.StreamReader, within: float) -> bool
     return rest == b""
 
 
-async def _open(served: Served) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _open(served: RunningGateway) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.open_connection(served.host, served.port)
 
 
-async def test_a_trickled_body_gets_408_and_the_connection_closes(served: Served) -> None:
-    source = await served.add_source("calendly", tenant="acme", secret=deliveries.CALENDLY_KEY)
+async def test_a_trickled_body_gets_408_and_the_connection_closes(served: RunningGateway) -> None:
+    source = await served.add_source_id("calendly", tenant="acme", secret=deliveries.CALENDLY_KEY)
     signed = deliveries.calendly(datetime.now(UTC))
     headers = [(k.encode(), v.encode()) for k, v in signed.headers.items()]
     raw = request_bytes(b"POST", f"/webhooks/calendly/{source}".encode(), headers, signed.body)
@@ -188,7 +189,7 @@ async def test_a_trickled_body_gets_408_and_the_connection_closes(served: Served
     assert await served.spooled() == 0
 
 
-async def test_trickled_headers_get_408_and_the_connection_closes(served: Served) -> None:
+async def test_trickled_headers_get_408_and_the_connection_closes(served: RunningGateway) -> None:
     reader, writer = await _open(served)
     started = time.monotonic()
     trickling = asyncio.create_task(
@@ -209,7 +210,7 @@ async def test_trickled_headers_get_408_and_the_connection_closes(served: Served
     writer.close()
 
 
-async def test_a_silent_connection_is_closed(served: Served) -> None:
+async def test_a_silent_connection_is_closed(served: RunningGateway) -> None:
     reader, writer = await _open(served)
     started = time.monotonic()
     assert await asyncio.wait_for(reader.read(), 10) == b""
@@ -217,7 +218,9 @@ async def test_a_silent_connection_is_closed(served: Served) -> None:
     writer.close()
 
 
-async def test_a_body_still_trickling_after_an_early_answer_is_cut_off(served: Served) -> None:
+async def test_a_body_still_trickling_after_an_early_answer_is_cut_off(
+    served: RunningGateway,
+) -> None:
     reader, writer = await _open(served)
     writer.write(
         request_bytes(b"POST", b"/webhooks/calendly/src_nope", [], b"")[:-4].replace(

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import signal
 from pathlib import Path
 
 import httpx
 import orjson
 
-from tests.reliability.processes import Gateway
+from tests.fixtures.serve import ServeProcess
+from tests.reliability.readback import migrate_and_add_calendly
 
 REQUESTS = 3000
 ID_BYTES = 16 * 1024
@@ -51,8 +51,8 @@ async def flood(url: str, count: int) -> dict[int, int]:
 async def test_made_up_16_kb_source_ids_neither_grow_the_process_nor_the_log(
     tmp_path: Path,
 ) -> None:
-    gateway = Gateway(tmp_path)
-    gateway.migrate_and_add_calendly()
+    gateway = ServeProcess.on_loopback(tmp_path)
+    migrate_and_add_calendly(gateway)
     server = gateway.start()
     try:
         assert await flood(gateway.url, 200) == {404: 200}  # warm up: allocator, buffers
@@ -60,14 +60,13 @@ async def test_made_up_16_kb_source_ids_neither_grow_the_process_nor_the_log(
         statuses = await flood(gateway.url, REQUESTS)
         grown = rss_bytes(server.pid) - before
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        server.terminate()
     assert statuses == {404: REQUESTS}
     print(f"\nRSS grew {grown / MIB:.1f} MiB over {REQUESTS} made-up 16 KB ids")
     assert grown < 25 * MIB, f"the process grew {grown / MIB:.1f} MiB"
     lines = [
         orjson.loads(line)
-        for line in gateway.log.read_text().splitlines()
+        for line in gateway.log_path.read_text().splitlines()
         if '"message":"delivery"' in line
     ]
     assert len(lines) == REQUESTS + 200

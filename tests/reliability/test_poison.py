@@ -21,13 +21,13 @@ from pathlib import Path
 import orjson
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.cli import build_parser
 from gateway.runtime.serve import build_app
 from schemas import samples
+from tests.fixtures.gateway import RunningGateway, make_settings, running_gateway
 from tests.gateway import deliveries
-from tests.gateway.harness import RunningGateway, make_settings, running_gateway
 from tests.kafka.consuming import eventually
 
 POISON = "poison@example.com"
@@ -44,15 +44,6 @@ POSTGRES_TRIGGER = [
     "CREATE TRIGGER refuse_poison BEFORE INSERT ON bookings "
     "FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
 ]
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(store_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 @contextlib.asynccontextmanager
@@ -85,8 +76,8 @@ def invitee(email: str, name: str = "Ada Lovelace") -> bytes:
     return samples.calendly("invitee.created", now=datetime.now(UTC), email=email, name=name)
 
 
-async def emails(store: AsyncEngine) -> dict[str, str]:
-    async with store.connect() as connection:
+async def emails(engine: AsyncEngine) -> dict[str, str]:
+    async with engine.connect() as connection:
         found = await connection.execute(text("SELECT email, tenant FROM bookings"))
         return {row[0]: row[1] for row in found}
 
@@ -98,10 +89,10 @@ async def replay(gateway: RunningGateway, *argv: str) -> int:
 
 
 async def test_a_poison_event_is_parked_the_line_goes_on_and_replay_applies_it(
-    tmp_path: Path, store_url: str, store: AsyncEngine, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, store_url: str, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    postgres = store.dialect.name == "postgresql"
-    async with store.begin() as connection:
+    postgres = engine.dialect.name == "postgresql"
+    async with engine.begin() as connection:
         for statement in POSTGRES_TRIGGER if postgres else SQLITE_TRIGGER:
             await connection.exec_driver_sql(statement)
     async with served(tmp_path, store_url) as (gateway, sources):
@@ -112,7 +103,7 @@ async def test_a_poison_event_is_parked_the_line_goes_on_and_replay_applies_it(
             ] == "200"
 
         async def the_next_are_applied() -> bool:
-            return await emails(store) == {
+            return await emails(engine) == {
                 "next@acme.example": "acme",
                 "next@globex.example": "globex",
             }
@@ -133,20 +124,20 @@ async def test_a_poison_event_is_parked_the_line_goes_on_and_replay_applies_it(
 
         assert await replay(gateway) == 1  # not fixed yet: it stays parked
         assert "0 replayed, 1 failed" in capsys.readouterr().out
-        async with store.begin() as connection:
+        async with engine.begin() as connection:
             await connection.exec_driver_sql(
                 "DROP TRIGGER refuse_poison" + (" ON bookings" if postgres else "")
             )
 
         assert await replay(gateway) == 0
         assert "1 replayed, 0 failed" in capsys.readouterr().out
-        assert (await emails(store))[POISON] == "acme"
+        assert (await emails(engine))[POISON] == "acme"
         assert await replay(gateway, "--list") == 0
         assert "0 dead letter(s) waiting" in capsys.readouterr().out
 
 
 async def test_a_time_in_year_9999_is_refused_at_the_edge_and_the_line_goes_on(
-    tmp_path: Path, store_url: str, store: AsyncEngine
+    tmp_path: Path, store_url: str, engine: AsyncEngine
 ) -> None:
     far = orjson.loads(invitee("far@acme.example"))
     far["payload"]["updated_at"] = "9999-12-31T23:59:59.999999Z"
@@ -160,13 +151,13 @@ async def test_a_time_in_year_9999_is_refused_at_the_edge_and_the_line_goes_on(
         ] == "200"
 
         async def applied() -> bool:
-            return await emails(store) == {"next@acme.example": "acme"}
+            return await emails(engine) == {"next@acme.example": "acme"}
 
         await eventually(applied, timeout=APPLIED_WITHIN_SECONDS, what="the next event")
 
 
 async def test_a_nul_in_a_name_is_dropped_and_the_event_applied(
-    tmp_path: Path, store_url: str, store: AsyncEngine
+    tmp_path: Path, store_url: str, engine: AsyncEngine
 ) -> None:
     async with served(tmp_path, store_url) as (gateway, sources):
         body = invitee("nul@acme.example", name="Ada\x00 Lovelace")
@@ -174,7 +165,7 @@ async def test_a_nul_in_a_name_is_dropped_and_the_event_applied(
         assert (await deliver(gateway, sources["acme"], body))["status"] == "200"
 
         async def applied() -> bool:
-            async with store.connect() as connection:
+            async with engine.connect() as connection:
                 names = (await connection.execute(text("SELECT name FROM bookings"))).scalars()
                 return list(names) == ["Ada Lovelace"]
 

@@ -29,10 +29,9 @@ from gateway.logs import configure_logging
 from gateway.runtime.serve import build_app
 from gateway.store.secretbox import _FERNET_INFO, SecretBox, _derive
 from gateway.store.sources import SourceRepository
+from tests.fixtures.gateway import ADMIN_TOKEN, SECRET_KEYS, make_settings, running_gateway
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem
-from tests.gateway.harness import ADMIN_TOKEN, SECRET_KEYS, make_settings
-from tests.reliability.harness import serve
 
 ROTATED_SECRET = "rotated-calendly-secret-7f3a9c"
 CLIENT_SECRET = "google-client-secret-5d1e0b"
@@ -100,7 +99,7 @@ async def test_no_secret_in_logs_metrics_admin_answers_or_errors(
         seen.append(f"{response.status_code} {dict(response.headers)} {response.text}")
         return response
 
-    async with serve(settings, build_app) as gw:
+    async with running_gateway(settings, build_app) as gw:
         admin, client = gw.admin, gw.client
         created = {
             "calendly": keep(

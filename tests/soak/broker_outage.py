@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 import tempfile
 import time
@@ -31,26 +30,30 @@ from pathlib import Path
 import httpx
 
 from gateway.runtime.poller import POLL_INTERVAL_SECONDS
-from tests.fixtures.kafka import Broker, free_port, start_tansu, wait_until_ready
+from tests.fixtures.kafka import Broker, proxied_tansu
+from tests.fixtures.load import Sender, calendly_load
+from tests.fixtures.postgres import fresh_database
+from tests.fixtures.serve import ServeProcess
+from tests.fixtures.tcp_proxy import TcpProxy
 from tests.kafka.consume_cli import ConsumeProcess, consume_env, consuming
 from tests.kafka.helpers import ce_id, read_topic
 from tests.reliability.database_outage import eventually
-from tests.reliability.kafka_processes import (
-    StoreGateway,
+from tests.reliability.readback import (
+    calendly_topic,
     count_outcome,
+    counted_violations,
+    migrate_and_add_calendly,
     read_spool,
     read_store,
+    store_settings,
 )
-from tests.reliability.processes import Load
-from tests.reliability.tcp_proxy import TcpProxy
-from tests.soak.database_outage import fresh_database
 
 LOAD_WORKERS = 8
 LOAD_PAUSE_SECONDS = 0.02
 WARM_UP_APPLIED = 50
 """Deliveries applied (and an offset committed) before the outage: mid-stream."""
 AFTER_RESTORE_SECONDS = 5.0
-"""Load keeps coming this long after the broker is back."""
+"""Sender keeps coming this long after the broker is back."""
 CATCH_UP_SECONDS = 120.0
 SPOOLED = "hookgate_spooled_events_total"
 RELAYED = "hookgate_relayed_events_total"
@@ -121,15 +124,9 @@ def _figure(value: float | None) -> str:
 
 
 def violations(report: BrokerOutageReport) -> list[str]:
-    found = []
-    if report.missing:
-        found.append(f"{report.missing} acknowledged deliveries are not in the store")
-    if report.unexpected:
-        found.append(f"{report.unexpected} stored rows were never sent")
+    found = counted_violations(report)
     if report.duplicate_rows:
         found.append(f"{report.duplicate_rows} duplicate rows in the store")
-    if report.bad_answers:
-        found.append(f"{len(report.bad_answers)} answers broke the contract")
     if not report.acknowledged_during_outage:
         found.append("nothing was acknowledged during the outage")
     if report.caught_up_seconds is None:
@@ -170,16 +167,10 @@ def take_down(broker: Broker, proxy: TcpProxy, how: str) -> Callable[[], None]:
 async def broker_outage(
     database_url: str, workdir: Path, outage_seconds: float, how: str
 ) -> BrokerOutageReport:
-    listen_port = free_port()
-    proxy = TcpProxy("127.0.0.1", listen_port)
-    broker = start_tansu(listen_port, proxy.port, workdir / "tansu.log")
-    proxy.start()
-    try:
-        await wait_until_ready(broker.bootstrap_servers)
-        return await _under_load(broker, proxy, database_url, workdir, outage_seconds, how)
-    finally:
-        proxy.close()
-        broker.stop()
+    async with proxied_tansu(workdir / "tansu.log") as outage:
+        return await _under_load(
+            outage.broker, outage.proxy, database_url, workdir, outage_seconds, how
+        )
 
 
 async def _under_load(
@@ -192,13 +183,11 @@ async def _under_load(
 ) -> BrokerOutageReport:
     bootstrap = broker.bootstrap_servers
     prefix = f"soak{uuid.uuid4().hex[:8]}"
-    gateway = StoreGateway(
-        workdir, database_url=database_url, bootstrap_servers=bootstrap, topic_prefix=prefix
-    )
-    source = gateway.migrate_and_add_calendly()
+    gateway = ServeProcess.on_loopback(workdir, **store_settings(database_url, bootstrap, prefix))
+    source = migrate_and_add_calendly(gateway)
     server = gateway.start()
     report = BrokerOutageReport(how, outage_seconds)
-    load = Load(gateway.url, source)
+    load = calendly_load(gateway.url, source)
     try:
         env = consume_env(bootstrap, database_url, prefix)
         async with consuming("consume", env, workdir, "--provider", "calendly") as worker:
@@ -234,9 +223,8 @@ async def _under_load(
             report.consumer_duplicates = worker.count("duplicates")
     finally:
         load.stopping = True
-        server.send_signal(signal.SIGTERM)
-        report.serve_exit = await asyncio.to_thread(server.wait, 30)
-    await _count(report, load, database_url, bootstrap, gateway.topic)
+        report.serve_exit = await asyncio.to_thread(server.terminate)
+    await _count(report, load, database_url, bootstrap, calendly_topic(prefix))
     return report
 
 
@@ -247,7 +235,9 @@ async def _warm_up(worker: ConsumeProcess) -> None:
     await eventually(applied, 60, "hookgate consume to apply the first deliveries")
 
 
-async def _outage(broker: Broker, proxy: TcpProxy, load: Load, report: BrokerOutageReport) -> None:
+async def _outage(
+    broker: Broker, proxy: TcpProxy, load: Sender, report: BrokerOutageReport
+) -> None:
     statuses_before = dict(load.statuses)
     acknowledged_before = len(load.acknowledged)
     bring_back = take_down(broker, proxy, report.how)
@@ -264,7 +254,7 @@ async def _outage(broker: Broker, proxy: TcpProxy, load: Load, report: BrokerOut
 
 
 async def _count(
-    report: BrokerOutageReport, load: Load, database_url: str, bootstrap: str, topic: str
+    report: BrokerOutageReport, load: Sender, database_url: str, bootstrap: str, topic: str
 ) -> None:
     stored = await count_outcome(report, load, database_url)
     # one booking and one ledger row per delivery (each delivery is a new invitee)
@@ -278,7 +268,7 @@ async def _count(
 
 async def run(outage_seconds: float, how: str) -> int:
     with tempfile.TemporaryDirectory(prefix=f"hookgate-soak-broker-{how}-") as tmp:
-        async with fresh_database() as url:
+        async with fresh_database(migrate=False) as url:
             report = await broker_outage(url, Path(tmp), outage_seconds, how)
     print(report.summary())
     problems = violations(report)

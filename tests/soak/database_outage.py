@@ -24,14 +24,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from tests.fixtures.kafka import EXTERNAL_KAFKA_ENV, free_port, start_tansu, wait_until_ready
-from tests.fixtures.postgres import ADMIN_URL, create_postgres_database, drop_postgres_database
+from tests.fixtures.kafka import EXTERNAL_KAFKA_ENV, running_tansu
+from tests.fixtures.postgres import fresh_database
 from tests.reliability.database_outage import OutageReport, embedded_mode, kafka_mode
-
-
-def database_url(name: str) -> str:
-    base, _, _ = ADMIN_URL.rpartition("/")
-    return f"{base.replace('postgresql', 'postgresql+asyncpg', 1)}/{name}"
+from tests.reliability.readback import counted_violations
 
 
 @asynccontextmanager
@@ -40,36 +36,16 @@ async def broker(workdir: Path) -> AsyncIterator[str]:
     if external:
         yield external
         return
-    port = free_port()
-    started = start_tansu(port, port, workdir / "tansu.log")
-    try:
-        await wait_until_ready(started.bootstrap_servers)
+    async with running_tansu(workdir / "tansu.log") as started:
         yield started.bootstrap_servers
-    finally:
-        started.stop()
-
-
-@asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    name = await create_postgres_database()
-    try:
-        yield database_url(name)
-    finally:
-        await drop_postgres_database(name)
 
 
 def violations(report: OutageReport) -> list[str]:
-    found = []
-    if report.missing:
-        found.append(f"{report.missing} acknowledged deliveries are not in the store")
-    if report.unexpected:
-        found.append(f"{report.unexpected} stored rows were never sent")
+    found = counted_violations(report)
     if report.offsets_moved_during_outage:
         found.append("the committed offset moved while the database was away")
     if report.rows_moved_during_outage:
         found.append("rows appeared while the database was away")
-    if report.bad_answers:
-        found.append(f"{len(report.bad_answers)} answers broke the contract")
     if report.dead_letters:
         found.append(f"{report.dead_letters} events went to the DLQ for a database outage")
     if not report.offsets_at_cut:
@@ -82,7 +58,7 @@ async def run(modes: list[str], outage_seconds: float) -> int:
     for mode in modes:
         with tempfile.TemporaryDirectory(prefix=f"hookgate-soak-db-{mode}-") as tmp:
             workdir = Path(tmp)
-            async with fresh_database() as url:
+            async with fresh_database(migrate=False) as url:
                 if mode == "kafka":
                     async with broker(workdir) as bootstrap:
                         prefix = f"soak{uuid.uuid4().hex[:8]}"

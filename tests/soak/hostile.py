@@ -18,11 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import random
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,52 +35,28 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, insert
 
 from schemas.google_store import google_channels
+from tests.fixtures.gateway import ADMIN_TOKEN
+from tests.fixtures.rawhttp import exchange
+from tests.fixtures.serve import ServeProcess
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem
-from tests.gateway.harness import ADMIN_TOKEN, SECRET_KEYS, free_port
 from tests.reliability import hostile
-from tests.reliability.rawhttp import exchange
 
-HOOKGATE = str(Path(sys.executable).parent / "hookgate")
 MAX_HEADER_BYTES = 16_384
 MAX_BODY_BYTES = 256 * 1024
 
 
-def gateway_environment(tmp: Path, port: int, ghl_key: Ed25519PrivateKey) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKGATE_")}
-    env |= {
-        "HOOKGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'store.db'}",
-        "HOOKGATE_SPOOL_PATH": str(tmp / "spool.db"),
-        "HOOKGATE_HOST": "127.0.0.1",
-        "HOOKGATE_PORT": str(port),
-        "HOOKGATE_ADMIN_TOKEN": ADMIN_TOKEN,
-        "HOOKGATE_SECRET_KEYS": ",".join(SECRET_KEYS),
-        "HOOKGATE_GHL_PUBLIC_KEY_ED25519": public_pem(ghl_key),
-        "HOOKGATE_RATE_LIMIT_PER_SECOND": "0",
-        "HOOKGATE_UNVERIFIED_RATE_PER_SECOND": "0",
-        "HOOKGATE_MAX_HEADER_BYTES": str(MAX_HEADER_BYTES),
-        "HOOKGATE_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
-        "HOOKGATE_HEADER_TIMEOUT_SECONDS": "2",
-        "HOOKGATE_LOG_LEVEL": "WARNING",
-        # loopback only: the embedded consumers must not call out to Google
-        "HOOKGATE_GOOGLE_API_BASE": "http://127.0.0.1:9",
-        "HOOKGATE_GOOGLE_TOKEN_URL": "http://127.0.0.1:9/token",
-    }
-    return env
-
-
-async def wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient(base_url=base) as client:
-        for _ in range(300):
-            if server.poll() is not None:
-                raise SystemExit("hookgate serve exited early")
-            try:
-                if (await client.get("/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit("hookgate serve did not become healthy")
+def soak_gateway(tmp: Path, ghl_key: Ed25519PrivateKey) -> ServeProcess:
+    """Embedded mode on loopback (no provider API reachable), rate limits off."""
+    return ServeProcess.on_loopback(
+        tmp,
+        ghl_public_key_ed25519=public_pem(ghl_key),
+        unverified_rate_per_second=0,
+        max_header_bytes=MAX_HEADER_BYTES,
+        max_body_bytes=MAX_BODY_BYTES,
+        header_timeout_seconds=2,
+        log_level="WARNING",
+    )
 
 
 async def add_sources(base: str) -> dict[str, str]:
@@ -171,14 +144,12 @@ def store_contents(store: Path) -> tuple[set[str], int]:
 
 async def soak(args: argparse.Namespace) -> int:
     ghl_key = Ed25519PrivateKey.generate()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="hookgate-soak-") as tmp:
-        env = gateway_environment(Path(tmp), port, ghl_key)
-        subprocess.run([HOOKGATE, "migrate"], env=env, check=True, capture_output=True)
-        server = subprocess.Popen([HOOKGATE, "serve"], env=env, stderr=subprocess.DEVNULL)
+        gateway = soak_gateway(Path(tmp), ghl_key)
+        port, base = gateway.port, gateway.url
+        gateway.run("migrate")
+        server = gateway.start()
         try:
-            await wait_healthy(base, server)
             sources = await add_sources(base)
             targets = hostile.Targets(
                 sources,
@@ -219,8 +190,7 @@ async def soak(args: argparse.Namespace) -> int:
             published = await published_events(base)
             applied = await wait_applied(base, published, args.drain_seconds)
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(60)
+            exit_code = server.terminate(60)
         ledger, parked = store_contents(Path(tmp) / "store.db")
     total = sum(by_status.values())
     print(f"sent {total} requests in {elapsed:.0f} s ({total / elapsed:.0f}/s), seed {args.seed}")
@@ -236,7 +206,7 @@ async def soak(args: argparse.Namespace) -> int:
         f"applied by the consumers (metrics): {applied:.0f}; accepted ids: {len(accepted_ids)},"
         f" {len(accepted_ids - ledger)} of them not in the ledger; dead letters: {parked}"
     )
-    print(f"gateway exit code after SIGTERM: {server.returncode}")
+    print(f"gateway exit code after SIGTERM: {exit_code}")
     for problem, count in problems.most_common():
         print(f"PROBLEM x{count}: {problem}")
     ok = (
@@ -244,7 +214,7 @@ async def soak(args: argparse.Namespace) -> int:
         and published == len(accepted_ids) == applied
         and accepted_ids <= ledger
         and parked == 0
-        and server.returncode == 0
+        and exit_code == 0
     )
     print("OK" if ok else "FAILED")
     return 0 if ok else 1

@@ -16,7 +16,7 @@ from gateway.bus.spool import Spool
 from gateway.bus.spool_slots import adopt_orphans, slot_file
 from gateway.bus.transport import open_bus
 from gateway.ingress.metrics import GatewayMetrics
-from tests.gateway.harness import make_settings
+from tests.fixtures.gateway import make_settings
 from tests.spool.records import spool_records
 from tests.spool.slot_holder import slot_holder
 

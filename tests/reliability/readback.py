@@ -1,5 +1,6 @@
-"""`hookgate serve` on a PostgreSQL store (and Kafka, when given), and what the fault
-tests read back: the stored invitees, the consumer group's committed offsets, the spool.
+"""The fault tests' `hookgate serve` (tests/fixtures/serve.py) on a store of theirs (and
+Kafka, when given), and what they read back: the stored invitees, the consumer group's
+committed offsets, the spool.
 
 (Counts of records on a topic come from reading it: tansu answers a ListOffsets for
 the latest offset with the last batch's base offset + 1, so end offsets undercount
@@ -7,13 +8,16 @@ whenever a batch held several records.)"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from sqlalchemy import func, select
@@ -22,41 +26,50 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from gateway.bus.transport import EMBEDDED_GROUP
 from gateway.commands.consume import DEFAULT_GROUP_SUFFIX
 from schemas.store import bookings, processed_events
-from tests.reliability.processes import Gateway, Load
+from tests.fixtures.load import Sender
+from tests.fixtures.serve import ServeProcess
+from tests.gateway import deliveries
 
 
-@dataclass
-class StoreGateway(Gateway):
-    """`hookgate serve` with its sources and store in `database_url`; Kafka mode when
-    `bootstrap_servers` is set (the spool and the log stay in `tmp`)."""
-
-    database_url: str = ""
-    bootstrap_servers: str | None = None
-    topic_prefix: str = "hookgate"
-    extra_env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def env(self) -> dict[str, str]:
-        env = super().env | {
-            "HOOKGATE_DATABASE_URL": self.database_url,
-            "HOOKGATE_TOPIC_PREFIX": self.topic_prefix,
+def store_settings(
+    database_url: str, bootstrap_servers: str | None = None, topic_prefix: str = "hookgate"
+) -> dict[str, Any]:
+    """Settings of a gateway with its sources and store in `database_url`; Kafka mode when
+    `bootstrap_servers` is set (the spool and the log stay in its directory)."""
+    settings: dict[str, Any] = {"database_url": database_url, "topic_prefix": topic_prefix}
+    if bootstrap_servers:
+        settings |= {
+            "kafka_bootstrap_servers": bootstrap_servers,
+            "kafka_topic_partitions": 3,
+            "kafka_publish_timeout_seconds": 0.5,
         }
-        if self.bootstrap_servers:
-            env |= {
-                "HOOKGATE_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
-                "HOOKGATE_KAFKA_TOPIC_PARTITIONS": "3",
-                "HOOKGATE_KAFKA_PUBLISH_TIMEOUT_SECONDS": "0.5",
-            }
-        return env | self.extra_env
+    return settings
 
-    @property
-    def topic(self) -> str:
-        return f"{self.topic_prefix}.calendly"
 
-    @property
-    def group(self) -> str:
-        """The group `hookgate consume` joins by default."""
-        return f"{self.topic_prefix}.{DEFAULT_GROUP_SUFFIX}"
+def calendly_topic(topic_prefix: str) -> str:
+    return f"{topic_prefix}.calendly"
+
+
+def consume_group(topic_prefix: str) -> str:
+    """The group `hookgate consume` joins by default."""
+    return f"{topic_prefix}.{DEFAULT_GROUP_SUFFIX}"
+
+
+def migrate_and_add_calendly(gateway: ServeProcess) -> str:
+    """`hookgate migrate`, then `hookgate sources add calendly`; the source's id."""
+    gateway.run("migrate")
+    added = gateway.run(
+        "sources",
+        "add",
+        "calendly",
+        "--tenant",
+        "acme",
+        "--secret",
+        "-",
+        input=deliveries.CALENDLY_KEY + "\n",
+    )
+    source_id: str = orjson.loads(added)["id"]
+    return source_id
 
 
 def with_port(url: str, port: int) -> str:
@@ -105,7 +118,17 @@ class CountedReport(Protocol):
     bad_answers: list[str]
 
 
-async def count_outcome(report: CountedReport, load: Load, database_url: str) -> StoreCounts:
+async def wait_stored(database_url: str, expected: set[str], timeout: float = 60) -> frozenset[str]:
+    """The stored invitees once `expected` are all in, or whatever is there at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stored = (await read_store(database_url)).invitees
+        if expected <= stored or time.monotonic() > deadline:
+            return stored
+        await asyncio.sleep(0.3)
+
+
+async def count_outcome(report: CountedReport, load: Sender, database_url: str) -> StoreCounts:
     """Fill `report`'s shared fields from `load`'s answers and the store; return what
     the store holds."""
     stored = await read_store(database_url)
@@ -119,6 +142,19 @@ async def count_outcome(report: CountedReport, load: Load, database_url: str) ->
     report.unacknowledged_stored = len(stored.invitees - load.acknowledged)
     report.bad_answers = list(load.bad)
     return stored
+
+
+def counted_violations(report: CountedReport) -> list[str]:
+    """What no outage may do: lose an acknowledged delivery, store one never sent,
+    answer outside the contract."""
+    found = []
+    if report.missing:
+        found.append(f"{report.missing} acknowledged deliveries are not in the store")
+    if report.unexpected:
+        found.append(f"{report.unexpected} stored rows were never sent")
+    if report.bad_answers:
+        found.append(f"{len(report.bad_answers)} answers broke the contract")
+    return found
 
 
 async def committed_offsets(bootstrap_servers: str, group: str, topic: str) -> dict[int, int]:
