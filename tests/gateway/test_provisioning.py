@@ -127,3 +127,28 @@ async def test_disconnect_removes_subscriptions_revokes_and_keeps_rows(
     assert replayed == 403
     assert len(providers.pco.delivered) == 1
     assert kept == 1
+
+
+async def test_google_connect_opens_one_channel_and_disconnect_stops_it(
+    tmp_path: Path, providers: ProviderEmulators, store_url: str
+) -> None:
+    held = holder(providers, "google")
+    google = providers.google
+    settings = connect_settings(tmp_path, providers, database_url=store_url)
+    async with running_gateway(settings, build_app) as gateway:
+        source_id = redirect_query(await connect(gateway, providers, "google", held.account))[
+            "source_id"
+        ]
+        redirect_query(await connect(gateway, providers, "google", held.account))
+        shown = (await gateway.admin.get(f"/admin/sources/{source_id}")).json()
+        opened = len(google.active_channels())
+        revocations = google.oauth.counters.revocations
+        done = await gateway.admin.post(f"/admin/google/{source_id}/disconnect")
+        after = (await gateway.admin.get(f"/admin/sources/{source_id}")).json()
+
+    assert shown["webhooks"] == "provisioned", shown
+    assert opened == 1  # the reconnect's channel replaced the first one
+    assert done.status_code == 200, done.text
+    assert google.active_channels() == []
+    assert google.oauth.counters.revocations == revocations + 1
+    assert (after["status"], after["has_credentials"]) == ("disconnected", False)
