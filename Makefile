@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck format pytest bench install-bench-tools clean
+.PHONY: run dev test lint typecheck format pytest bench install-bench-tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,21 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/hookgate migrate
 	$(BIN)/hookgate serve
+
+# The whole connect flow on one machine: the provider emulators on DEV_EMULATORS_PORT
+# and hookgate (its own SQLite store and spool under .dev/) pointed at them.
+DEV_EMULATORS_PORT ?= 8070
+dev: $(STAMP)
+	@mkdir -p .dev; \
+	$(BIN)/python -m tests.emulators.serve --port $(DEV_EMULATORS_PORT) > .dev/emulators.env & \
+	emulators=$$!; trap 'kill $$emulators 2>/dev/null' EXIT INT TERM; \
+	until grep -q '^# providers' .dev/emulators.env 2>/dev/null; do sleep 0.2; done; \
+	. ./.dev/emulators.env; \
+	export HOOKGATE_DATABASE_URL=sqlite+aiosqlite:///.dev/hookgate.db; \
+	export HOOKGATE_SPOOL_PATH=.dev/hookgate-spool.db; \
+	export HOOKGATE_ADMIN_TOKEN=$${HOOKGATE_ADMIN_TOKEN:-dev-admin-token}; \
+	echo "admin token: $$HOOKGATE_ADMIN_TOKEN; emulators on :$(DEV_EMULATORS_PORT)"; \
+	$(BIN)/hookgate migrate && $(BIN)/hookgate serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

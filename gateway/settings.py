@@ -128,6 +128,7 @@ class Settings(BaseSettings):
     # the least the features need (see the README's "Connecting each provider").
     google_client_id: str | None = None
     google_client_secret: SecretStr | None = None
+    google_revoke_url: str = "https://oauth2.googleapis.com/revoke"
     google_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
     google_scopes: str = (
         "openid email https://www.googleapis.com/auth/calendar.events "
@@ -138,6 +139,7 @@ class Settings(BaseSettings):
     pco_authorize_url: str = "https://api.planningcenteronline.com/oauth/authorize"
     pco_token_url: str = "https://api.planningcenteronline.com/oauth/token"  # noqa: S105 (a URL)
     pco_scopes: str = "people webhooks"
+    pco_revoke_url: str = "https://api.planningcenteronline.com/oauth/revoke"
     ghl_client_id: str | None = None
     ghl_client_secret: SecretStr | None = None
     ghl_authorize_url: str = "https://marketplace.gohighlevel.com/v2/oauth/chooselocation"
@@ -147,4 +149,4 @@ class Settings(BaseSettings):
     calendly_client_secret: SecretStr | None = None
     calendly_authorize_url: str = "https://auth.calendly.com/oauth/authorize"
     calendly_token_url: str = "https://auth.calendly.com/oauth/token"  # noqa: S105 (a URL)
-    calendly_scopes: str = "users:read scheduled_events:read webhooks:write"
+    calendly_scopes: str = "users:read scheduled_events:read webhooks:read webhooks:write"

@@ -10,12 +10,33 @@ verified and before anything is published.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 OPTION = "location_id"
 """The source option naming the GHL location a source is bound to."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimant:
+    """A source bound to a location: deliveries naming it are that source's."""
+
+    source_id: str
+    tenant: str
+    taking: bool
+    """False once the source is disconnected: its location's deliveries are refused."""
+
+
+def is_install(body: bytes) -> bool:
+    """An `AppInstall`: acknowledged, nothing to publish (the OAuth connect makes the
+    source of the location)."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(payload, dict) and payload.get("type") == "AppInstall"
 
 
 def payload_location(body: bytes) -> str | None:
@@ -26,6 +47,34 @@ def payload_location(body: bytes) -> str | None:
         return None
     location = payload.get("locationId") if isinstance(payload, dict) else None
     return location if isinstance(location, str) and location else None
+
+
+def bound_location(options: Mapping[str, Any], account: Mapping[str, Any] | None) -> str | None:
+    """The location a source holds: its `options.location_id`, else the location an OAuth
+    connect learned (`account.id`: GHL's account is the location)."""
+    own = source_location(options)
+    if own is None and account and isinstance(account.get("id"), str) and account["id"]:
+        return str(account["id"])
+    return own
+
+
+def route(
+    body: bytes, *, source_id: str, own: str | None, claimed: Mapping[str, Claimant]
+) -> Claimant | str | None:
+    """Whose a verified delivery posted to `source_id`'s URL is.
+
+    GHL's Marketplace app posts every location's deliveries to one URL, so a delivery
+    naming a location another source holds is that source's (the `Claimant`), never the
+    URL's; one naming no location, or the URL source's own, is the URL source's (None);
+    otherwise `location_refusal` says why it is refused (a sentence).
+    """
+    location = payload_location(body)
+    if location is None or location == own:
+        return None
+    holder = claimed.get(location)
+    if holder is not None and holder.source_id != source_id:
+        return holder
+    return location_refusal(body, own=own, claimed=claimed)
 
 
 def source_location(options: Mapping[str, Any]) -> str | None:

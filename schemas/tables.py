@@ -36,6 +36,9 @@ SOURCE_ACTIVE = "active"
 `disconnected`)."""
 SOURCE_ERROR = "error"
 WEBHOOKS_NONE = "none"
+WEBHOOKS_PROVISIONED = "provisioned"
+WEBHOOKS_MANUAL = "manual"
+SOURCE_DISCONNECTED = "disconnected"
 
 sources = Table(
     "sources",
@@ -55,11 +58,16 @@ sources = Table(
     Column("account", Text, nullable=True),
     Column("account_id", String(500), nullable=True),
     Column("webhooks", String(16), nullable=False, server_default=WEBHOOKS_NONE),
+    Column("webhook_subscriptions", Text, nullable=True),
+    Column("webhook_secrets_ciphertext", LargeBinary, nullable=True),
 )
 """`account` is the provider's identity of the connected account (JSON: `id`, `name`,
 and what the provider adds); `account_id` its id, so that reconnecting the same
 account of the same tenant finds its source (unique while set). `webhooks`:
-`provisioned`, `manual` or `none`."""
+`provisioned`, `manual` or `none`; `webhook_subscriptions` what hookgate made at the
+provider (JSON: `items` of `{id, name}`, `detail` a sentence) and
+`webhook_secrets_ciphertext` the signing secrets those subscriptions were given
+(encrypted JSON list: PCO gives one per subscription), accepted beside `secret`."""
 Index("ix_sources_provider_tenant", sources.c.provider, sources.c.tenant)
 Index(
     "uq_sources_provider_tenant_account",

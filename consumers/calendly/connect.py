@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from consumers.calendly.webhooks import CalendlyWebhooks
 from consumers.oauth.api import ApiError, Auth, ProviderApi, StaticAuth
 from consumers.oauth.client import OAuthApp, TokenSet
 from consumers.oauth.connect import Account
+from consumers.oauth.webhooks import WebhookFacts
 
 PAGE_SIZE = 100
 MAX_PAGES = 50
@@ -26,6 +28,7 @@ class CalendlyConnect:
     pkce = True
     authorize_extra: Mapping[str, str] = {}
     api_headers: Mapping[str, str] = {}
+    webhooks: WebhookFacts | None = CalendlyWebhooks()
 
     def token_auth(self, credentials: Mapping[str, str]) -> Auth | None:
         token = credentials.get("personal_access_token")

@@ -16,6 +16,7 @@ from typing import Any
 from consumers.oauth.api import ApiError, Auth, ProviderApi, StaticAuth
 from consumers.oauth.client import OAuthApp, TokenSet
 from consumers.oauth.connect import Account
+from consumers.oauth.webhooks import WebhookFacts
 
 API_VERSION = "2021-07-28"
 TOKEN_FIELDS = {"locationId": "location_id", "companyId": "company_id", "userType": "user_type"}
@@ -26,6 +27,8 @@ class GhlConnect:
     pkce = False
     authorize_extra: Mapping[str, str] = {}
     api_headers: Mapping[str, str] = {"Version": API_VERSION}
+    webhooks: WebhookFacts | None = None
+    """The Marketplace app's one URL takes every location's deliveries."""
 
     def token_auth(self, credentials: Mapping[str, str]) -> Auth | None:
         token = credentials.get("private_integration_token")

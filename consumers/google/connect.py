@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from consumers.oauth.api import ApiError, Auth, ProviderApi
 from consumers.oauth.client import OAuthApp, TokenSet
 from consumers.oauth.connect import Account
+from consumers.oauth.webhooks import WebhookFacts
 
 MAX_RESULTS = 250
 MAX_PAGES = 20
@@ -24,6 +25,8 @@ class GoogleConnect:
     pkce = True
     authorize_extra: Mapping[str, str] = {"access_type": "offline", "prompt": "consent"}
     api_headers: Mapping[str, str] = {}
+    webhooks: WebhookFacts | None = None
+    """Google pushes through channels (`gateway.google.channels`), not subscriptions."""
 
     def token_auth(self, credentials: Mapping[str, str]) -> Auth | None:
         return None

@@ -17,10 +17,12 @@ from consumers.oauth.keeper import TokenKeeper, TokenUnavailable
 
 
 class ApiError(Exception):
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str, status: int | None = None) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
+        self.status = status
+        """The provider's HTTP status, when it answered."""
 
 
 class Auth(Protocol):
@@ -104,7 +106,17 @@ class ProviderApi:
     async def post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return await self._call("POST", path, json=body)
 
-    async def _call(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+    async def delete(self, path: str) -> None:
+        """DELETE; a resource already gone (404) is as good as deleted."""
+        try:
+            await self._call("DELETE", path, empty=True)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+
+    async def _call(
+        self, method: str, path: str, *, empty: bool = False, **options: Any
+    ) -> dict[str, Any]:
         url = path if path.startswith("http") else self._base + path
         sent = await self._auth.headers()
         response = await self._send(method, url, sent, options)
@@ -113,6 +125,8 @@ class ProviderApi:
             if again is not None:
                 response = await self._send(method, url, again, options)
         self._raise_for(response)
+        if empty:
+            return {}
         try:
             body = response.json()
         except ValueError:
@@ -141,9 +155,9 @@ class ProviderApi:
         if status < 400:
             return
         if status == 401:
-            raise ApiError("unauthorized", f"{self._name} refused the credentials (401).")
+            raise ApiError("unauthorized", f"{self._name} refused the credentials (401).", status)
         if status == 429:
-            raise ApiError("rate_limited", f"{self._name} asked to slow down (429).")
+            raise ApiError("rate_limited", f"{self._name} asked to slow down (429).", status)
         if status >= 500:
-            raise ApiError("unreachable", f"{self._name} answered {status}.")
-        raise ApiError("forbidden", f"{self._name} refused the request ({status}).")
+            raise ApiError("unreachable", f"{self._name} answered {status}.", status)
+        raise ApiError("forbidden", f"{self._name} refused the request ({status}).", status)

@@ -25,6 +25,8 @@ from consumers.oauth.client import (
     exchange_code,
 )
 from consumers.oauth.keeper import TokenKeeper, TokenStore, stored_tokens
+from consumers.oauth.revoke import revoke
+from consumers.oauth.webhooks import Provisioned, WebhookFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,11 @@ class ProviderFacts(Protocol):
         """What to keep beside the tokens from the token answer (e.g. GHL's location)."""
         ...
 
+    @property
+    def webhooks(self) -> WebhookFacts | None:
+        """How its webhook subscriptions are made; None where there is no API for it."""
+        ...
+
     async def account(self, api: ProviderApi, credentials: Mapping[str, str]) -> Account: ...
 
     async def counts(
@@ -109,6 +116,7 @@ class Connector:
         app: OAuthApp | None,
         keeper: TokenKeeper,
         store: TokenStore,
+        revoke_url: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._facts = facts
@@ -117,6 +125,7 @@ class Connector:
         self._app = app
         self._keeper = keeper
         self._store = store
+        self._revoke_url = revoke_url
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -173,6 +182,35 @@ class Connector:
             )
         return CheckResult(
             ok=True, latency_ms=_since(started), account=account.as_json(), counts=counts
+        )
+
+    async def provision(
+        self, source_id: str, *, url: str, account: Mapping[str, object]
+    ) -> Provisioned | None:
+        """The source's webhook subscriptions made (or found) at the provider; None where
+        it has no API for them. Raises `ApiError`."""
+        webhooks = self._facts.webhooks
+        if webhooks is None:
+            return None
+        return await webhooks.provision(await self._source_api(source_id), url=url, account=account)
+
+    async def unprovision(self, source_id: str, subscriptions: list[dict[str, str]]) -> None:
+        """Remove the subscriptions hookgate made. Raises `ApiError`."""
+        webhooks = self._facts.webhooks
+        if webhooks is not None and subscriptions:
+            await webhooks.remove(await self._source_api(source_id), subscriptions)
+
+    async def revoke(self, source_id: str) -> bool:
+        """Revoke the source's OAuth token where the provider can; whether it did."""
+        credentials = await self._store.read(source_id)
+        if self._revoke_url is None or self._facts.token_auth(credentials) is not None:
+            return False
+        return await revoke(self._http, self._revoke_url, self._app, credentials)
+
+    async def _source_api(self, source_id: str) -> ProviderApi:
+        credentials = await self._store.read(source_id)
+        return self._api(
+            self._facts.token_auth(credentials) or OAuthBearer(self._keeper, source_id)
         )
 
     def _api(self, auth: Auth) -> ProviderApi:

@@ -15,6 +15,8 @@ from typing import Any
 from consumers.oauth.api import ApiError, Auth, ProviderApi, StaticAuth
 from consumers.oauth.client import OAuthApp, TokenSet
 from consumers.oauth.connect import Account
+from consumers.oauth.webhooks import WebhookFacts
+from consumers.pco.webhooks import PcoWebhooks
 
 
 class PcoConnect:
@@ -22,6 +24,7 @@ class PcoConnect:
     pkce = False
     authorize_extra: Mapping[str, str] = {}
     api_headers: Mapping[str, str] = {}
+    webhooks: WebhookFacts | None = PcoWebhooks()
 
     def token_auth(self, credentials: Mapping[str, str]) -> Auth | None:
         if credentials.get("app_id") and credentials.get("secret"):

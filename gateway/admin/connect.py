@@ -11,7 +11,9 @@ source for it or updates the one it has. It answers 303 to `redirect_to` with
 `source_id` and `status=active` (a small page without `redirect_to`); the provider's
 `error=access_denied` gives `status=denied`; a bad, expired or reused state 400
 `invalid_state`; a failed exchange 502 `token_exchange_failed`. No source is made for
-any of those. A test that finds the credentials refused moves the source to `error`.
+any of those. A connected source's webhooks are provisioned (`gateway.admin.provisioning`;
+a provider's refusal is recorded in the source, the connection stands). A test that finds
+the credentials refused moves the source to `error`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from gateway.admin.connectors import ConnectFailed, Connector
 from gateway.admin.input import Tenant, parse_body
 from gateway.admin.oauth_state import LIFETIME as STATE_LIFETIME
 from gateway.admin.oauth_state import OAuthState, StateSigner, new_verifier
+from gateway.admin.provisioning import Provisioning
 from gateway.ingress.responses import JSON, error
 from gateway.ingress.source_cache import SourceCache
 from gateway.store.sources import SourceRepository
@@ -83,7 +86,9 @@ class ConnectRoutes:
         signer: StateSigner,
         public_url: str,
         clock: Callable[[], datetime],
+        provisioning: Provisioning | None = None,
     ) -> None:
+        self._provisioning = provisioning
         self._connectors = connectors
         self._repository = repository
         self._cache = cache
@@ -170,6 +175,8 @@ class ConnectRoutes:
             now=self._clock(),
         )
         self._cache.invalidate(source.id)
+        if self._provisioning is not None:
+            await self._provisioning.provision(source)
         if state.redirect_to:
             return RedirectResponse(
                 with_query(state.redirect_to, {"source_id": source.id, "status": "active"}),

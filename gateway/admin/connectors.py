@@ -19,6 +19,43 @@ class ConnectFailed(Exception):
         self.detail = detail
 
 
+class ProviderRefused(Exception):
+    """The provider refused or could not be reached while provisioning or removing
+    webhooks; `code` as in a connection test (`forbidden`, `unreachable`, ...)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+class Webhooks(Protocol):
+    """What provisioning a source's webhooks left at the provider."""
+
+    @property
+    def state(self) -> str:
+        """`provisioned` or `manual`."""
+        ...
+
+    @property
+    def detail(self) -> str: ...
+
+    @property
+    def subscriptions(self) -> list[dict[str, str]]:
+        """What to remove at disconnect: `id` and `name` each."""
+        ...
+
+    @property
+    def secrets(self) -> list[str]:
+        """Signing secrets kept beside the source's secret (PCO: one per subscription)."""
+        ...
+
+    @property
+    def signing_key(self) -> str | None:
+        """A key hookgate chose, to become the source's secret (Calendly)."""
+        ...
+
+
 class Connected(Protocol):
     @property
     def account(self) -> Mapping[str, Any]:
@@ -72,3 +109,18 @@ class Connector(Protocol):
         ...
 
     async def test(self, source_id: str) -> ConnectionCheck: ...
+
+    async def provision(
+        self, source_id: str, *, url: str, account: Mapping[str, Any]
+    ) -> Webhooks | None:
+        """Make (or find) the source's webhooks at the provider; None where the provider
+        has no API for them. Raises `ProviderRefused`."""
+        ...
+
+    async def unprovision(self, source_id: str, subscriptions: list[dict[str, str]]) -> None:
+        """Remove what `provision` made. Raises `ProviderRefused`."""
+        ...
+
+    async def revoke(self, source_id: str) -> bool:
+        """Revoke the source's token where the provider can; whether it did."""
+        ...

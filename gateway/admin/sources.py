@@ -98,6 +98,7 @@ def describe(source: SourceRecord, public_url: str) -> dict[str, Any]:
         "options": source.options,
         "account": source.account,
         "webhooks": source.webhooks,
+        "webhooks_detail": source.webhooks_detail,
         "has_secret": source.has_secret,
         "has_credentials": source.has_credentials,
         "previous_secret_valid_until": (

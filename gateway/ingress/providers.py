@@ -14,7 +14,7 @@ and PCO counts every other answer as a failed delivery.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import schemas.calendly
@@ -26,7 +26,7 @@ import verifiers.ghl
 import verifiers.google
 import verifiers.pco
 from schemas import Delivery, Normalized
-from schemas.ghl_location import location_refusal, source_location
+from schemas.ghl_location import Claimant, bound_location, is_install, route
 from schemas.tables import SOURCE_ACTIVE
 from verifiers import Verifier, VerifierConfig
 
@@ -69,8 +69,9 @@ class SourceFacts:
     options: Mapping[str, Any] = field(default_factory=dict)
     channels: Mapping[str, str] = field(default_factory=dict)
     """Google: the source's live channels, channel id -> calendar id."""
-    claimed: frozenset[str] = frozenset()
-    """The bindings (`Provider.claim`) the provider's sources hold, e.g. GHL locations."""
+    claimed: Mapping[str, Claimant] = field(default_factory=dict)
+    """The bindings (`Provider.claim`) the provider's sources hold, e.g. GHL locations,
+    and which source holds each."""
 
 
 def _refuse_disconnected(delivery: Delivery) -> Normalized:
@@ -96,9 +97,10 @@ class Provider:
     source is not disconnected, a 403 once it is."""
     watches_channels: bool = False
     """Sources' facts carry their live channels (Google)."""
-    claim: Callable[[Mapping[str, Any]], str | None] | None = None
-    """What a source's options bind it to, which no other source of the provider may take
-    (GHL: its location); the facts of every source carry the provider's claims."""
+    claim: Callable[[Mapping[str, Any], Mapping[str, Any] | None], str | None] | None = None
+    """What a source's options and account bind it to, which no other source of the
+    provider may take (GHL: its location); the facts of every source carry the
+    provider's claims."""
     stale: Callable[[SourceFacts, Mapping[str, str]], bool] | None = None
     """Whether a verified delivery's headers show the facts are out of date (a channel
     opened since they were read): the gateway reads them again, at most once a second."""
@@ -134,19 +136,34 @@ def _google_stale(facts: SourceFacts, headers: Mapping[str, str]) -> bool:
 
 
 def _ghl(facts: SourceFacts) -> Normalizer:
-    """Deliveries for the source's own location only (`schemas.ghl_location`)."""
-    if facts.status == DISCONNECTED:
-        return _refuse_disconnected
-    own = source_location(facts.options)
+    """A delivery is the source's whose location it names (`schemas.ghl_location.route`):
+    one for another source's location is published as that source's (its tenant), one
+    for a location nobody holds is refused by a source bound elsewhere."""
     claimed = facts.claimed
+    taking = facts.status != DISCONNECTED
 
     def normalize(delivery: Delivery) -> Normalized:
-        refusal = location_refusal(delivery.body, own=own, claimed=claimed)
-        if refusal is not None:
-            raise Refused("location_mismatch", refusal)
-        return schemas.ghl.normalize(delivery)
+        own = next(
+            (where for where, held in claimed.items() if held.source_id == delivery.source_id),
+            None,
+        )
+        owner = route(delivery.body, source_id=delivery.source_id, own=own, claimed=claimed)
+        if isinstance(owner, str):
+            raise Refused("location_mismatch", owner)
+        if owner is None:
+            return _ghl_event(delivery) if taking else _refuse_disconnected(delivery)
+        if not owner.taking:
+            return _refuse_disconnected(delivery)
+        return _ghl_event(replace(delivery, source_id=owner.source_id, tenant=owner.tenant))
 
     return normalize
+
+
+def _ghl_event(delivery: Delivery) -> Normalized:
+    normalized = schemas.ghl.normalize(delivery)
+    if is_install(delivery.body):
+        return Normalized(normalized.delivery_id, ())
+    return normalized
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -169,7 +186,7 @@ PROVIDERS: dict[str, Provider] = {
             schemas.ghl.normalize,
             retries=RETRIES_429,
             bind=_ghl,
-            claim=source_location,
+            claim=bound_location,
         ),
     )
 }

@@ -32,8 +32,9 @@ from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError
 
-from gateway.ingress.providers import Normalizer, Provider, SourceFacts
+from gateway.ingress.providers import DISCONNECTED, Normalizer, Provider, SourceFacts
 from gateway.store.sources import SourceRepository, plausible_source_id
+from schemas.ghl_location import Claimant
 from verifiers import Verifier, VerifierConfig
 
 
@@ -72,7 +73,7 @@ class _Entry:
 
 @dataclass(slots=True)
 class _Claims:
-    values: frozenset[str]
+    values: Mapping[str, Claimant]
     expires: float
 
 
@@ -223,18 +224,25 @@ class SourceCache:
         )
         return resolved, lifetime
 
-    async def _claimed(self, provider: Provider) -> frozenset[str]:
-        """What the provider's sources claim (`Provider.claim`), read once per TTL for all."""
+    async def _claimed(self, provider: Provider) -> Mapping[str, Claimant]:
+        """What the provider's sources claim (`Provider.claim`) and who holds each, read
+        once per TTL for all (of two sources with one claim: the connected, then the
+        oldest)."""
         if provider.claim is None:
-            return frozenset()
+            return {}
         held = self._claims.get(provider.name)
         if held is not None and held.expires > self._monotonic():
             return held.values
         claim = provider.claim
-        values = frozenset(
-            value
-            for options in await self._repository.options_of(provider.name)
-            if (value := claim(options)) is not None
-        )
+        values: dict[str, Claimant] = {}
+        for source in await self._repository.list(provider.name):
+            value = claim(source.options, source.account)
+            if value is None:
+                continue
+            holder = values.get(value)
+            if holder is None or (not holder.taking and source.status != DISCONNECTED):
+                values[value] = Claimant(
+                    source.id, source.tenant, taking=source.status != DISCONNECTED
+                )
         self._claims[provider.name] = _Claims(values, self._monotonic() + self._ttl)
         return values

@@ -9,8 +9,9 @@ connecting and testing are rare, and nothing is left open at shutdown.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import httpx
 from starlette.routing import BaseRoute
@@ -19,19 +20,25 @@ from consumers.calendly.connect import CalendlyConnect
 from consumers.ghl.connect import GhlConnect
 from consumers.google.connect import GoogleConnect
 from consumers.metrics import refresh_failure_counter
+from consumers.oauth.api import ApiError
 from consumers.oauth.client import OAuthApp, authorize_url
 from consumers.oauth.connect import CheckResult, Connected, Connector, ExchangeFailed, ProviderFacts
 from consumers.oauth.keeper import TokenKeeper
+from consumers.oauth.webhooks import PROVISIONED, Provisioned
 from consumers.pco.connect import PcoConnect
 from gateway.admin.connect import ConnectRoutes
-from gateway.admin.connectors import ConnectFailed
+from gateway.admin.connectors import ConnectFailed, ProviderRefused
 from gateway.admin.oauth_state import StateSigner
+from gateway.admin.provisioning import Provisioning
 from gateway.app import GatewayContext
+from gateway.google.channels import ChannelError, ChannelManager
 from gateway.runtime.credentials import RepositoryTokenStore
 from gateway.settings import Settings
 
 HTTP_TIMEOUT_SECONDS = 30.0
 FACTS: tuple[ProviderFacts, ...] = (GoogleConnect(), PcoConnect(), GhlConnect(), CalendlyConnect())
+PRIMARY_CALENDAR = "primary"
+Channels = Callable[[GatewayContext], ChannelManager]
 
 
 def oauth_app(settings: Settings, provider: str) -> OAuthApp | None:
@@ -52,9 +59,16 @@ def oauth_app(settings: Settings, provider: str) -> OAuthApp | None:
 class ProviderConnection:
     """The admin API's `Connector` of one provider (`gateway.admin.connectors`)."""
 
-    def __init__(self, facts: ProviderFacts, context: GatewayContext) -> None:
+    def __init__(
+        self,
+        facts: ProviderFacts,
+        context: GatewayContext,
+        channels: ChannelManager | None = None,
+    ) -> None:
         settings = context.settings
         self._facts = facts
+        self._channels = channels
+        self._revoke_url: str | None = getattr(settings, f"{facts.name}_revoke_url", None)
         self._app = oauth_app(settings, facts.name)
         self._api_base: str = getattr(settings, f"{facts.name}_api_base")
         self._token_url: str = getattr(settings, f"{facts.name}_token_url")
@@ -101,6 +115,47 @@ class ProviderConnection:
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http:
             return await self._connector(http).test(source_id)
 
+    async def provision(
+        self, source_id: str, *, url: str, account: Mapping[str, Any]
+    ) -> Provisioned | None:
+        if self._channels is not None:
+            return await self._open_channel(source_id)
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http:
+            try:
+                return await self._connector(http).provision(source_id, url=url, account=account)
+            except ApiError as exc:
+                raise ProviderRefused(exc.code, exc.detail) from None
+
+    async def unprovision(self, source_id: str, subscriptions: list[dict[str, str]]) -> None:
+        if self._channels is not None:
+            await self._channels.stop_all(source_id)
+            return
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http:
+            try:
+                await self._connector(http).unprovision(source_id, subscriptions)
+            except ApiError as exc:
+                raise ProviderRefused(exc.code, exc.detail) from None
+
+    async def revoke(self, source_id: str) -> bool:
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http:
+            return await self._connector(http).revoke(source_id)
+
+    async def _open_channel(self, source_id: str) -> Provisioned:
+        """Google: a channel on the primary calendar, replacing the ones before it."""
+        if self._channels is None:
+            raise RuntimeError("no Google channel manager")
+        try:
+            channel = await self._channels.watch(source_id, PRIMARY_CALENDAR)
+        except ChannelError as exc:
+            raise ProviderRefused(exc.code, exc.detail) from None
+        except Exception as exc:  # noqa: BLE001 (any Google failure is a refusal to report)
+            raise ProviderRefused("unreachable", f"Google: {type(exc).__name__}.") from None
+        return Provisioned(
+            PROVISIONED,
+            "A push channel on the primary calendar (renewed before it expires).",
+            subscriptions=[{"id": channel.id, "name": PRIMARY_CALENDAR}],
+        )
+
     def _connector(self, http: httpx.AsyncClient) -> Connector:
         keeper = TokenKeeper(
             http,
@@ -117,6 +172,7 @@ class ProviderConnection:
             app=self._app,
             keeper=keeper,
             store=self._store,
+            revoke_url=self._revoke_url,
             clock=self._now,
         )
 
@@ -128,24 +184,51 @@ class Connections:
     """One app's connect routes, made when its lifespan asks for the first of them and
     shared by the admin and the public ones."""
 
-    def __init__(self) -> None:
+    def __init__(self, channels: Channels | None = None) -> None:
+        """`channels`: Google's channel manager of the serving process, which Google's
+        webhooks are provisioned with (without it Google sources get no channel)."""
+        self._channels = channels
         self._routes: ConnectRoutes | None = None
+        self._provisioning: Provisioning | None = None
 
     def _made(self, context: GatewayContext) -> ConnectRoutes:
         if self._routes is None:
+            connectors = {
+                facts.name: ProviderConnection(
+                    facts,
+                    context,
+                    self._channels(context)
+                    if self._channels is not None and facts.name == "google"
+                    else None,
+                )
+                for facts in FACTS
+            }
+            self._provisioning = Provisioning(
+                connectors=connectors,
+                repository=context.sources,
+                cache=context.cache,
+                public_url=context.settings.resolved_public_url,
+                clock=context.clock,
+            )
             self._routes = ConnectRoutes(
-                connectors={facts.name: ProviderConnection(facts, context) for facts in FACTS},
+                connectors=connectors,
                 repository=context.sources,
                 cache=context.cache,
                 signer=StateSigner(context.box.channel_token_keys, context.box, context.clock),
                 public_url=context.settings.resolved_public_url,
                 clock=context.clock,
+                provisioning=self._provisioning,
             )
         return self._routes
 
     def admin_routes(self, context: GatewayContext) -> Sequence[BaseRoute]:
-        """`POST /admin/connect/{provider}`, `POST /admin/sources/{id}/test`."""
-        return self._made(context).admin_routes()
+        """`POST /admin/connect/{provider}`, `POST /admin/sources/{id}/test`,
+        `…/webhooks`, `…/disconnect` (and Google's disconnect alias)."""
+        routes = self._made(context)
+        provisioning = self._provisioning
+        if provisioning is None:
+            raise RuntimeError("the connect routes are made with their provisioning")
+        return [*routes.admin_routes(), *provisioning.admin_routes()]
 
     def public_routes(self, context: GatewayContext) -> Sequence[BaseRoute]:
         """`GET /oauth/{provider}/callback`."""

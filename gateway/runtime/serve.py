@@ -131,7 +131,7 @@ async def _trim_forever(spool: Spool) -> None:
 
 def build_app(settings: Settings) -> Starlette:
     google = ServeGoogle(settings)
-    connections = Connections()
+    connections = Connections(google.channels)
 
     @contextlib.asynccontextmanager
     async def consumers(context: GatewayContext) -> AsyncIterator[None]:
@@ -145,8 +145,8 @@ def build_app(settings: Settings) -> Starlette:
         settings,
         background=[metrics_poller, google.renewing, consumers],
         admin_routes=[
+            connections.admin_routes,  # first: its Google disconnect is the full one
             lambda context: google_admin_routes(google.channels(context)),
-            connections.admin_routes,
         ],
         public_routes=[connections.public_routes],
         on_source_remove=[lambda context: google.channels(context).on_source_removed],

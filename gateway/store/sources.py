@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.store.locked import LockedCredentials, locked_credentials
 from gateway.store.secretbox import SecretBox
 from schemas.google_store import CHANNEL_ACTIVE, google_channels
-from schemas.tables import SOURCE_ACTIVE, WEBHOOKS_NONE, oauth_states, sources
+from schemas.tables import (
+    SOURCE_ACTIVE,
+    SOURCE_DISCONNECTED,
+    WEBHOOKS_NONE,
+    oauth_states,
+    sources,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,10 @@ class SourceRecord:
     account: dict[str, Any] | None = None
     """The connected account as the provider names it (`id`, `name`, ...), once known."""
     webhooks: str = WEBHOOKS_NONE
+    webhooks_detail: str | None = None
+    """Why the webhooks are `manual`, or what was provisioned, in a sentence."""
+    subscriptions: tuple[dict[str, str], ...] = ()
+    """The subscriptions hookgate made at the provider (`id`, `name`; no secrets)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +169,9 @@ class SourceRepository:
             found.append(self._box.decrypt(mapping["previous_secret_ciphertext"]))
         else:
             valid_until = None
+        if mapping["webhook_secrets_ciphertext"]:
+            kept = orjson.loads(self._box.decrypt(mapping["webhook_secrets_ciphertext"]))
+            found.extend(value for value in kept if value not in found)
         return SourceSecrets(
             record=self._record(mapping), secrets=tuple(found), valid_until=valid_until
         )
@@ -225,6 +239,51 @@ class SourceRepository:
                 .values(
                     credentials_ciphertext=self._box.encrypt(orjson.dumps(credentials).decode()),
                     updated_at=datetime.now(UTC),
+                )
+            )
+
+    async def record_webhooks(
+        self,
+        source_id: str,
+        *,
+        state: str,
+        detail: str | None,
+        subscriptions: Sequence[dict[str, str]],
+        secrets: Sequence[str],
+        now: datetime,
+    ) -> None:
+        """What provisioning left at the provider: the `webhooks` state, the subscriptions
+        made (to remove at disconnect) and their signing secrets (accepted beside
+        `secret`; none: the secrets kept so far are forgotten)."""
+        listed = {"items": list(subscriptions), "detail": detail}
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(sources)
+                .where(sources.c.id == source_id)
+                .values(
+                    webhooks=state,
+                    webhook_subscriptions=orjson.dumps(listed).decode(),
+                    webhook_secrets_ciphertext=(
+                        self._box.encrypt(orjson.dumps(list(secrets)).decode()) if secrets else None
+                    ),
+                    updated_at=now,
+                )
+            )
+
+    async def disconnect(self, source_id: str, *, detail: str, now: datetime) -> None:
+        """Status `disconnected`, credentials forgotten; the signing secrets stay so its
+        deliveries are still recognised (and refused), and every synced row stays."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(sources)
+                .where(sources.c.id == source_id)
+                .values(
+                    status=SOURCE_DISCONNECTED,
+                    status_detail=detail,
+                    credentials_ciphertext=None,
+                    webhooks=WEBHOOKS_NONE,
+                    webhook_subscriptions=None,
+                    updated_at=now,
                 )
             )
 
@@ -348,6 +407,7 @@ class SourceRepository:
             sources.c.secret_ciphertext,
             sources.c.previous_secret_ciphertext,
             sources.c.credentials_ciphertext,
+            sources.c.webhook_secrets_ciphertext,
         )
         count = 0
         async with self._engine.begin() as conn:
@@ -367,6 +427,7 @@ class SourceRepository:
 
     @staticmethod
     def _record(row: Any) -> SourceRecord:
+        listed = orjson.loads(row["webhook_subscriptions"] or "{}")
         return SourceRecord(
             id=row["id"],
             provider=row["provider"],
@@ -381,4 +442,6 @@ class SourceRepository:
             updated_at=_aware(row["updated_at"]) or row["updated_at"],
             account=orjson.loads(row["account"]) if row["account"] else None,
             webhooks=row["webhooks"] or WEBHOOKS_NONE,
+            webhooks_detail=listed.get("detail"),
+            subscriptions=tuple(listed.get("items") or ()),
         )

@@ -15,6 +15,7 @@ import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import uvicorn
 
 from tests.emulators.suite import PATHS, ProviderEmulators
@@ -44,6 +45,15 @@ async def seed(emulators: ProviderEmulators, people: int) -> None:
         await google.create_event("primary", summary=f"Appointment {n}", start=tomorrow)
 
 
+async def post_delivery(url: str, headers: dict[str, str], body: bytes) -> int:
+    """Post a provisioned subscription's delivery to hookgate, as the provider would."""
+    async with httpx.AsyncClient(timeout=15) as client:
+        try:
+            return (await client.post(url, headers=headers, content=body)).status_code
+        except httpx.HTTPError:
+            return 599
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -52,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     emulators = ProviderEmulators()
     emulators.served_at(f"http://{args.host}:{args.port}")
+    emulators.pco.deliver = emulators.calendly.deliver = post_delivery
     asyncio.run(seed(emulators, args.people))
     for name, value in emulators.settings().items():
         sys.stdout.write(f"export {name}={value}\n")

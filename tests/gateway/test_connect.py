@@ -52,7 +52,7 @@ async def test_connect_makes_an_active_source_of_the_account_and_reconnect_updat
     assert first["status"] == "active"
     assert (shown["provider"], shown["tenant"], shown["status"]) == (provider, "acme", "active")
     assert shown["account"]["id"] == held.account_id
-    assert shown["webhooks"] == "none"
+    assert shown["webhooks"] == ("provisioned" if provider in ("pco", "calendly") else "none")
     assert shown["has_credentials"] is True
     assert tested["ok"] is True, tested
     assert tested["account"]["id"] == held.account_id

@@ -1,10 +1,11 @@
 """GHL deliveries are tied to a location: a genuine one posted to another tenant's URL
-is refused (403 `location_mismatch`) and nothing is published under that tenant.
+is published under the tenant whose source holds the location, never the URL's.
 
 GHL signs every delivery with one global key, so the signature cannot tell tenants
-apart; the payload's `locationId` can. A source bound to a location (`options.location_id`)
-takes only that location's deliveries; an unbound source refuses those of a location
-another source is bound to.
+apart; the payload's `locationId` can. The Marketplace app posts every location to one
+URL, so a delivery for a location another source holds (`options.location_id`, or the
+location an OAuth connect learned) is that source's; one for a location nobody holds is
+refused (403 `location_mismatch`) by a source bound to another location.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.app import create_app
 from schemas import samples
+from schemas.envelope import source_uri
 from tests.fixtures.gateway import FrozenClock, RunningGateway, make_settings, running_gateway
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem
@@ -57,10 +60,17 @@ async def test_a_delivery_for_one_location_is_never_published_under_another_tena
         records = [record.to_event() for record in await published(gateway)]
         rejections = (await gateway.admin.get("/admin/rejections")).json()["rejections"]
 
-    for refused in (misrouted, to_unbound, beta_to_alpha, unclaimed_to_beta):
-        assert refused.status_code == 403, refused.text
-        assert refused.json()["error"] == "location_mismatch"
-        assert refused.json()["detail"].endswith(".")
-    assert own.status_code == unclaimed_to_unbound.status_code == 200
-    assert sorted(event.tenant for event in records) == ["alpha", "gamma"]
-    assert [r["error"] for r in rejections] == ["location_mismatch"] * 4
+    assert unclaimed_to_beta.status_code == 403, unclaimed_to_beta.text
+    assert unclaimed_to_beta.json()["error"] == "location_mismatch"
+    assert unclaimed_to_beta.json()["detail"].endswith(".")
+    for taken in (misrouted, to_unbound, beta_to_alpha, own, unclaimed_to_unbound):
+        assert taken.status_code == 200, taken.text
+    by_location = {
+        (orjson.loads(event.data)["locationId"], event.tenant, event.source) for event in records
+    }
+    assert by_location == {
+        (L1, "alpha", source_uri("ghl", alpha)),
+        (L2, "beta", source_uri("ghl", beta)),
+        (UNCLAIMED, "gamma", source_uri("ghl", gamma)),
+    }
+    assert [r["error"] for r in rejections] == ["location_mismatch"]

@@ -1,0 +1,154 @@
+"""Webhooks provisioned on connect and removed on disconnect, through the real server
+(with its embedded consumers) against the provider emulators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.runtime.serve import build_app
+from schemas.store import bookings, members
+from tests.emulators.suite import ProviderEmulators
+from tests.fixtures.gateway import running_gateway
+from tests.gateway.connecting import connect, connect_settings, holder, redirect_query
+from tests.gateway.provisioning import post_delivery, rows_of, wait_for_rows
+
+PCO_EVENTS = {
+    f"people.v2.events.{resource}.{action}"
+    for resource in ("person", "email", "phone_number")
+    for action in ("created", "updated", "destroyed")
+}
+
+
+async def test_pco_connect_subscribes_each_people_event_and_its_deliveries_apply(
+    tmp_path: Path, providers: ProviderEmulators, store_url: str, engine: AsyncEngine
+) -> None:
+    held = holder(providers, "pco")
+    org = providers.pco.organizations[held.account_id]
+    providers.pco.deliver = post_delivery
+    settings = connect_settings(tmp_path, providers, database_url=store_url)
+    async with running_gateway(settings, build_app) as gateway:
+        source_id = redirect_query(await connect(gateway, providers, "pco", held.account))[
+            "source_id"
+        ]
+        shown = (await gateway.admin.get(f"/admin/sources/{source_id}")).json()
+        first = {s.id for s in org.subscriptions.values()}
+        await providers.pco.add_person(org, "Ada", "Lovelace", emails=["ada@example.com"])
+        applied = await wait_for_rows(engine, members, "acme", 1)
+        redirect_query(await connect(gateway, providers, "pco", held.account))
+        again = await gateway.admin.post(f"/admin/sources/{source_id}/webhooks")
+
+    assert shown["webhooks"] == "provisioned", shown
+    assert {s.name for s in org.subscriptions.values()} == PCO_EVENTS
+    assert {s.url for s in org.subscriptions.values()} == {shown["url"]}
+    assert applied == 1
+    assert all(status == 200 for *_, status in providers.pco.delivered)
+    assert again.status_code == 200, again.text
+    assert {s.id for s in org.subscriptions.values()} == first  # reused, none added
+
+
+async def test_calendly_connect_subscribes_the_organization_with_a_key_of_its_own(
+    tmp_path: Path, providers: ProviderEmulators, store_url: str, engine: AsyncEngine
+) -> None:
+    held = holder(providers, "calendly")
+    org = next(iter(providers.calendly.organizations.values()))
+    host = next(iter(org.users.values()))
+    providers.calendly.uri_base = providers.api_base("calendly")
+    providers.calendly.deliver = post_delivery
+    settings = connect_settings(tmp_path, providers, database_url=store_url)
+    async with running_gateway(settings, build_app) as gateway:
+        source_id = redirect_query(await connect(gateway, providers, "calendly", held.account))[
+            "source_id"
+        ]
+        shown = (await gateway.admin.get(f"/admin/sources/{source_id}")).json()
+        redirect_query(await connect(gateway, providers, "calendly", held.account))
+        event = next(iter(org.events.values()))
+        await providers.calendly.add_invitee(event, "Grace Hopper", "grace@example.com")
+        applied = await wait_for_rows(engine, bookings, "acme", 1)
+
+    assert shown["webhooks"] == "provisioned", shown
+    assert shown["has_secret"] is True
+    (subscription,) = org.subscriptions.values()  # exactly one after the reconnect
+    assert (subscription.callback_url, subscription.scope) == (shown["url"], "organization")
+    assert host.uuid == subscription.creator_uuid
+    assert applied == 1
+    assert [status for *_, status in providers.calendly.delivered] == [200]
+
+
+async def test_calendly_without_webhooks_in_its_plan_is_manual(
+    tmp_path: Path, providers: ProviderEmulators, sqlite_url: str
+) -> None:
+    org = providers.calendly.add_organization("Free Scheduling", plan="free")
+    user = providers.calendly.add_user(org, "Fran Free")
+    settings = connect_settings(tmp_path, providers, database_url=sqlite_url)
+    async with running_gateway(settings, build_app) as gateway:
+        answer = await connect(gateway, providers, "calendly", providers.calendly.account(user))
+        source_id = redirect_query(answer)["source_id"]
+        shown = (await gateway.admin.get(f"/admin/sources/{source_id}")).json()
+
+    assert (shown["status"], shown["webhooks"]) == ("active", "manual")
+    assert "403" in shown["webhooks_detail"]
+    assert org.subscriptions == {}
+
+
+async def test_disconnect_removes_subscriptions_revokes_and_keeps_rows(
+    tmp_path: Path, providers: ProviderEmulators, store_url: str, engine: AsyncEngine
+) -> None:
+    held = holder(providers, "pco")
+    org = providers.pco.organizations[held.account_id]
+    providers.pco.deliver = post_delivery
+    settings = connect_settings(tmp_path, providers, database_url=store_url)
+    async with running_gateway(settings, build_app) as gateway:
+        source_id = redirect_query(await connect(gateway, providers, "pco", held.account))[
+            "source_id"
+        ]
+        await providers.pco.add_person(org, "Ada", "Lovelace")
+        await wait_for_rows(engine, members, "acme", 1)
+        revocations = providers.pco.oauth.counters.revocations
+        done = await gateway.admin.post(f"/admin/sources/{source_id}/disconnect")
+        again = await gateway.admin.post(f"/admin/sources/{source_id}/disconnect")
+        shown = (await gateway.admin.get(f"/admin/sources/{source_id}")).json()
+        url, headers, body, _ = providers.pco.delivered[0]
+        replayed = await post_delivery(url, headers, body)
+        await providers.pco.add_person(org, "Bob", "Late")  # no subscription: not sent
+        kept = await rows_of(engine, members, "acme")
+
+    assert done.status_code == 200, done.text
+    assert done.json()["token_revoked"] is True
+    assert providers.pco.oauth.counters.revocations == revocations + 1
+    assert again.status_code == 200
+    assert (shown["status"], shown["has_credentials"], shown["webhooks"]) == (
+        "disconnected",
+        False,
+        "none",
+    )
+    assert org.subscriptions == {}
+    assert replayed == 403
+    assert len(providers.pco.delivered) == 1
+    assert kept == 1
+
+
+async def test_google_connect_opens_one_channel_and_disconnect_stops_it(
+    tmp_path: Path, providers: ProviderEmulators, store_url: str
+) -> None:
+    held = holder(providers, "google")
+    google = providers.google
+    settings = connect_settings(tmp_path, providers, database_url=store_url)
+    async with running_gateway(settings, build_app) as gateway:
+        source_id = redirect_query(await connect(gateway, providers, "google", held.account))[
+            "source_id"
+        ]
+        redirect_query(await connect(gateway, providers, "google", held.account))
+        shown = (await gateway.admin.get(f"/admin/sources/{source_id}")).json()
+        opened = len(google.active_channels())
+        revocations = google.oauth.counters.revocations
+        done = await gateway.admin.post(f"/admin/google/{source_id}/disconnect")
+        after = (await gateway.admin.get(f"/admin/sources/{source_id}")).json()
+
+    assert shown["webhooks"] == "provisioned", shown
+    assert opened == 1  # the reconnect's channel replaced the first one
+    assert done.status_code == 200, done.text
+    assert google.active_channels() == []
+    assert google.oauth.counters.revocations == revocations + 1
+    assert (after["status"], after["has_credentials"]) == ("disconnected", False)
