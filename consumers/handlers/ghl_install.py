@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.phones import source_id
-from consumers.registry import HandlerRegistry
+from consumers.registry import HandlerRegistry, PreparedHandler
 from schemas import CloudEvent
 from schemas.tables import SOURCE_DISCONNECTED, WEBHOOKS_NONE, sources
 
@@ -24,20 +24,28 @@ UNINSTALL_TYPE = "ghl.app_uninstall.received"
 DETAIL = "Disconnected: the GHL app was uninstalled from the location; synced rows kept."
 
 
-def register(registry: HandlerRegistry) -> None:
-    registry.register((UNINSTALL_TYPE,), uninstalled)
+class UninstallHandler(PreparedHandler[str]):
+    """Disconnects the sources whose location uninstalled the app."""
 
+    def prepare(self, event: CloudEvent) -> str:
+        return source_id(event.source)
 
-async def uninstalled(connection: AsyncConnection, events: Sequence[CloudEvent]) -> None:
-    ids = {source_id(event.source) for event in events}
-    await connection.execute(
-        update(sources)
-        .where(sources.c.id.in_(ids), sources.c.provider == "ghl")
-        .values(
-            status=SOURCE_DISCONNECTED,
-            status_detail=DETAIL,
-            credentials_ciphertext=None,
-            webhooks=WEBHOOKS_NONE,
-            updated_at=datetime.now(UTC),
+    async def write(
+        self, connection: AsyncConnection, prepared: Sequence[tuple[CloudEvent, str]]
+    ) -> None:
+        ids = {source for _, source in prepared}
+        await connection.execute(
+            update(sources)
+            .where(sources.c.id.in_(ids), sources.c.provider == "ghl")
+            .values(
+                status=SOURCE_DISCONNECTED,
+                status_detail=DETAIL,
+                credentials_ciphertext=None,
+                webhooks=WEBHOOKS_NONE,
+                updated_at=datetime.now(UTC),
+            )
         )
-    )
+
+
+def register(registry: HandlerRegistry) -> None:
+    registry.register((UNINSTALL_TYPE,), UninstallHandler())
