@@ -25,6 +25,15 @@ class Settings(BaseSettings):
     kafka_publish_timeout_seconds: float = 2.0
     kafka_topic_partitions: int = 6
     kafka_topic_replication_factor: int = 1
+    kafka_min_insync_replicas: int | None = Field(default=None, ge=1)
+    """`min.insync.replicas` of the topics hookgate creates; None: `min(2, replication
+    factor)`. With acks=all Kafka acknowledges a record once this many replicas have it,
+    so 1 lets a lone leader acknowledge a record and lose it with its disk; 2 survives
+    one broker's loss. A partition left with fewer replicas refuses writes, and the
+    gateway spools (still durable) instead of answering 200 on a single copy."""
+    kafka_dlq_retention_ms: int = Field(default=-1, ge=-1)
+    """`retention.ms` of the dead-letter topic hookgate creates; -1 (the default) keeps
+    dead letters until someone deletes them: they must never expire unseen."""
     spool_path: Path = Path("./hookgate-spool.db")
     topic_prefix: str = "hookgate"
     admin_token: SecretStr | None = None
@@ -77,55 +86,6 @@ class Settings(BaseSettings):
     unknown_sources_kept: int = Field(default=4096, ge=0)
     """How many unknown source ids each process remembers (each for `source_cache_seconds`)."""
 
-    @field_validator("secret_keys", mode="before")
-    @classmethod
-    def _split_keys(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
-    @property
-    def resolved_public_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
-
-    def topic(self, provider: str) -> str:
-        return f"{self.topic_prefix}.{provider}"
-
-    @property
-    def dlq_topic(self) -> str:
-        return f"{self.topic_prefix}.dlq"
-
-    kafka_min_insync_replicas: int | None = Field(default=None, ge=1)
-    """`min.insync.replicas` of the topics hookgate creates; None: `min(2, replication
-    factor)`. With acks=all Kafka acknowledges a record once this many replicas have it,
-    so 1 lets a lone leader acknowledge a record and lose it with its disk; 2 survives
-    one broker's loss. A partition left with fewer replicas refuses writes, and the
-    gateway spools (still durable) instead of answering 200 on a single copy."""
-    kafka_dlq_retention_ms: int = Field(default=-1, ge=-1)
-    """`retention.ms` of the dead-letter topic hookgate creates; -1 (the default) keeps
-    dead letters until someone deletes them: they must never expire unseen."""
-
-    @field_validator("kafka_min_insync_replicas")
-    @classmethod
-    def _within_replication(cls, value: int | None, info: ValidationInfo) -> int | None:
-        replication = info.data.get("kafka_topic_replication_factor")
-        if value is not None and replication is not None and value > replication:
-            raise ValueError(
-                f"{value} is more than HOOKGATE_KAFKA_TOPIC_REPLICATION_FACTOR ({replication}), "
-                "so Kafka would refuse every acks=all write to the topics"
-            )
-        return value
-
-    @property
-    def topic_min_insync_replicas(self) -> int:
-        """The `min.insync.replicas` topics are created with (see `kafka_min_insync_replicas`)."""
-        if self.kafka_min_insync_replicas is not None:
-            return self.kafka_min_insync_replicas
-        return min(2, self.kafka_topic_replication_factor)
-
-    # The OAuth apps of the connect flow (`POST /admin/connect/{provider}`); a provider
-    # without a client id and secret answers 503 `oauth_not_configured`. The scopes are
-    # the least the features need (see the README's "Connecting each provider").
     google_client_id: str | None = None
     google_client_secret: SecretStr | None = None
     google_revoke_url: str = "https://oauth2.googleapis.com/revoke"
@@ -150,3 +110,43 @@ class Settings(BaseSettings):
     calendly_authorize_url: str = "https://auth.calendly.com/oauth/authorize"
     calendly_token_url: str = "https://auth.calendly.com/oauth/token"  # noqa: S105 (a URL)
     calendly_scopes: str = "users:read scheduled_events:read webhooks:read webhooks:write"
+
+    @field_validator("secret_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def topic(self, provider: str) -> str:
+        return f"{self.topic_prefix}.{provider}"
+
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.topic_prefix}.dlq"
+
+    @field_validator("kafka_min_insync_replicas")
+    @classmethod
+    def _within_replication(cls, value: int | None, info: ValidationInfo) -> int | None:
+        replication = info.data.get("kafka_topic_replication_factor")
+        if value is not None and replication is not None and value > replication:
+            raise ValueError(
+                f"{value} is more than HOOKGATE_KAFKA_TOPIC_REPLICATION_FACTOR ({replication}), "
+                "so Kafka would refuse every acks=all write to the topics"
+            )
+        return value
+
+    @property
+    def topic_min_insync_replicas(self) -> int:
+        """The `min.insync.replicas` topics are created with (see `kafka_min_insync_replicas`)."""
+        if self.kafka_min_insync_replicas is not None:
+            return self.kafka_min_insync_replicas
+        return min(2, self.kafka_topic_replication_factor)
+
+    # The OAuth apps of the connect flow (`POST /admin/connect/{provider}`); a provider
+    # without a client id and secret answers 503 `oauth_not_configured`. The scopes are
+    # the least the features need (see the README's "Connecting each provider").
