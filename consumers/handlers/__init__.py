@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from consumers.handlers import calendly, ghl, pco
+from consumers.handlers import calendly, ghl, pco, synced
 from consumers.registry import HandlerRegistry
 
 
@@ -12,4 +12,5 @@ def build_registry() -> HandlerRegistry:
     calendly.register(registry)
     pco.register(registry)
     ghl.register(registry)
+    synced.register(registry)
     return registry
