@@ -31,10 +31,9 @@ class CalendlyImporter:
     deletions: Deletions | None = None
 
     async def page(self, api: PacedApi, scope: SyncScope, cursor: Cursor | None) -> Page:
-        organization = scope.account.get("organization") or scope.account.get("id")
-        if not organization:
-            raise ApiError("forbidden", "The Calendly source names no organization to import.")
         state = dict(cursor or {})
+        organization = state.get("organization") or await _organization(api, scope.account)
+        state["organization"] = organization
         if "min_start_time" not in state:
             low = scope.now if scope.since is not None else scope.now - PAST
             state["min_start_time"] = format_time(low)
@@ -60,6 +59,18 @@ class CalendlyImporter:
         self, job: SyncJob, account: Mapping[str, Any], record_id: str, now: datetime
     ) -> CloudEvent:
         raise NotImplementedError("Calendly cancels; it does not delete")
+
+
+async def _organization(api: PacedApi, account: Mapping[str, Any]) -> str:
+    """The organization to sweep: the source's account, else the token's user's."""
+    known = account.get("organization") or account.get("id")
+    if known:
+        return str(known)
+    user = (await api.get("/users/me")).get("resource") or {}
+    organization = user.get("current_organization") if isinstance(user, dict) else None
+    if not isinstance(organization, str) or not organization:
+        raise ApiError("forbidden", "The Calendly source names no organization to import.")
+    return organization
 
 
 async def _invitees(api: PacedApi, event_uri: str) -> list[dict[str, Any]]:
