@@ -15,6 +15,7 @@ from typing import Any
 from consumers.imports.importer import Cursor, Deletions, Page, SyncScope, sync_event
 from consumers.imports.jobs import SyncJob
 from consumers.imports.paced import ApiError, PacedApi
+from consumers.versions import parse_time
 from schemas import CloudEvent
 from schemas.envelope import format_time
 from schemas.store import contacts
@@ -70,7 +71,9 @@ class GhlImporter:
             )
         last = found[-1].get("searchAfter") if found else None
         more = len(found) >= self._limit and last is not None
-        return Page(events, {"search_after": last} if more else None, len(found))
+        times = [parse_time(contact.get("dateUpdated")) for contact in found]
+        watermark = max((t for t in times if t is not None), default=None)
+        return Page(events, {"search_after": last} if more else None, len(found), watermark)
 
     def deleted_event(
         self, job: SyncJob, account: Mapping[str, Any], record_id: str, now: datetime

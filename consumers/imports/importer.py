@@ -32,6 +32,9 @@ class Page:
     cursor: Cursor | None
     """Where the next page starts; None when this was the last."""
     processed: int
+    watermark: datetime | None = None
+    """The latest provider update time among the page's records: an incremental sync
+    starts from the last completed sync's, in the provider's own clock."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ class SyncScope:
     job: SyncJob
     account: Mapping[str, Any]
     since: datetime | None
-    """Incremental: records changed since (the last completed sync's start)."""
+    """Incremental: records changed since (the last completed sync's watermark)."""
     now: datetime
     extra: Mapping[str, Any] = field(default_factory=dict)
 

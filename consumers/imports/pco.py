@@ -17,6 +17,7 @@ from typing import Any
 from consumers.imports.importer import Cursor, Deletions, Page, SyncScope, sync_event
 from consumers.imports.jobs import SyncJob
 from consumers.imports.paced import PacedApi
+from consumers.versions import parse_time
 from schemas import CloudEvent
 from schemas.envelope import format_time
 from schemas.store import members
@@ -62,7 +63,9 @@ class PcoImporter:
         ]
         last = people[-1]["id"] if people else after
         more = len(people) >= self._per_page and bool((body.get("meta") or {}).get("next"))
-        return Page(events, {"after_id": last} if more else None, len(people))
+        times = [parse_time((p.get("attributes") or {}).get("updated_at")) for p in people]
+        watermark = max((t for t in times if t is not None), default=None)
+        return Page(events, {"after_id": last} if more else None, len(people), watermark)
 
     def deleted_event(
         self, job: SyncJob, account: Mapping[str, Any], record_id: str, now: datetime

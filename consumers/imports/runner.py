@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -34,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from consumers.imports.importer import Importer, SyncScope
 from consumers.imports.jobs import SyncJob, SyncJobs
 from consumers.imports.paced import ApiError, PacedApi
-from consumers.versions import row_version
+from consumers.versions import parse_time, row_version
 from schemas import CloudEvent
 from schemas.sync_store import (
     SYNC_CANCELED,
@@ -46,6 +47,7 @@ from schemas.sync_store import (
 
 log = logging.getLogger("hookgate.imports")
 
+WATERMARK = "watermark"
 Publish = Callable[[Sequence[CloudEvent]], Awaitable[None]]
 DELETE_BATCH = 500
 
@@ -152,6 +154,7 @@ class SyncRunner:
         phase = job.phase
         if phase == "fetch":
             cursor = job.cursor
+            watermark = parse_time((cursor or {}).get(WATERMARK))
             while True:
                 current = await self._jobs.get(job.id)
                 if current is None or current.cancel_requested:
@@ -164,12 +167,17 @@ class SyncRunner:
                 if page.events:
                     await self._publish(page.events)
                 done = page.cursor is None
+                if page.watermark is not None:
+                    watermark = max(watermark or page.watermark, page.watermark)
                 cursor = page.cursor
+                saved = dict(cursor or {})
+                if watermark is not None:
+                    saved[WATERMARK] = watermark.isoformat()
                 if not await self._jobs.save(
                     job,
                     self.owner,
                     self._clock(),
-                    cursor=cursor or {},
+                    cursor=saved,
                     processed=page.processed,
                     published=len(page.events),
                     phase="settle" if done else None,
@@ -189,20 +197,23 @@ class SyncRunner:
         return SYNC_COMPLETED, None
 
     async def _since(self, job: SyncJob) -> datetime | None:
-        """Incremental: the start of the source's last completed sync (None: sweep all)."""
+        """Incremental: the newest provider update time the source's last completed
+        sync saw (its start where it saw none); None (sweep all) without one."""
         if job.full:
             return None
         query = (
-            select(syncs.c.started_at)
+            select(syncs.c.started_at, syncs.c.cursor)
             .where(and_(syncs.c.source_id == job.source_id, syncs.c.status == SYNC_COMPLETED))
             .order_by(syncs.c.started_at.desc())
             .limit(1)
         )
         async with self._engine.connect() as connection:
-            found = (await connection.execute(query)).scalar()
-        if not isinstance(found, datetime):
+            found = (await connection.execute(query)).first()
+        if found is None:
             return None
-        return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+        started, cursor = found
+        watermark = parse_time(json.loads(cursor).get(WATERMARK)) if cursor else None
+        return watermark or parse_time(started)
 
     async def _settle(self, job: SyncJob) -> None:
         """Wait until the applier took every event the job published."""

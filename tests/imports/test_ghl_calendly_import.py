@@ -85,11 +85,14 @@ async def test_calendly_import_sweeps_the_last_30_days_and_the_future(
         third = await sync(gateway, source)
     async with engine.connect() as connection:
         rows = await connection.execute(
-            select(bookings.c.email, bookings.c.status, bookings.c.cancel_reason).where(
-                bookings.c.tenant == "acme"
-            )
+            select(
+                bookings.c.invitee_uri,
+                bookings.c.email,
+                bookings.c.status,
+                bookings.c.cancel_reason,
+            ).where(bookings.c.tenant == "acme")
         )
-        stored = {row[0]: (row[1], row[2]) for row in rows}
+        stored = {row[0].rpartition("/")[2]: tuple(row[1:]) for row in rows}
 
     swept = [*future, *recent]
     assert first["status"] == "completed", first
@@ -97,7 +100,7 @@ async def test_calendly_import_sweeps_the_last_30_days_and_the_future(
     assert counts(second)["unchanged"] == 6, second
     assert (counts(third)["updated"], counts(third)["unchanged"]) == (1, 5), third
     assert stored == {
-        i.email: (i.status, "Sick" if i.status == "canceled" else None)
+        i.uuid: (i.email, i.status, "Sick" if i.status == "canceled" else None)
         for event in swept
         for i in event.invitees.values()
     }
