@@ -73,8 +73,12 @@ class HandlerRegistry:
 
         return decorate
 
-    def resolve(self, event_type: str) -> Handler | None:
-        return self._handlers.get(event_type)
+    def resolve(self, event_type: str, *, synced: bool = False) -> Handler | None:
+        """The handler of `event_type` as a webhook's (or, `synced`, as a sync's) event;
+        a type only syncs publish resolves to its sync handler either way."""
+        if synced:
+            return self._synced.get(event_type)
+        return self._handlers.get(event_type) or self._synced.get(event_type)
 
     @property
     def event_types(self) -> frozenset[str]:
