@@ -25,6 +25,7 @@ from consumers.imports.jobs import SyncJobs
 from consumers.imports.paced import PacedApi
 from consumers.imports.pco import PcoImporter
 from consumers.imports.runner import SyncRunner
+from consumers.imports.schedule import ReconcileSchedule
 from consumers.oauth.api import OAuthBearer
 from consumers.oauth.connect import ProviderFacts
 from consumers.oauth.keeper import TokenKeeper
@@ -113,11 +114,24 @@ class Imports:
 
     @contextlib.asynccontextmanager
     async def running(self, context: GatewayContext) -> AsyncIterator[None]:
-        """Run sync jobs in this process while the app runs."""
-        _, runner = self._made(context)
+        """Run sync jobs, and start the scheduled reconciliations, while the app runs."""
+        jobs, runner = self._made(context)
+        settings = context.settings
+        schedule = ReconcileSchedule(
+            context.engine,
+            jobs,
+            IMPORTERS,
+            incremental_seconds=settings.reconcile_seconds,
+            full_seconds=settings.full_reconcile_seconds,
+            clock=context.clock,
+            started=runner.wake,
+        )
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http:
             self._access.apis = SourceApis(context, http)
-            async with running(runner.run_forever(), name="hookgate-sync-runner"):
+            async with (
+                running(runner.run_forever(), name="hookgate-sync-runner"),
+                running(schedule.run_forever(), name="hookgate-reconcile-schedule"),
+            ):
                 yield
 
 
