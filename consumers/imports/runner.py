@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.imports.importer import Importer, SyncScope
 from consumers.imports.jobs import SyncJob, SyncJobs
+from consumers.imports.metrics import ImportMetrics
 from consumers.imports.paced import ApiError, PacedApi
 from consumers.versions import parse_time, row_version
 from schemas import CloudEvent
@@ -91,6 +92,7 @@ class SyncRunner:
         *,
         settings: RunnerSettings | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: ImportMetrics | None = None,
     ) -> None:
         self._engine = engine
         self._jobs = jobs
@@ -99,6 +101,7 @@ class SyncRunner:
         self._publish = publish
         self._settings = settings or RunnerSettings()
         self._clock = clock
+        self._metrics = metrics
         self.owner = "runner_" + secrets.token_hex(8)
         self._wake = asyncio.Event()
 
@@ -140,7 +143,23 @@ class SyncRunner:
                 SYNC_FAILED,
                 f"The sync stopped on an internal error ({type(exc).__name__}).",
             )
-        await self._jobs.finish(job, self.owner, self._clock(), status, error)
+        if not await self._jobs.finish(job, self.owner, self._clock(), status, error):
+            return
+        ended = await self._jobs.get(job.id)
+        if self._metrics is not None and ended is not None:
+            self._metrics.finished(ended, reconciliation=await self._imported_before(job))
+
+    async def _imported_before(self, job: SyncJob) -> bool:
+        """Whether a sync of the source completed before this one began."""
+        query = select(syncs.c.id).where(
+            and_(
+                syncs.c.source_id == job.source_id,
+                syncs.c.status == SYNC_COMPLETED,
+                syncs.c.started_at < job.started_at,
+            )
+        )
+        async with self._engine.connect() as connection:
+            return (await connection.execute(query.limit(1))).first() is not None
 
     async def _sweep(self, job: SyncJob) -> tuple[str, str | None]:
         importer = self._importers.get(job.provider)

@@ -22,6 +22,7 @@ from consumers.imports.calendly import CalendlyImporter
 from consumers.imports.ghl import GhlImporter
 from consumers.imports.importer import Importer
 from consumers.imports.jobs import SyncJobs
+from consumers.imports.metrics import ImportMetrics
 from consumers.imports.paced import PacedApi
 from consumers.imports.pco import PcoImporter
 from consumers.imports.runner import SyncRunner
@@ -105,6 +106,7 @@ class Imports:
                 self._access,
                 publisher_of(context),
                 clock=context.clock,
+                metrics=ImportMetrics(context.metrics.registry),
             )
         return self._jobs, self._runner
 

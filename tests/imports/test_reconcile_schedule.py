@@ -43,8 +43,17 @@ async def test_scheduled_syncs_follow_the_settings_and_the_full_one_finds_a_merg
             view for view in listed["syncs"] if view["mode"] == "full" and view["id"] != first["id"]
         )
         scheduled_full = await finished(gateway, scheduled_full["id"])
+        completed_full = 'hookgate_syncs_total{mode="full",provider="pco",status="completed"} 2.0'
+        async with asyncio.timeout(10):  # counted just after the sync's row is final
+            while completed_full not in (metrics := (await gateway.client.get("/metrics")).text):
+                await asyncio.sleep(0.05)
 
     assert "incremental" in modes
     assert scheduled_full["status"] == "completed", scheduled_full
     assert counts(scheduled_full)["deleted"] == 1
     assert counts(scheduled_full)["processed"] == 19
+    found = [
+        line for line in metrics.splitlines() if line.startswith("hookgate_reconcile_changes_total")
+    ]
+    assert found, metrics
+    assert float(found[0].split()[-1]) >= 1, found
