@@ -34,11 +34,17 @@ from consumers.handlers.ghl import GhlHandler
 from consumers.handlers.pco import PcoHandler
 from consumers.registry import HandlerRegistry, PreparedHandler
 from consumers.upsert import insert_missing, keys_in
-from schemas import CloudEvent
+from schemas import CloudEvent, MalformedPayload
 from schemas.store import bookings, contacts, members
 from schemas.sync_store import sync_seen, syncs
 
-CREATED, UPDATED, UNCHANGED, DELETED = "created", "updated", "unchanged", "deleted"
+CREATED, UPDATED, UNCHANGED, DELETED, FAILED = (
+    "created",
+    "updated",
+    "unchanged",
+    "deleted",
+    "failed",
+)
 RECONCILED = "reconciled"
 
 
@@ -52,6 +58,9 @@ class Synced:
     deleted: bool
     parts: list[tuple[CloudEvent, Any]] = field(default_factory=list)
     """The webhook-shaped events the record became, each with its prepared item."""
+    failed: bool = False
+    """The record could not be read as its provider's handler reads it: counted in
+    `items_failed` (and applied, so the sync does not wait for it), nothing written."""
 
 
 Adapt = Callable[[CloudEvent], tuple[list[CloudEvent], bool]]
@@ -76,8 +85,11 @@ class CountedSync(PreparedHandler[Synced]):
         self._version_of = version_of
 
     def prepare(self, event: CloudEvent) -> Synced:
-        events, deleted = self._adapt(event)
-        parts = [(each, self._inner.prepare(each)) for each in events]
+        try:
+            events, deleted = self._adapt(event)
+            parts = [(each, self._inner.prepare(each)) for each in events]
+        except (MalformedPayload, ValueError, KeyError, TypeError, AttributeError):
+            return Synced(record_id=event.subject, version=0, deleted=False, failed=True)
         return Synced(
             record_id=event.subject,
             version=self._version_of(parts[0][1]),
@@ -95,12 +107,12 @@ class CountedSync(PreparedHandler[Synced]):
         for event, item in prepared:
             key = (event.tenant, item.record_id)
             current = before.get(key)
-            outcome = _outcome(current, item)
-            if outcome != UNCHANGED:
+            outcome = FAILED if item.failed else _outcome(current, item)
+            if outcome in (CREATED, UPDATED, DELETED):
                 before[key] = (item.version, item.deleted)
             sync_id = event.syncid or ""
             counts[sync_id][outcome] += 1
-            if not item.deleted:
+            if not item.deleted and not item.failed:
                 seen.append({"sync_id": sync_id, "item_key": item.record_id})
         await insert_missing(connection, sync_seen, seen, key=("sync_id", "item_key"))
         for sync_id, counted in counts.items():
@@ -112,6 +124,7 @@ class CountedSync(PreparedHandler[Synced]):
                     items_updated=syncs.c.items_updated + counted[UPDATED],
                     items_unchanged=syncs.c.items_unchanged + counted[UNCHANGED],
                     items_deleted=syncs.c.items_deleted + counted[DELETED],
+                    items_failed=syncs.c.items_failed + counted[FAILED],
                     items_applied=syncs.c.items_applied + sum(counted.values()),
                 )
             )
