@@ -58,10 +58,9 @@ class PacedApi(ProviderApi):
     ) -> httpx.Response:
         for _ in range(self._max_retries + 1):
             await self._wait_turn()
-            sent_at = time.monotonic()
             response = await super()._send(method, url, auth, options)
             if response.status_code != 429:
-                self._pace(response.headers, sent_at)
+                self._pace(response.headers)
                 return response
             self.retries += 1
             self._not_before = time.monotonic() + _retry_after(response.headers)
@@ -73,15 +72,18 @@ class PacedApi(ProviderApi):
             self.waits += 1
             await self._sleep(min(delay, MAX_WAIT_SECONDS))
 
-    def _pace(self, headers: httpx.Headers, sent_at: float) -> None:
-        """Read the answer's rate headers: wait before the next call if the window is spent."""
+    def _pace(self, headers: httpx.Headers) -> None:
+        """Read the answer's rate headers: wait before the next call if the window is spent.
+
+        PCO's window opens at its first request: the answer's arrival is the latest that
+        can have been, so a period from then the window has surely closed."""
         now = time.monotonic()
         if "x-pco-api-request-rate-count" in headers:
             count = _number(headers.get("x-pco-api-request-rate-count"))
             limit = _number(headers.get("x-pco-api-request-rate-limit"))
             period = _number(headers.get("x-pco-api-request-rate-period"))
             if count == 1 or self._window_started is None:
-                self._window_started = sent_at
+                self._window_started = now
             if limit and count is not None and count >= limit and period:
                 self._not_before = max(self._not_before, self._window_started + period + 0.05)
                 self._window_started = None
