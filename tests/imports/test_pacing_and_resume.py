@@ -5,13 +5,15 @@ emulator (on the real clock), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.runtime.serve import build_app
 from schemas.store import members
+from schemas.sync_store import syncs
 from tests.emulators.ratelimit import FixedWindowLimiter
 from tests.emulators.suite import ProviderEmulators
 from tests.gateway.connecting import connect_settings
@@ -119,3 +121,41 @@ async def test_one_sync_at_a_time_and_a_canceled_one_deletes_nothing(
     assert live == 250
     assert (unknown.status_code, unknown.json()["error"]) == (404, "unknown_sync")
     assert bad_mode.status_code == 400
+
+
+async def test_a_sync_whose_process_died_holding_the_lease_resumes_when_it_expires(
+    tmp_path: Path, store_url: str, providers: ProviderEmulators, engine: AsyncEngine
+) -> None:
+    app_id, secret = await pco_source(providers, 600)
+    limit(providers, 2, 1)
+    settings = connect_settings(tmp_path, providers, database_url=store_url)
+    async with running_gateway(settings, build_app) as gateway:
+        source = (
+            await gateway.add_source(
+                "pco", tenant="church", credentials={"app_id": app_id, "secret": secret}
+            )
+        )["id"]
+        sync_id = await start_sync(gateway, source)
+        async with asyncio.timeout(30):
+            while (await gateway.admin.get(f"/admin/syncs/{sync_id}")).json()[
+                "items_processed"
+            ] < 200:
+                await asyncio.sleep(0.02)
+    # as a process killed with -9 leaves it: the lease held by an owner that is gone
+    expires = datetime.now(UTC) + timedelta(seconds=2)
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(syncs)
+            .where(syncs.c.id == sync_id)
+            .values(lease_owner="runner_killed", lease_expires_at=expires)
+        )
+    pages_before = providers.pco.counters.people_pages
+    async with running_gateway(settings, build_app, migrate=False) as gateway:
+        await asyncio.sleep(1)
+        while_held = providers.pco.counters.people_pages
+        view = await finished(gateway, sync_id)
+
+    assert while_held == pages_before
+    assert view["status"] == "completed", view
+    assert (counts(view)["processed"], counts(view)["created"]) == (600, 600), view
+    assert providers.pco.counters.people_pages <= 6 + 1
