@@ -117,7 +117,11 @@ class SyncRunner:
                 log.exception("claiming a sync failed; retrying later")
                 job = None
             if job is not None:
-                await self.run(job)
+                try:
+                    await self.run(job)
+                except Exception:  # the store refused the ending: the lease expires, it resumes
+                    log.exception("sync %s could not be finished; it resumes later", job.id)
+                    await asyncio.sleep(self._settings.poll_seconds)
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
