@@ -105,6 +105,11 @@ async def test_pco_import_counts_changes_and_deletions_exactly(
             ]
             assert third["duration_ms"] >= 0
             assert third["finished_at"] is not None
+            shown = (await gateway.admin.get(f"/admin/sources/{source}")).json()["last_sync"]
+            everyone = (await gateway.admin.get("/admin/sources")).json()["sources"]
+            assert shown["id"] == third["id"]
+            assert (shown["status"], shown["items_deleted"]) == ("completed", 5)
+            assert [s["last_sync"]["id"] for s in everyone] == [third["id"]]
 
 
 async def test_a_webhook_newer_than_the_imported_record_survives_the_import(
