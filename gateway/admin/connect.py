@@ -17,7 +17,7 @@ any of those. A test that finds the credentials refused moves the source to `err
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -34,7 +34,7 @@ from gateway.admin.oauth_state import LIFETIME as STATE_LIFETIME
 from gateway.admin.oauth_state import OAuthState, StateSigner, new_verifier
 from gateway.ingress.responses import JSON, error
 from gateway.ingress.source_cache import SourceCache
-from gateway.store.sources import SourceRepository
+from gateway.store.sources import SourceRecord, SourceRepository
 from schemas.tables import SOURCE_ACTIVE, SOURCE_ERROR
 
 MAX_REDIRECT_CHARS = 2000
@@ -83,7 +83,9 @@ class ConnectRoutes:
         signer: StateSigner,
         public_url: str,
         clock: Callable[[], datetime],
+        on_connected: Sequence[Callable[[SourceRecord], Awaitable[object]]] = (),
     ) -> None:
+        self._on_connected = list(on_connected)
         self._connectors = connectors
         self._repository = repository
         self._cache = cache
@@ -170,6 +172,8 @@ class ConnectRoutes:
             now=self._clock(),
         )
         self._cache.invalidate(source.id)
+        for hook in self._on_connected:  # the initial import
+            await hook(source)
         if state.redirect_to:
             return RedirectResponse(
                 with_query(state.redirect_to, {"source_id": source.id, "status": "active"}),

@@ -9,7 +9,7 @@ connecting and testing are rare, and nothing is left open at shutdown.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import httpx
@@ -29,6 +29,7 @@ from gateway.admin.oauth_state import StateSigner
 from gateway.app import GatewayContext
 from gateway.runtime.credentials import RepositoryTokenStore
 from gateway.settings import Settings
+from gateway.store.sources import SourceRecord
 
 HTTP_TIMEOUT_SECONDS = 30.0
 FACTS: tuple[ProviderFacts, ...] = (GoogleConnect(), PcoConnect(), GhlConnect(), CalendlyConnect())
@@ -124,11 +125,16 @@ class ProviderConnection:
         return self._clock()
 
 
+ConnectedHook = Callable[[GatewayContext], Callable[[SourceRecord], Awaitable[object]]]
+
+
 class Connections:
     """One app's connect routes, made when its lifespan asks for the first of them and
-    shared by the admin and the public ones."""
+    shared by the admin and the public ones. `on_connected`: what follows a completed
+    connection (given the app's context), e.g. the initial import."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_connected: Sequence[ConnectedHook] = ()) -> None:
+        self._on_connected = list(on_connected)
         self._routes: ConnectRoutes | None = None
 
     def _made(self, context: GatewayContext) -> ConnectRoutes:
@@ -140,6 +146,7 @@ class Connections:
                 signer=StateSigner(context.box.channel_token_keys, context.box, context.clock),
                 public_url=context.settings.resolved_public_url,
                 clock=context.clock,
+                on_connected=[hook(context) for hook in self._on_connected],
             )
         return self._routes
 

@@ -132,8 +132,8 @@ async def _trim_forever(spool: Spool) -> None:
 
 def build_app(settings: Settings) -> Starlette:
     google = ServeGoogle(settings)
-    connections = Connections()
     imports = Imports()
+    connections = Connections(on_connected=[imports.on_connected])
 
     @contextlib.asynccontextmanager
     async def consumers(context: GatewayContext) -> AsyncIterator[None]:

@@ -10,7 +10,7 @@ through a `TokenKeeper` (refresh ahead of expiry and once on a 401).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -35,6 +35,7 @@ from gateway.admin.syncs import SyncRoutes
 from gateway.app import GatewayContext
 from gateway.runtime.connect import HTTP_TIMEOUT_SECONDS, oauth_app
 from gateway.runtime.credentials import RepositoryTokenStore
+from gateway.store.sources import SourceRecord
 from gateway.tasks import running
 from schemas import BusRecord, CloudEvent
 
@@ -109,6 +110,25 @@ class Imports:
                 metrics=ImportMetrics(context.metrics.registry),
             )
         return self._jobs, self._runner
+
+    def on_connected(self, context: GatewayContext) -> Callable[[SourceRecord], Awaitable[None]]:
+        """The initial import of a source just connected (a full sync, started now)."""
+        jobs, runner = self._made(context)
+
+        async def start_import(source: SourceRecord) -> None:
+            if source.provider not in IMPORTERS or not source.has_credentials:
+                return
+            started = await jobs.create(
+                source_id=source.id,
+                provider=source.provider,
+                tenant=source.tenant,
+                mode="full",
+                now=context.clock(),
+            )
+            if started is not None:
+                runner.wake()
+
+        return start_import
 
     def admin_routes(self, context: GatewayContext) -> Sequence[BaseRoute]:
         jobs, runner = self._made(context)
