@@ -47,6 +47,8 @@ class HandlerRegistry:
     """Maps CloudEvent types to handlers."""
 
     _handlers: dict[str, Handler] = field(default_factory=dict)
+    _synced: dict[str, Handler] = field(default_factory=dict)
+    """Handlers of events published by a sync (`syncid` set), by type."""
 
     def register(self, event_types: Iterable[str], handler: Handler) -> None:
         """Route each of `event_types` to `handler`; a type has one handler."""
@@ -54,6 +56,13 @@ class HandlerRegistry:
             if event_type in self._handlers:
                 raise ValueError(f"event type {event_type!r} already has a handler")
             self._handlers[event_type] = handler
+
+    def register_synced(self, event_types: Iterable[str], handler: Handler) -> None:
+        """Route each of `event_types`, when a sync published it, to `handler`."""
+        for event_type in event_types:
+            if event_type in self._synced:
+                raise ValueError(f"synced event type {event_type!r} already has a handler")
+            self._synced[event_type] = handler
 
     def handles(self, *event_types: str) -> Callable[[Handler], Handler]:
         """Decorator form of `register`."""
@@ -64,12 +73,16 @@ class HandlerRegistry:
 
         return decorate
 
-    def resolve(self, event_type: str) -> Handler | None:
-        return self._handlers.get(event_type)
+    def resolve(self, event_type: str, *, synced: bool = False) -> Handler | None:
+        """The handler of `event_type` as a webhook's (or, `synced`, as a sync's) event;
+        a type only syncs publish resolves to its sync handler either way."""
+        if synced:
+            return self._synced.get(event_type)
+        return self._handlers.get(event_type) or self._synced.get(event_type)
 
     @property
     def event_types(self) -> frozenset[str]:
-        return frozenset(self._handlers)
+        return frozenset(self._handlers) | frozenset(self._synced)
 
     def route(
         self, events: Sequence[CloudEvent]
@@ -78,7 +91,10 @@ class HandlerRegistry:
         groups: dict[int, tuple[Handler, list[CloudEvent]]] = {}
         unhandled: list[CloudEvent] = []
         for event in events:
-            handler = self._handlers.get(event.type)
+            if event.syncid is None:
+                handler = self._handlers.get(event.type)
+            else:
+                handler = self._synced.get(event.type)
             if handler is None:
                 unhandled.append(event)
                 continue

@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 import uvloop
 from pydantic import ValidationError
 
-from gateway.commands import CommandError, consume, migrate, replay, send, serve, sources
+from gateway.commands import CommandError, consume, migrate, replay, send, serve, sources, sync
 from gateway.logs import configure_logging
 from gateway.settings import Settings
 
-COMMANDS: tuple[ModuleType, ...] = (serve, consume, migrate, sources, send, replay)
+COMMANDS: tuple[ModuleType, ...] = (serve, consume, migrate, sources, send, replay, sync)
 
 T = TypeVar("T")
 

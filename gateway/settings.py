@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     google_resync_seconds: float = Field(default=3600.0, ge=0)
     """A watched Google calendar not synced for this long is synced again (notifications
     get lost now and then); 0 turns it off."""
+    reconcile_seconds: float = Field(default=21_600.0, ge=0)
+    """Every active source with credentials is synced incrementally this often (PCO and
+    GHL by update time, Calendly its future window); 0 turns it off."""
+    full_reconcile_seconds: float = Field(default=86_400.0, ge=0)
+    """... and in full this often (which finds deletions webhooks missed); 0: never."""
     google_sync_concurrency: int = Field(default=8, ge=1)
     """Google calendar syncs run at once per process, over all calendars; more wait."""
     google_api_base: str = "https://www.googleapis.com"

@@ -47,6 +47,12 @@ class CloudEvent(BaseModel):
     partitionkey: str
     data: bytes
     """The event data, JSON-encoded."""
+    syncid: str | None = None
+    """Extension `syncid`: the import that published this event (`….synced`, and the
+    `….deleted` of a reconciliation); None on webhook events."""
+    reason: str | None = None
+    """Extension `reason`: why an event was made where it is not the provider's word
+    (`reconciled`: a full sync did not see the record)."""
 
     def data_json(self) -> Any:
         """The decoded event data."""
@@ -54,6 +60,14 @@ class CloudEvent(BaseModel):
 
     def kafka_headers(self) -> KafkaHeaders:
         """The CloudEvents Kafka binding headers (binary content mode)."""
+        headers = self._core_headers()
+        if self.syncid is not None:
+            headers.append(("ce_syncid", self.syncid.encode()))
+        if self.reason is not None:
+            headers.append(("ce_reason", self.reason.encode()))
+        return headers
+
+    def _core_headers(self) -> KafkaHeaders:
         return [
             ("ce_specversion", b"1.0"),
             ("ce_id", self.id.encode()),
@@ -96,11 +110,15 @@ class CloudEvent(BaseModel):
             "provider": attrs["ce_provider"],
             "partitionkey": key.decode() if key else "",
             "data": value,
+            "syncid": attrs.get("ce_syncid"),
+            "reason": attrs.get("ce_reason"),
         }
         event = cls.__new__(cls)
         object.__setattr__(event, "__dict__", fields)
         object.__setattr__(
-            event, "__pydantic_fields_set__", fields.keys() - {"specversion", "datacontenttype"}
+            event,
+            "__pydantic_fields_set__",
+            fields.keys() - {"specversion", "datacontenttype", "syncid", "reason"},
         )
         object.__setattr__(event, "__pydantic_extra__", None)
         object.__setattr__(event, "__pydantic_private__", None)

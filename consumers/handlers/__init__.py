@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from consumers.handlers import calendly, ghl, ghl_install, pco
+from consumers.handlers import calendly, ghl, ghl_install, pco, pco_merger, synced
 from consumers.registry import HandlerRegistry
 
 
@@ -11,6 +11,8 @@ def build_registry() -> HandlerRegistry:
     registry = HandlerRegistry()
     calendly.register(registry)
     pco.register(registry)
+    pco_merger.register(registry)
     ghl.register(registry)
     ghl_install.register(registry)
+    synced.register(registry)
     return registry

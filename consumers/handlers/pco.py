@@ -43,8 +43,8 @@ EMAIL_TYPES = tuple(f"pco.email.{action}" for action in _ACTIONS)
 PHONE_TYPES = tuple(f"pco.phone_number.{action}" for action in _ACTIONS)
 EVENT_TYPES = PERSON_TYPES + EMAIL_TYPES + PHONE_TYPES
 
-_MEMBER_KEY = ("tenant", "pco_person_id")
-_MEMBER_COLUMNS = ("first_name", "last_name", "status", "deleted_at")
+MEMBER_KEY = ("tenant", "pco_person_id")
+MEMBER_COLUMNS = ("first_name", "last_name", "status", "deleted_at")
 _EMAIL_COLUMNS = ("pco_person_id", "address", "is_primary", "deleted_at")
 _PHONE_COLUMNS = ("pco_person_id", "number", "raw_number", "is_primary", "deleted_at")
 
@@ -92,7 +92,7 @@ class PcoHandler(PreparedHandler[Prepared]):
         emails = [item.row for _, item in prepared if item.table is member_emails]
         phones = [(event, item.row) for event, item in prepared if item.table is member_phones]
         touched = {(event.tenant, item.person) for event, item in prepared if item.person}
-        await upsert(connection, members, people, key=_MEMBER_KEY, update=_MEMBER_COLUMNS)
+        await upsert(connection, members, people, key=MEMBER_KEY, update=MEMBER_COLUMNS)
         if phones:
             regions = await default_regions(connection, {event.source for event, _ in phones})
             for event, row in phones:
@@ -117,7 +117,7 @@ class PcoHandler(PreparedHandler[Prepared]):
                 connection,
                 members,
                 [{"tenant": tenant, "pco_person_id": person} for tenant, person in keys],
-                key=_MEMBER_KEY,
+                key=MEMBER_KEY,
             )
             if emails:
                 await _derive(connection, keys, "email", member_emails, member_emails.c.address)

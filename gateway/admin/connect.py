@@ -19,7 +19,7 @@ the credentials refused moves the source to `error`.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -37,7 +37,7 @@ from gateway.admin.oauth_state import OAuthState, StateSigner, new_verifier
 from gateway.admin.provisioning import Provisioning
 from gateway.ingress.responses import JSON, error
 from gateway.ingress.source_cache import SourceCache
-from gateway.store.sources import SourceRepository
+from gateway.store.sources import SourceRecord, SourceRepository
 from schemas.tables import SOURCE_ACTIVE, SOURCE_ERROR
 
 MAX_REDIRECT_CHARS = 2000
@@ -87,8 +87,10 @@ class ConnectRoutes:
         public_url: str,
         clock: Callable[[], datetime],
         provisioning: Provisioning | None = None,
+        on_connected: Sequence[Callable[[SourceRecord], Awaitable[object]]] = (),
     ) -> None:
         self._provisioning = provisioning
+        self._on_connected = list(on_connected)
         self._connectors = connectors
         self._repository = repository
         self._cache = cache
@@ -177,6 +179,8 @@ class ConnectRoutes:
         self._cache.invalidate(source.id)
         if self._provisioning is not None:
             await self._provisioning.provision(source)
+        for hook in self._on_connected:  # the initial import
+            await hook(source)
         if state.redirect_to:
             return RedirectResponse(
                 with_query(state.redirect_to, {"source_id": source.id, "status": "active"}),

@@ -202,13 +202,21 @@ class SourcesAdmin:
 
     async def list(self, request: Request) -> Response:
         found = await self._repository.list(request.query_params.get("provider"))
-        return JSON({"sources": [describe(s, self._public_url) for s in found]})
+        last = await self._repository.last_syncs([source.id for source in found])
+        return JSON(
+            {
+                "sources": [
+                    describe(s, self._public_url) | {"last_sync": last.get(s.id)} for s in found
+                ]
+            }
+        )
 
     async def show(self, request: Request) -> Response:
         source = await self._repository.get(request.path_params["source_id"])
         if source is None:
             return _not_found()
-        return JSON(describe(source, self._public_url))
+        last = await self._repository.last_syncs([source.id])
+        return JSON(describe(source, self._public_url) | {"last_sync": last.get(source.id)})
 
     async def remove(self, request: Request) -> Response:
         source = await self._repository.get(request.path_params["source_id"])

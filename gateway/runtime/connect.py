@@ -9,7 +9,7 @@ connecting and testing are rare, and nothing is left open at shutdown.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ from gateway.app import GatewayContext
 from gateway.google.channels import ChannelError, ChannelManager
 from gateway.runtime.credentials import RepositoryTokenStore
 from gateway.settings import Settings
+from gateway.store.sources import SourceRecord
 
 HTTP_TIMEOUT_SECONDS = 30.0
 FACTS: tuple[ProviderFacts, ...] = (GoogleConnect(), PcoConnect(), GhlConnect(), CalendlyConnect())
@@ -180,14 +181,22 @@ class ProviderConnection:
         return self._clock()
 
 
+ConnectedHook = Callable[[GatewayContext], Callable[[SourceRecord], Awaitable[object]]]
+
+
 class Connections:
     """One app's connect routes, made when its lifespan asks for the first of them and
-    shared by the admin and the public ones."""
+    shared by the admin and the public ones. `on_connected`: what follows a completed
+    connection (given the app's context), e.g. the initial import."""
 
-    def __init__(self, channels: Channels | None = None) -> None:
+    def __init__(
+        self, channels: Channels | None = None, on_connected: Sequence[ConnectedHook] = ()
+    ) -> None:
         """`channels`: Google's channel manager of the serving process, which Google's
-        webhooks are provisioned with (without it Google sources get no channel)."""
+        webhooks are provisioned with (without it Google sources get no channel);
+        `on_connected`: what follows a connection (the initial import)."""
         self._channels = channels
+        self._on_connected = list(on_connected)
         self._routes: ConnectRoutes | None = None
         self._provisioning: Provisioning | None = None
 
@@ -218,6 +227,7 @@ class Connections:
                 public_url=context.settings.resolved_public_url,
                 clock=context.clock,
                 provisioning=self._provisioning,
+                on_connected=[hook(context) for hook in self._on_connected],
             )
         return self._routes
 

@@ -30,6 +30,7 @@ from gateway.runtime.connect import Connections
 from gateway.runtime.credentials import RepositoryCredentialStore
 from gateway.runtime.poller import metrics_poller
 from gateway.runtime.stack import stack_settings
+from gateway.runtime.syncs import Imports
 from gateway.settings import Settings
 from gateway.tasks import running
 from schemas import CloudEvent
@@ -131,7 +132,8 @@ async def _trim_forever(spool: Spool) -> None:
 
 def build_app(settings: Settings) -> Starlette:
     google = ServeGoogle(settings)
-    connections = Connections(google.channels)
+    imports = Imports()
+    connections = Connections(google.channels, on_connected=[imports.on_connected])
 
     @contextlib.asynccontextmanager
     async def consumers(context: GatewayContext) -> AsyncIterator[None]:
@@ -143,10 +145,11 @@ def build_app(settings: Settings) -> Starlette:
 
     return create_app(
         settings,
-        background=[metrics_poller, google.renewing, consumers],
+        background=[metrics_poller, google.renewing, consumers, imports.running],
         admin_routes=[
             connections.admin_routes,  # first: its Google disconnect is the full one
             lambda context: google_admin_routes(google.channels(context)),
+            imports.admin_routes,
         ],
         public_routes=[connections.public_routes],
         on_source_remove=[lambda context: google.channels(context).on_source_removed],

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store.locked import LockedCredentials, locked_credentials
 from gateway.store.secretbox import SecretBox
+from gateway.store.syncs import latest_syncs
 from schemas.google_store import CHANNEL_ACTIVE, google_channels
 from schemas.tables import (
     SOURCE_ACTIVE,
@@ -146,6 +147,10 @@ class SourceRepository:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [self._record(row._mapping) for row in rows]
+
+    async def last_syncs(self, source_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The latest sync of each source that has one (`gateway.store.syncs`)."""
+        return await latest_syncs(self._engine, source_ids)
 
     async def remove(self, source_id: str) -> bool:
         async with self._engine.begin() as conn:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import schemas.google_store
 import schemas.store
+import schemas.sync_store
 from schemas.tables import metadata
 
 config = context.config

@@ -1,0 +1,1 @@
+"""Imports and reconciliations: provider records pulled, published as `….synced` events."""
