@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -38,7 +40,7 @@ async def test_pco_connect_subscribes_each_people_event_and_its_deliveries_apply
         await providers.pco.add_person(org, "Ada", "Lovelace", emails=["ada@example.com"])
         everyone = len(org.people)  # the initial import's and Ada, delivered by webhook
         applied = await wait_for_rows(engine, members, "acme", everyone)
-        emails = await member_emails(engine, "acme")
+        emails = await member_emails(engine, "acme", waiting_for="ada@example.com")
         redirect_query(await connect(gateway, providers, "pco", held.account))
         again = await gateway.admin.post(f"/admin/sources/{source_id}/webhooks")
 
@@ -160,7 +162,18 @@ async def test_google_connect_opens_one_channel_and_disconnect_stops_it(
     assert (after["status"], after["has_credentials"]) == ("disconnected", False)
 
 
-async def member_emails(engine: AsyncEngine, tenant: str) -> set[str]:
-    async with engine.connect() as connection:
-        found = await connection.execute(select(members.c.email).where(members.c.tenant == tenant))
-        return {email for (email,) in found if email}
+async def member_emails(
+    engine: AsyncEngine, tenant: str, *, waiting_for: str, timeout: float = 15.0
+) -> set[str]:
+    """The tenant's members' emails once `waiting_for` is among them (its own delivery,
+    `email.created`, may be applied after its person's), or as they are at `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        async with engine.connect() as connection:
+            found = await connection.execute(
+                select(members.c.email).where(members.c.tenant == tenant)
+            )
+            emails = {email for (email,) in found if email}
+        if waiting_for in emails or time.monotonic() > deadline:
+            return emails
+        await asyncio.sleep(0.1)
