@@ -3,7 +3,9 @@
 A notification has no body: its headers only say that a calendar changed. `exists`
 and `not_exists` become one `google.calendar.changed` event, whose data is a
 `CalendarChange` (`parse_change(event.data)`); the `sync` handshake sent when a
-channel opens is acknowledged and publishes nothing.
+channel opens is acknowledged and publishes nothing: the gateway publishes its own
+change when it opens a channel (`channel_opened`), so the calendar's first full sync
+starts then instead of waiting for a change or the periodic resync.
 """
 
 from __future__ import annotations
@@ -183,6 +185,40 @@ def _normalized(
         data=orjson.dumps(change.model_dump()),
     )
     return Normalized(delivery_id=event_id, events=(event,))
+
+
+def channel_opened(
+    *,
+    source_id: str,
+    tenant: str,
+    calendar_id: str,
+    channel_id: str,
+    resource_id: str,
+    at: datetime,
+) -> CloudEvent:
+    """The `google.calendar.changed` the gateway publishes for a channel it just opened
+    on `calendar_id` (`resource_state` `sync`, `message_number` 0, as no notification
+    has): the consumers sync the calendar in full the first time, and only what
+    changed after that."""
+    change = CalendarChange(
+        calendar_id=calendar_id,
+        channel_id=channel_id,
+        resource_id=resource_id,
+        resource_state=SYNC_STATE,
+        message_number=0,
+        resource_uri="",
+    )
+    return CloudEvent(
+        id=digest_id(source_id, channel_id, "opened"),
+        source=source_uri(PROVIDER, source_id),
+        type=CHANGED,
+        time=at,
+        subject=calendar_id,
+        tenant=tenant,
+        provider=PROVIDER,
+        partitionkey=f"{tenant}:{calendar_id}",
+        data=orjson.dumps(change.model_dump()),
+    )
 
 
 def notified_channel(headers: Mapping[str, str]) -> str | None:

@@ -64,9 +64,22 @@ class CalendlyWebhooks:
         for subscription in subscriptions:
             await api.delete(subscription["id"])
 
+    async def lapsed(
+        self,
+        api: ProviderApi,
+        *,
+        url: str,
+        account: Mapping[str, object],
+        subscriptions: Sequence[Mapping[str, str]],
+    ) -> int:
+        """Calendly disables a subscription after 24 h of failed deliveries (`state`)."""
+        states = await self._pointing_at(api, str(account.get("id") or ""), url)
+        return sum(1 for s in subscriptions if states.get(s["id"]) != "active")
+
     @staticmethod
-    async def _pointing_at(api: ProviderApi, organization: str, url: str) -> list[str]:
-        found: list[str] = []
+    async def _pointing_at(api: ProviderApi, organization: str, url: str) -> dict[str, str]:
+        """The subscriptions to `url`: their uri and state."""
+        found: dict[str, str] = {}
         page: str | None = "/webhook_subscriptions"
         params: dict[str, str] | None = {
             "organization": organization,
@@ -79,7 +92,7 @@ class CalendlyWebhooks:
             body = await api.get(page, params)
             for item in body.get("collection") or ():
                 if isinstance(item, dict) and item.get("callback_url") == url:
-                    found.append(str(item["uri"]))
+                    found[str(item["uri"])] = str(item.get("state") or "")
             following = _object(body.get("pagination")).get("next_page")
             page, params = (following, None) if isinstance(following, str) else (None, None)
         return found

@@ -5,6 +5,8 @@
 before found changed (created, updated or deleted rows): had every webhook arrived,
 those rows would have been `unchanged`, so a rising count means the provider or the
 webhook path is losing events.
+`hookgate_webhooks_reprovisioned_total{provider}` counts the times a reconciliation
+found a source's subscription lost or disabled at the provider and made it again.
 """
 
 from __future__ import annotations
@@ -33,11 +35,23 @@ class ImportMetrics:
             ["provider"],
             registry=registry,
         )
+        self.reprovisioned = Counter(
+            "hookgate_webhooks_reprovisioned_total",
+            "Times a reconciliation found a source's webhook subscriptions lost or "
+            "disabled at the provider and provisioned them again.",
+            ["provider"],
+            registry=registry,
+        )
         for provider in PROVIDERS:
             self.changes.labels(provider)
+            self.reprovisioned.labels(provider)
             for mode in MODES:
                 for status in SYNC_STATUSES[1:]:
                     self.syncs.labels(provider, mode, status)
+
+    def webhooks_reprovisioned(self, provider: str) -> None:
+        if provider in PROVIDERS:
+            self.reprovisioned.labels(provider).inc()
 
     def finished(self, job: SyncJob, *, reconciliation: bool) -> None:
         if job.provider not in PROVIDERS or job.mode not in MODES:

@@ -8,13 +8,18 @@ schedule; the store's one-running-sync-per-source rule makes the first process t
 ask the only one that starts a sync, and the runners' lease the only one running it.
 A source never synced is left alone: its first import is started when it is
 connected (or by hand), not by the schedule.
+
+A reconciliation started for a PCO or Calendly source whose webhooks hookgate
+provisioned also checks its subscriptions (`WebhookRepair`, composed in
+`gateway.runtime`): one the provider lost or disabled is provisioned again, so the
+reconciliations do not have to carry every change from then on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, select
@@ -22,10 +27,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.imports.jobs import SyncJobs
 from schemas.sync_store import syncs
-from schemas.tables import SOURCE_ACTIVE, sources
+from schemas.tables import SOURCE_ACTIVE, WEBHOOKS_PROVISIONED, sources
 
 log = logging.getLogger("hookgate.imports")
 MAX_CHECK_SECONDS = 60.0
+REPAIRABLE = ("pco", "calendly")
+"""Providers whose subscriptions a provider disables on failures and an API lists."""
+
+WebhookRepair = Callable[[str], Awaitable[bool]]
+"""Given a source id: provision its webhooks again if the provider lost or disabled one;
+whether it did."""
 
 
 class ReconcileSchedule:
@@ -39,7 +50,11 @@ class ReconcileSchedule:
         full_seconds: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         started: Callable[[], None] = lambda: None,
+        repair_webhooks: WebhookRepair | None = None,
+        repaired: Callable[[str], None] = lambda provider: None,
     ) -> None:
+        """`repair_webhooks`: checks a source's subscriptions when its reconciliation
+        starts; `repaired(provider)` is told each time it provisioned them again."""
         self._engine = engine
         self._jobs = jobs
         self._providers = tuple(providers)
@@ -47,6 +62,8 @@ class ReconcileSchedule:
         self._full = full_seconds
         self._clock = clock
         self._started = started
+        self._repair = repair_webhooks
+        self._repaired = repaired
 
     @property
     def enabled(self) -> bool:
@@ -69,7 +86,7 @@ class ReconcileSchedule:
         """Start the syncs that are due; how many."""
         now = self._clock()
         started = 0
-        for source_id, provider, tenant, last_any, last_full in await self._candidates():
+        for source_id, provider, tenant, webhooks, last_any, last_full in await self._candidates():
             if last_any is None:
                 continue  # never imported: its first import is the connection's to start
             mode = None
@@ -83,13 +100,31 @@ class ReconcileSchedule:
                 source_id=source_id, provider=provider, tenant=tenant, mode=mode, now=now
             )
             started += job is not None
+            if job is not None and webhooks == WEBHOOKS_PROVISIONED and provider in REPAIRABLE:
+                await self._repair_webhooks(source_id, provider)
         if started:
             self._started()
         return started
 
+    async def _repair_webhooks(self, source_id: str, provider: str) -> None:
+        if self._repair is None:
+            return
+        try:
+            repaired = await self._repair(source_id)
+        except Exception:
+            log.exception("checking the webhooks of source %s failed", source_id)
+            return
+        if repaired:
+            log.warning(
+                "webhooks of source %s were lost or disabled at %s; provisioned again",
+                source_id,
+                provider,
+            )
+            self._repaired(provider)
+
     async def _candidates(
         self,
-    ) -> list[tuple[str, str, str, datetime | None, datetime | None]]:
+    ) -> list[tuple[str, str, str, str, datetime | None, datetime | None]]:
         last_any = (
             select(func.max(syncs.c.started_at))
             .where(syncs.c.source_id == sources.c.id)
@@ -101,7 +136,12 @@ class ReconcileSchedule:
             .scalar_subquery()
         )
         query = select(
-            sources.c.id, sources.c.provider, sources.c.tenant, last_any, last_full
+            sources.c.id,
+            sources.c.provider,
+            sources.c.tenant,
+            sources.c.webhooks,
+            last_any,
+            last_full,
         ).where(
             and_(
                 sources.c.status == SOURCE_ACTIVE,

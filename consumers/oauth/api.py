@@ -106,6 +106,9 @@ class ProviderApi:
     async def post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return await self._call("POST", path, json=body)
 
+    async def patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._call("PATCH", path, json=body)
+
     async def delete(self, path: str) -> None:
         """DELETE; a resource already gone (404) is as good as deleted."""
         try:

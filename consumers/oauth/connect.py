@@ -194,6 +194,22 @@ class Connector:
             return None
         return await webhooks.provision(await self._source_api(source_id), url=url, account=account)
 
+    async def lapsed(
+        self,
+        source_id: str,
+        *,
+        url: str,
+        account: Mapping[str, object],
+        subscriptions: list[dict[str, str]],
+    ) -> int:
+        """How many of the source's subscriptions the provider lost or disabled (0 where
+        it has no API for them). Raises `ApiError`."""
+        webhooks = self._facts.webhooks
+        if webhooks is None or not subscriptions:
+            return 0
+        api = await self._source_api(source_id)
+        return await webhooks.lapsed(api, url=url, account=account, subscriptions=subscriptions)
+
     async def unprovision(self, source_id: str, subscriptions: list[dict[str, str]]) -> None:
         """Remove the subscriptions hookgate made. Raises `ApiError`."""
         webhooks = self._facts.webhooks

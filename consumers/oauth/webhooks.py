@@ -41,3 +41,15 @@ class WebhookFacts(Protocol):
     async def remove(self, api: ProviderApi, subscriptions: Sequence[Mapping[str, str]]) -> None:
         """Delete these subscriptions (one already gone is fine)."""
         ...
+
+    async def lapsed(
+        self,
+        api: ProviderApi,
+        *,
+        url: str,
+        account: Mapping[str, object],
+        subscriptions: Sequence[Mapping[str, str]],
+    ) -> int:
+        """How many of these subscriptions the provider no longer has, or has disabled
+        (Calendly after 24 h of failed deliveries, PCO after ~5 days)."""
+        ...

@@ -16,6 +16,12 @@ calls, or one while a worker renews the calendar's channel) the newest channel s
 (`_supersede`). Removing or disconnecting a source stops its channels; disconnecting
 keeps its appointments.
 
+A channel opened through `watch` (the admin API, provisioning at connect) is handed to
+`on_watched`, which the gateway makes publish a `google.calendar.changed` for it
+(`schemas.google.channel_opened`): the calendar's first full sync starts at once
+rather than at its first change or the periodic resync. Renewals do not: the calendar
+was synced under the channel they replace.
+
 The ingress takes a notification's calendar from the channel's record (not from the
 unsigned `X-Goog-Resource-URI`) and drops those of stopped channels, reading the live
 channels through the source cache: every change here calls `on_change(source_id)`,
@@ -28,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,6 +43,8 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store.sources import SourceRecord
+from schemas import BusRecord
+from schemas.google import channel_opened
 from schemas.google_store import CHANNEL_ACTIVE, CHANNEL_STOPPED, google_channels
 from schemas.tables import SOURCE_ACTIVE
 from verifiers.google import mint_channel_token
@@ -149,8 +157,10 @@ class ChannelManager:
         renew_before: timedelta = timedelta(hours=12),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_change: Callable[[str], None] = lambda source_id: None,
+        on_watched: Callable[[ChannelInfo], Awaitable[None]] | None = None,
     ) -> None:
         self._engine = engine
+        self._on_watched = on_watched
         self._on_change = on_change
         self._sources = sources
         self._api_for = api_for
@@ -218,7 +228,17 @@ class ChannelManager:
         Returns the channel as it stands afterwards: stopped already, replaced by the
         newer one, if another opening on the calendar raced this one and came later.
         """
-        return await self._supersede(await self.open(source_id, calendar_id))
+        channel = await self._supersede(await self.open(source_id, calendar_id))
+        if self._on_watched is not None and channel.state == CHANNEL_ACTIVE:
+            try:
+                await self._on_watched(channel)
+            except Exception:
+                log.exception(
+                    "google: the first sync of source %s's calendar was not requested; "
+                    "the periodic resync will sync it",
+                    source_id,
+                )
+        return channel
 
     async def _supersede(self, fresh: ChannelInfo) -> ChannelInfo:
         """Leave the newest of the calendar's active channels, `fresh` just opened among
@@ -401,4 +421,28 @@ def channel_manager(
         token_keys=context.box.channel_token_keys,
         clock=context.clock,
         on_change=context.cache.invalidate,
+        on_watched=_publish_opened(context),
     )
+
+
+def _publish_opened(context: GatewayContext) -> Callable[[ChannelInfo], Awaitable[None]]:
+    """Publish a channel's `channel_opened` change on Google's topic, as a notification
+    is, so whichever consumer applies Google's events syncs the calendar."""
+
+    async def publish(channel: ChannelInfo) -> None:
+        source = await context.sources.get(channel.source_id)
+        if source is None:
+            return
+        event = channel_opened(
+            source_id=source.id,
+            tenant=source.tenant,
+            calendar_id=channel.calendar_id,
+            channel_id=channel.id,
+            resource_id=channel.resource_id or "",
+            at=context.clock(),
+        )
+        await context.publisher.publish(
+            [BusRecord.from_event(event, context.settings.topic("google"))]
+        )
+
+    return publish

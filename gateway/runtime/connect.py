@@ -127,6 +127,20 @@ class ProviderConnection:
             except ApiError as exc:
                 raise ProviderRefused(exc.code, exc.detail) from None
 
+    async def lapsed(self, source: SourceRecord, *, url: str) -> int:
+        """How many of the source's subscriptions the provider lost or disabled. Raises
+        `ProviderRefused`."""
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http:
+            try:
+                return await self._connector(http).lapsed(
+                    source.id,
+                    url=url,
+                    account=source.account or {},
+                    subscriptions=list(source.subscriptions),
+                )
+            except ApiError as exc:
+                raise ProviderRefused(exc.code, exc.detail) from None
+
     async def unprovision(self, source_id: str, subscriptions: list[dict[str, str]]) -> None:
         if self._channels is not None:
             await self._channels.stop_all(source_id)

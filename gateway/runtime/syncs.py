@@ -35,6 +35,7 @@ from gateway.admin.syncs import SyncRoutes
 from gateway.app import GatewayContext
 from gateway.runtime.connect import HTTP_TIMEOUT_SECONDS, oauth_app
 from gateway.runtime.credentials import RepositoryTokenStore
+from gateway.runtime.webhook_repair import WebhookRepair
 from gateway.store.sources import SourceRecord
 from gateway.tasks import running
 from schemas import BusRecord, CloudEvent
@@ -95,11 +96,13 @@ class Imports:
     def __init__(self) -> None:
         self._runner: SyncRunner | None = None
         self._jobs: SyncJobs | None = None
+        self._metrics: ImportMetrics | None = None
         self._access = _LazyAccess()
 
     def _made(self, context: GatewayContext) -> tuple[SyncJobs, SyncRunner]:
         if self._jobs is None or self._runner is None:
             self._jobs = SyncJobs(context.engine)
+            self._metrics = ImportMetrics(context.metrics.registry)
             self._runner = SyncRunner(
                 context.engine,
                 self._jobs,
@@ -107,7 +110,7 @@ class Imports:
                 self._access,
                 publisher_of(context),
                 clock=context.clock,
-                metrics=ImportMetrics(context.metrics.registry),
+                metrics=self._metrics,
             )
         return self._jobs, self._runner
 
@@ -147,6 +150,8 @@ class Imports:
             full_seconds=settings.full_reconcile_seconds,
             clock=context.clock,
             started=runner.wake,
+            repair_webhooks=WebhookRepair(context),
+            repaired=self._reprovisioned,
         )
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http:
             self._access.apis = SourceApis(context, http)
@@ -155,6 +160,10 @@ class Imports:
                 running(schedule.run_forever(), name="hookgate-reconcile-schedule"),
             ):
                 yield
+
+    def _reprovisioned(self, provider: str) -> None:
+        if self._metrics is not None:
+            self._metrics.webhooks_reprovisioned(provider)
 
 
 class _LazyAccess:

@@ -29,7 +29,7 @@ async def test_create_update_cancel_through_the_gateway(harness: Harness) -> Non
     emulator = harness.emulator
     assert [status for _, headers, status in emulator.delivered] == [200]  # the `sync` handshake
     await harness.settle()
-    assert emulator.counters.list_sequences == 0  # `sync` is acknowledged, not synced
+    assert emulator.counters.list_sequences == 1  # the opening's first sync, not the handshake
 
     first = await emulator.create_event(CALENDAR, summary="Standup", start=START)
     second = await emulator.create_event(
@@ -57,6 +57,26 @@ async def test_create_update_cancel_through_the_gateway(harness: Harness) -> Non
     await harness.settle()
     await harness.assert_store_matches(CALENDAR)
     assert all(status == 200 for _, _, status in emulator.delivered)
+
+
+async def test_opening_a_channel_syncs_the_calendar_without_a_notification(
+    harness: Harness,
+) -> None:
+    """Events made before the channel are in the store once it is open: its opening
+    starts the first full sync, not the first change or the periodic resync."""
+    emulator = harness.emulator
+    for n in range(10):  # more than a page of 7
+        await emulator.create_event(
+            CALENDAR, summary=f"Before {n}", start=START + timedelta(hours=n)
+        )
+    emulator.deliver = None  # no notification reaches the gateway, not even the handshake
+
+    await open_channel(harness)
+    await harness.settle()
+
+    assert emulator.delivered == []
+    assert len(await harness.store(CALENDAR)) == 10
+    await harness.assert_store_matches(CALENDAR)
 
 
 async def test_a_burst_of_1000_notifications_costs_at_most_two_syncs(harness: Harness) -> None:
