@@ -23,7 +23,7 @@ EVENTS = (
     "invitee_no_show.created",
     "invitee_no_show.deleted",
 )
-"""What the consumers apply (`consumers.handlers.calendly`)."""
+"""What the consumers apply (`consumers.calendly.handler`)."""
 MAX_PAGES = 20
 
 

@@ -1,8 +1,18 @@
-"""The store's event handlers, one module per provider, composed into a registry."""
+"""The store's event handlers, composed into a registry.
+
+Each provider's handler lives with the rest of its consumer-side knowledge
+(`consumers/<provider>/handler.py`); what they share (payload helpers, the phone cache,
+the counting of imported records) is here.
+"""
 
 from __future__ import annotations
 
-from consumers.handlers import calendly, ghl, ghl_install, pco, pco_merger, synced
+from consumers.calendly import handler as calendly
+from consumers.ghl import handler as ghl
+from consumers.ghl import install as ghl_install
+from consumers.handlers import synced
+from consumers.pco import handler as pco
+from consumers.pco import merger as pco_merger
 from consumers.registry import HandlerRegistry
 
 

@@ -29,9 +29,9 @@ import orjson
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consumers.handlers.calendly import CalendlyHandler
-from consumers.handlers.ghl import GhlHandler
-from consumers.handlers.pco import PcoHandler
+from consumers.calendly.handler import CalendlyHandler
+from consumers.ghl.handler import GhlHandler
+from consumers.pco.handler import PcoHandler
 from consumers.registry import HandlerRegistry, PreparedHandler
 from consumers.upsert import insert_missing, keys_in
 from schemas import CloudEvent, MalformedPayload

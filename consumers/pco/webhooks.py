@@ -21,7 +21,7 @@ EVENTS = tuple(
     for resource in ("person", "email", "phone_number")
     for action in ("created", "updated", "destroyed")
 )
-"""What the consumers apply (`consumers.handlers.pco`)."""
+"""What the consumers apply (`consumers.pco.handler`)."""
 
 
 class PcoWebhooks:

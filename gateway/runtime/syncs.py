@@ -17,20 +17,20 @@ import httpx
 from starlette.routing import BaseRoute
 
 from consumers.calendly.connect import CalendlyConnect
+from consumers.calendly.imports import CalendlyImporter
 from consumers.ghl.connect import GhlConnect
-from consumers.imports.calendly import CalendlyImporter
-from consumers.imports.ghl import GhlImporter
+from consumers.ghl.imports import GhlImporter
 from consumers.imports.importer import Importer
 from consumers.imports.jobs import SyncJobs
 from consumers.imports.metrics import ImportMetrics
 from consumers.imports.paced import PacedApi
-from consumers.imports.pco import PcoImporter
 from consumers.imports.runner import SyncRunner
 from consumers.imports.schedule import ReconcileSchedule
 from consumers.oauth.api import OAuthBearer
 from consumers.oauth.connect import ProviderFacts
 from consumers.oauth.keeper import TokenKeeper
 from consumers.pco.connect import PcoConnect
+from consumers.pco.imports import PcoImporter
 from gateway.admin.syncs import SyncRoutes
 from gateway.app import GatewayContext
 from gateway.runtime.connect import HTTP_TIMEOUT_SECONDS, oauth_app

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier
+from consumers.ghl.handler import GhlHandler
 from consumers.handlers import build_registry
-from consumers.handlers.ghl import GhlHandler
 from consumers.handlers.synced import CountedSync
 from consumers.imports.importer import sync_event
 from consumers.imports.jobs import SyncJobs

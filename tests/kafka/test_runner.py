@@ -9,8 +9,8 @@ from aiokafka.structs import TopicPartition
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from consumers.apply import Applier
+from consumers.calendly import handler as calendly
 from consumers.dlq import ReplayConfig, replay
-from consumers.handlers import calendly
 from consumers.kafka_runner import KafkaRunner, KafkaRunnerConfig
 from consumers.registry import HandlerRegistry
 from schemas import CloudEvent

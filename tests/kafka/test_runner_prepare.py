@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier, PreparedBatch
-from consumers.handlers.calendly import EVENT_TYPES, CalendlyHandler, Prepared
+from consumers.calendly.handler import EVENT_TYPES, CalendlyHandler, Prepared
 from consumers.kafka_runner import KafkaRunner, KafkaRunnerConfig
 from consumers.registry import HandlerRegistry
 from gateway.bus.kafka_publisher import KafkaPublisher

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import PREPARE_CHUNK, Applier
+from consumers.calendly.handler import CalendlyHandler
 from consumers.handlers import build_registry
-from consumers.handlers.calendly import CalendlyHandler
 from consumers.registry import PreparedHandler
 from schemas import CloudEvent, MalformedPayload
 from schemas.store import bookings, processed_events

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consumers.handlers.pco import MEMBER_COLUMNS, MEMBER_KEY
+from consumers.pco.handler import MEMBER_COLUMNS, MEMBER_KEY
 from consumers.registry import HandlerRegistry, PreparedHandler
 from consumers.upsert import upsert
 from consumers.versions import parse_time, row_version
