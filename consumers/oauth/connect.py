@@ -131,18 +131,6 @@ class Connector:
     def __repr__(self) -> str:
         return f"Connector({self._facts.name!r})"
 
-    @property
-    def provider(self) -> str:
-        return self._facts.name
-
-    @property
-    def configured(self) -> bool:
-        return self._app is not None
-
-    @property
-    def pkce(self) -> bool:
-        return self._facts.pkce
-
     async def complete(self, *, code: str, redirect_uri: str, verifier: str | None) -> Connected:
         """Exchange the code and learn the account; raises `ExchangeFailed`."""
         if self._app is None:
