@@ -16,16 +16,13 @@ from typing import Any
 import httpx
 from starlette.routing import BaseRoute
 
-from consumers.calendly.connect import CalendlyConnect
-from consumers.ghl.connect import GhlConnect
-from consumers.google.connect import GoogleConnect
 from consumers.metrics import refresh_failure_counter
 from consumers.oauth.api import ApiError
 from consumers.oauth.client import OAuthApp, authorize_url
 from consumers.oauth.connect import CheckResult, Connected, Connector, ExchangeFailed, ProviderFacts
 from consumers.oauth.keeper import TokenKeeper
 from consumers.oauth.webhooks import PROVISIONED, Provisioned
-from consumers.pco.connect import PcoConnect
+from consumers.providers import CONSUMER_PROVIDERS
 from gateway.admin.connect import ConnectRoutes
 from gateway.admin.connectors import ConnectFailed, ProviderRefused
 from gateway.admin.oauth_state import StateSigner
@@ -37,7 +34,6 @@ from gateway.settings import Settings
 from gateway.store.sources import SourceRecord
 
 HTTP_TIMEOUT_SECONDS = 30.0
-FACTS: tuple[ProviderFacts, ...] = (GoogleConnect(), PcoConnect(), GhlConnect(), CalendlyConnect())
 PRIMARY_CALENDAR = "primary"
 Channels = Callable[[GatewayContext], ChannelManager]
 
@@ -224,7 +220,7 @@ class Connections:
                     if self._channels is not None and facts.name == "google"
                     else None,
                 )
-                for facts in FACTS
+                for facts in (provider.connect for provider in CONSUMER_PROVIDERS.values())
             }
             self._provisioning = Provisioning(
                 connectors=connectors,
