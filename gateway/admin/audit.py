@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive
 
-from gateway.admin.input import MAX_BODY_BYTES, field_name, refusal
+from gateway.admin.input import MAX_BODY_BYTES, MAX_TENANT_CHARS, field_name, refusal
 from gateway.ingress.responses import JSON
 from gateway.store.audit import OK, AuditEntry, AuditLog
 from gateway.store.sources import SourceRepository
@@ -54,6 +54,8 @@ SUBJECT_KEY = "hookgate.audit.source_id"
 NESTED = ("credentials", "options")
 """Body fields whose own field names are recorded too."""
 MAX_FIELDS = 32
+MAX_ID_CHARS = 100
+"""Of a path's ids (`provider`, `sync_id`, `channel_id`), recorded as the caller sent them."""
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
@@ -121,9 +123,9 @@ class AuditTrail:
             source_id = _subject(request, answer, response)
             found = await self._source(source_id)
             tenant = found[1] if found else answer.get("tenant")
-        if tenant is None and isinstance(body.get("tenant"), str):
-            tenant = body["tenant"]
-        ids = {k: v for k, v in request.path_params.items() if k != "source_id"}
+        if tenant is None:
+            tenant = _given_tenant(body)
+        ids = {k: str(v)[:MAX_ID_CHARS] for k, v in request.path_params.items() if k != "source_id"}
         return AuditEntry(
             actor=actor(request),
             action=action,
@@ -201,6 +203,14 @@ def _fields(body: Mapping[str, Any]) -> list[str]:
         if key in NESTED and isinstance(value, dict):
             names.extend(field_name((key, inner)) for inner in value)
     return sorted(names)[:MAX_FIELDS]
+
+
+def _given_tenant(body: Mapping[str, Any]) -> str | None:
+    """The tenant a request named (connect), when it could be one."""
+    tenant = body.get("tenant")
+    if isinstance(tenant, str) and len(tenant) <= MAX_TENANT_CHARS and tenant.isprintable():
+        return tenant
+    return None
 
 
 def _json(response: Response) -> dict[str, Any]:

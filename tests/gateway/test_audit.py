@@ -157,6 +157,23 @@ async def test_the_log_pages_newest_first_and_per_source(gateway: RunningGateway
     assert (bad.status_code, bad.json()["field"]) == (400, "limit")
 
 
+async def test_refused_requests_are_recorded_with_their_error_code(
+    gateway: RunningGateway,
+) -> None:
+    sent = {"provider": "calendly", "tenant": "ac\nme", "secret": CALENDLY_SECRET}
+    refused = await gateway.admin.post("/admin/sources", json=sent)
+    unread = await gateway.admin.post("/admin/sources", json=sent | {"tenant": "x" * 5000})
+    entries = (await gateway.admin.get("/admin/audit")).json()["entries"]
+
+    assert (refused.status_code, unread.status_code) == (400, 400)
+    assert [(e["action"], e["tenant"], e["outcome"]) for e in entries] == [
+        ("source.create", None, "invalid_request"),
+        ("source.create", None, "invalid_request"),
+    ]
+    assert entries[1]["detail"] == {"fields": ["provider", "secret", "tenant"]}
+    assert CALENDLY_SECRET not in str(entries)
+
+
 async def test_every_admin_write_route_is_audited(tmp_path: Path) -> None:
     async with running_gateway(make_settings(tmp_path), build_app) as gateway:
         mount = next(r for r in gateway.app.routes if isinstance(r, Mount) and r.path == "/admin")
