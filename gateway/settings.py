@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     calendly_api_base: str = "https://api.calendly.com"
     pco_api_base: str = "https://api.planningcenteronline.com"
     ghl_api_base: str = "https://services.leadconnectorhq.com"
+    stripe_api_base: str = "https://api.stripe.com"
     log_level: str = Field(default="INFO")
     unverified_rate_per_second: float = 10.0
     """Deliveries per second per source and process that may fail verification before
