@@ -21,6 +21,7 @@ from consumers.ghl import install as ghl_install
 from consumers.ghl.connect import GhlConnect
 from consumers.ghl.imports import GhlImporter
 from consumers.google.connect import GoogleConnect
+from consumers.handlers import synced
 from consumers.imports.importer import Importer
 from consumers.oauth.connect import ProviderFacts
 from consumers.pco import handler as pco_handler
@@ -75,3 +76,13 @@ IMPORTERS: Mapping[str, Importer] = {
     p.name: p.importer for p in CONSUMER_PROVIDERS.values() if p.importer is not None
 }
 """The providers with an import, by name."""
+
+
+def build_registry() -> HandlerRegistry:
+    """A registry with every handler of the local store (Google's aside, see `handlers`)."""
+    registry = HandlerRegistry()
+    for provider in CONSUMER_PROVIDERS.values():
+        for register in provider.handlers:
+            register(registry)
+    synced.register(registry)
+    return registry

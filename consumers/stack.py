@@ -25,8 +25,8 @@ from consumers.google.credentials import CredentialStore
 from consumers.google.handler import CALENDAR_CHANGED
 from consumers.google.scheduler import DEFAULT_MAX_RUNNING
 from consumers.google.wiring import GoogleSync, build_google_sync
-from consumers.handlers import build_registry
 from consumers.metrics import ConsumerMetrics
+from consumers.providers import build_registry
 from consumers.registry import HandlerRegistry
 from consumers.retention import audit_pruner
 from consumers.upkeep import upkeep_forever

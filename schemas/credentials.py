@@ -3,11 +3,13 @@
 Credentials are the token alternatives to OAuth (provider-apis.md): a Planning Center
 personal access token (`app_id`, `secret`), a GHL private integration token with the
 location it acts on, a Calendly personal access token; Google's OAuth client and a
-refresh token. They are encrypted at rest and never returned.
+refresh token; Stripe's API key for outbound calls (its webhooks are checked with the
+source's `secret`, the endpoint's `whsec_…`). They are encrypted at rest and never returned.
 
 Options are what the code reads of `sources.options`: `default_region` (the phone
 numbers' region, `consumers.phones`) of the providers whose rows carry phones, and the
-GHL location a source is bound to (`schemas.ghl_location`). Options models allow keys
+GHL location a source is bound to (`schemas.ghl_location`); and the contract's Stripe
+`refund_on_cancel` (CONTRACT.md, "Bookings and payments"). Options models allow keys
 they do not name, so operators may keep notes there; the named ones are checked.
 """
 
@@ -55,10 +57,10 @@ class CalendlyToken(BaseModel):
 
 
 class StripeKey(BaseModel):
-    """A Stripe secret (or restricted) API key."""
+    """A Stripe secret key (`sk_…`) or restricted key (`rk_…`), never a publishable `pk_…`."""
 
     model_config = ConfigDict(extra="forbid")
-    secret_key: Secret
+    secret_key: Annotated[Secret, Field(pattern=r"^(sk|rk)_")]
 
 
 class PhoneOptions(BaseModel):

@@ -39,8 +39,6 @@ AUTH_TOKEN = "token"  # noqa: S105 (a kind of authentication)
 AUTH_SECRET = "secret"  # noqa: S105 (a kind of authentication)
 """How a source authenticates: connected by OAuth, given token `credentials`, or
 verifying deliveries with a shared signing `secret`."""
-BOOKING_PAYMENTS = "booking_payments"
-"""The Stripe side's table (CONTRACT.md, "Bookings and payments")."""
 
 
 @dataclass(frozen=True)
@@ -91,10 +89,8 @@ TEMPLATES: dict[str, ProviderTemplate] = {
             GhlOptions,
             (contacts.name, ghl_appointments.name),
         ),
-        ProviderTemplate(
-            "stripe", (AUTH_TOKEN, AUTH_SECRET), StripeKey, StripeOptions, (BOOKING_PAYMENTS,)
-        ),
+        ProviderTemplate("stripe", (AUTH_TOKEN, AUTH_SECRET), StripeKey, StripeOptions, ()),
     )
 }
 """Every provider's template; the admin API shows those of the registered providers
-(`gateway.ingress.providers.PROVIDERS`), so Stripe's appears once Stripe is one."""
+(`gateway.ingress.providers.PROVIDERS`)."""

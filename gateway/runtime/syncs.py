@@ -22,11 +22,10 @@ from consumers.imports.paced import PacedApi
 from consumers.imports.runner import SyncRunner
 from consumers.imports.schedule import ReconcileSchedule
 from consumers.oauth.api import OAuthBearer
-from consumers.oauth.keeper import TokenKeeper
 from consumers.providers import CONSUMER_PROVIDERS, IMPORTERS
 from gateway.admin.syncs import SyncRoutes
 from gateway.app import GatewayContext
-from gateway.runtime.connect import HTTP_TIMEOUT_SECONDS, oauth_app
+from gateway.runtime.connect import HTTP_TIMEOUT_SECONDS, token_keeper
 from gateway.runtime.credentials import RepositoryTokenStore
 from gateway.runtime.webhook_repair import WebhookRepair
 from gateway.store.sources import SourceRecord
@@ -51,14 +50,9 @@ class SourceApis:
         credentials = await self._store.read(source_id)
         auth = facts.token_auth(credentials)
         if auth is None:
-            keeper = TokenKeeper(
-                self._http,
-                getattr(settings, f"{facts.name}_token_url"),
-                oauth_app(settings, facts.name),
-                self._store,
-                clock=self._context.clock,
+            auth = OAuthBearer(
+                token_keeper(facts, self._context, self._http, self._store), source_id
             )
-            auth = OAuthBearer(keeper, source_id)
         api = PacedApi(
             self._http,
             getattr(settings, f"{facts.name}_api_base"),

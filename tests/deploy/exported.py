@@ -9,10 +9,9 @@ from pathlib import Path
 import httpx
 from prometheus_client import CollectorRegistry, generate_latest
 
-from consumers.handlers import build_registry
 from consumers.imports.metrics import ImportMetrics
 from consumers.metrics import ConsumerMetrics
-from consumers.providers import IMPORTERS
+from consumers.providers import IMPORTERS, build_registry
 from gateway.app import create_app
 from gateway.runtime.poller import metrics_poller
 from tests.fixtures.gateway import make_settings
