@@ -60,7 +60,7 @@ class StripeKey(BaseModel):
     """A Stripe secret key (`sk_…`) or restricted key (`rk_…`), never a publishable `pk_…`."""
 
     model_config = ConfigDict(extra="forbid")
-    secret_key: Annotated[Secret, Field(pattern=r"^(sk|rk)_")]
+    secret_key: Secret = Field(pattern=r"^(sk|rk)_")
 
 
 class PhoneOptions(BaseModel):
