@@ -47,6 +47,7 @@ ACTIONS: Mapping[tuple[str, str], str] = {
     ("POST", "/google/{source_id}/disconnect"): "google.disconnect",
     ("POST", "/google/{source_id}/channels"): "google.channel_open",
     ("DELETE", "/google/{source_id}/channels/{channel_id}"): "google.channel_stop",
+    ("POST", "/dead-letters/{letter_id}/replay"): "dead_letter.replay",
 }
 """Every route that changes something, by method and path (relative to its mount)."""
 
