@@ -23,6 +23,7 @@ from consumers.apply import Applier, ApplyResult
 from consumers.google.credentials import CredentialStore
 from consumers.google.scheduler import DEFAULT_MAX_RUNNING
 from consumers.google.wiring import GoogleSync, build_google_sync
+from consumers.google.writer import ConflictPolicy
 from consumers.handlers import build_registry
 from consumers.metrics import ConsumerMetrics
 from consumers.registry import HandlerRegistry
@@ -42,6 +43,10 @@ class StackSettings:
     google_resync_seconds: float = 3600.0
     """Sync a watched calendar not synced for this long; 0: never (lost notifications)."""
     google_page_size: int = 250
+    google_conflict_policy: ConflictPolicy = "remote_wins"
+    """What a write that meets a newer version at Google (412) does."""
+    google_write_poll_seconds: float = 1.0
+    """How often the write outbox is looked at for due writes."""
     http_timeout_seconds: float = 30.0
 
 
@@ -83,9 +88,13 @@ class ConsumerStack:
         await self.google.start()
 
     def upkeep(self) -> Coroutine[Any, Any, None]:
-        """Ledger pruning and the periodic Google sync, until cancelled."""
+        """Ledger pruning, the periodic Google sync and the Google write outbox, until
+        cancelled."""
         return upkeep_forever(
-            self.applier, self.google, google_resync_seconds=self.settings.google_resync_seconds
+            self.applier,
+            self.google,
+            google_resync_seconds=self.settings.google_resync_seconds,
+            google_write_poll_seconds=self.settings.google_write_poll_seconds,
         )
 
 
@@ -121,4 +130,5 @@ def google_sync(
         token_url=settings.google_token_url,
         page_size=settings.google_page_size,
         max_running_syncs=settings.google_sync_concurrency,
+        conflict_policy=settings.google_conflict_policy,
     )

@@ -1,5 +1,5 @@
 """The consumers' periodic work, the same wherever they run (`hookgate consume` or the
-embedded mode): ledger pruning and the Google periodic sync."""
+embedded mode): ledger pruning, the Google periodic sync and the Google write outbox."""
 
 from __future__ import annotations
 
@@ -13,12 +13,19 @@ from consumers.retention import prune_forever
 
 
 async def upkeep_forever(
-    applier: Applier, google: GoogleSync, *, google_resync_seconds: float
+    applier: Applier,
+    google: GoogleSync,
+    *,
+    google_resync_seconds: float,
+    google_write_poll_seconds: float = 1.0,
 ) -> None:
-    """Prune the ledger and, unless `google_resync_seconds` is 0, sync the watched Google
-    calendars that notifications left behind; until cancelled (each loop outlives its
-    own errors)."""
-    loops: list[Coroutine[Any, Any, None]] = [prune_forever(applier.prune)]
+    """Prune the ledger, run the Google write outbox and, unless `google_resync_seconds`
+    is 0, sync the watched Google calendars that notifications left behind; until
+    cancelled (each loop outlives its own errors)."""
+    loops: list[Coroutine[Any, Any, None]] = [
+        prune_forever(applier.prune),
+        google.write_forever(google_write_poll_seconds),
+    ]
     if google_resync_seconds:
         loops.append(google.resync_forever(google_resync_seconds))
     await asyncio.gather(*loops)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from consumers.google.client import EventPage
 from consumers.google.errors import SyncTokenGone
+from consumers.google.own_writes import own_event_ids
 from consumers.upsert import chunked, max_params, upsert
 from consumers.versions import parse_time, row_version
 from schemas.google_store import google_sync_state
@@ -72,7 +73,11 @@ class SyncResult:
     full: bool
     pages: int
     changed: int
+    """Events changed at Google by others (remote changes)."""
     removed: int
+    own: int = 0
+    """Events listed in the state hookgate's own writes left them in
+    (`consumers.google.own_writes`): applied, not counted as remote changes."""
 
 
 def _event_time(value: object) -> datetime | None:
@@ -134,6 +139,18 @@ async def apply_rows(connection: AsyncConnection, rows: Sequence[Mapping[str, An
     await upsert(connection, appointments, minimal, key=_KEY, update=("etag", "status"))
 
 
+async def _apply_page(
+    connection: AsyncConnection,
+    target: SyncTarget,
+    page: EventPage,
+    rows: Sequence[Mapping[str, Any]],
+) -> int:
+    """Apply a page's rows; how many of them are hookgate's own writes come back."""
+    await apply_rows(connection, rows)
+    own = await own_event_ids(connection, target.source_id, target.calendar_id, page.items)
+    return len(own & {row["google_event_id"] for row in rows})
+
+
 def _listed_at(page: EventPage, clock: Callable[[], datetime]) -> datetime:
     return page.updated or clock()
 
@@ -186,7 +203,7 @@ class CalendarSync:
         self, client: CalendarApi, target: SyncTarget, token: str, requested: int
     ) -> SyncResult:
         page_token: str | None = None
-        pages = changed = 0
+        pages = changed = own = 0
         while True:
             page = await client.list_events(
                 target.calendar_id,
@@ -196,17 +213,17 @@ class CalendarSync:
             )
             pages += 1
             rows = event_rows(target, page.items, _listed_at(page, self._clock))
-            changed += len(rows)
             async with self._engine.begin() as connection:
-                await apply_rows(connection, rows)
+                mine = await _apply_page(connection, target, page, rows)
+                changed, own = changed + len(rows) - mine, own + mine
                 if page.next_sync_token is not None or page.next_page_token is None:
                     await self._finish(connection, target, page, requested, full=False)
-                    return SyncResult(full=False, pages=pages, changed=changed, removed=0)
+                    return SyncResult(full=False, pages=pages, changed=changed, removed=0, own=own)
             page_token = page.next_page_token
 
     async def _full(self, client: CalendarApi, target: SyncTarget, requested: int) -> SyncResult:
         page_token: str | None = None
-        pages = changed = 0
+        pages = changed = own = 0
         seen: set[str] = set()
         while True:
             page = await client.list_events(
@@ -215,15 +232,17 @@ class CalendarSync:
             pages += 1
             rows = event_rows(target, page.items, _listed_at(page, self._clock))
             seen.update(row["google_event_id"] for row in rows)
-            changed += len(rows)
             async with self._engine.begin() as connection:
-                await apply_rows(connection, rows)
+                mine = await _apply_page(connection, target, page, rows)
+                changed, own = changed + len(rows) - mine, own + mine
                 if page.next_sync_token is not None or page.next_page_token is None:
                     removed = await self._remove_unlisted(
                         connection, target, seen, _listed_at(page, self._clock)
                     )
                     await self._finish(connection, target, page, requested, full=True)
-                    return SyncResult(full=True, pages=pages, changed=changed, removed=removed)
+                    return SyncResult(
+                        full=True, pages=pages, changed=changed, removed=removed, own=own
+                    )
             page_token = page.next_page_token
 
     async def _remove_unlisted(

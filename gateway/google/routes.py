@@ -15,6 +15,7 @@ Errors are `{"error": code, "detail": sentence}`. No response holds a token.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -25,21 +26,27 @@ from gateway.google.channels import DISCONNECTED, ChannelError, ChannelManager
 MAX_CALENDAR_ID = 500
 
 
-def _error(code: str, detail: str, status: int) -> JSONResponse:
+def error_response(code: str, detail: str, status: int) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status)
 
 
-async def _calendar_id(request: Request) -> str | JSONResponse:
+async def json_object(request: Request) -> dict[str, Any] | JSONResponse:
+    """The request body as a JSON object (an empty body is `{}`), or the refusal."""
     raw = await request.body()
     try:
         body = json.loads(raw) if raw else {}
     except ValueError:
-        return _error("malformed_body", "The request body is not valid JSON.", 400)
+        return error_response("malformed_body", "The request body is not valid JSON.", 400)
     if not isinstance(body, dict):
-        return _error("malformed_body", "The request body must be a JSON object.", 400)
-    calendar_id = body.get("calendar_id", "primary")
+        return error_response("malformed_body", "The request body must be a JSON object.", 400)
+    return body
+
+
+def calendar_id_of(body: dict[str, Any], default: str | None) -> str | JSONResponse:
+    """`body["calendar_id"]` (or `default` when absent), or the refusal."""
+    calendar_id = body.get("calendar_id", default)
     if not isinstance(calendar_id, str) or not 0 < len(calendar_id) <= MAX_CALENDAR_ID:
-        return _error(
+        return error_response(
             "invalid_calendar_id",
             f"calendar_id must be a non-empty string of at most {MAX_CALENDAR_ID} characters.",
             400,
@@ -47,12 +54,17 @@ async def _calendar_id(request: Request) -> str | JSONResponse:
     return calendar_id
 
 
+async def _calendar_id(request: Request) -> str | JSONResponse:
+    body = await json_object(request)
+    return body if isinstance(body, JSONResponse) else calendar_id_of(body, "primary")
+
+
 def _google_failure(exc: Exception) -> JSONResponse:
     retriable = bool(getattr(exc, "retriable", False))
     detail = getattr(exc, "detail", "Google could not be reached.")
     if retriable:
-        return _error("google_unavailable", str(detail), 503)
-    return _error("google_rejected", str(detail), 502)
+        return error_response("google_unavailable", str(detail), 503)
+    return error_response("google_rejected", str(detail), 502)
 
 
 def google_admin_routes(manager: ChannelManager) -> list[BaseRoute]:
@@ -65,7 +77,7 @@ def google_admin_routes(manager: ChannelManager) -> list[BaseRoute]:
         try:
             channel = await manager.watch(request.path_params["source_id"], calendar_id)
         except ChannelError as exc:
-            return _error(exc.code, exc.detail, exc.status)
+            return error_response(exc.code, exc.detail, exc.status)
         except Exception as exc:  # noqa: BLE001 (any Google failure becomes a JSON error)
             return _google_failure(exc)
         return JSONResponse(channel.as_json(), status_code=201)
@@ -80,7 +92,7 @@ def google_admin_routes(manager: ChannelManager) -> list[BaseRoute]:
                 request.path_params["source_id"], request.path_params["channel_id"]
             )
         except ChannelError as exc:
-            return _error(exc.code, exc.detail, exc.status)
+            return error_response(exc.code, exc.detail, exc.status)
         except Exception as exc:  # noqa: BLE001
             return _google_failure(exc)
         return JSONResponse(channel.as_json())
@@ -90,7 +102,7 @@ def google_admin_routes(manager: ChannelManager) -> list[BaseRoute]:
         try:
             stopped = await manager.disconnect(source_id)
         except ChannelError as exc:
-            return _error(exc.code, exc.detail, exc.status)
+            return error_response(exc.code, exc.detail, exc.status)
         return JSONResponse({"id": source_id, "status": DISCONNECTED, "stopped_channels": stopped})
 
     return [

@@ -20,6 +20,8 @@ def stack_settings(settings: Settings) -> StackSettings:
         google_token_url=settings.google_token_url,
         google_sync_concurrency=settings.google_sync_concurrency,
         google_resync_seconds=settings.google_resync_seconds,
+        google_conflict_policy=settings.google_conflict_policy,
+        google_write_poll_seconds=settings.google_write_poll_seconds,
     )
 
 
