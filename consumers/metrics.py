@@ -10,7 +10,8 @@ Three ways in, so that a scrape never waits on the store or Kafka:
   the store's sources and Google channels (`StoreStatePoller`), and the runner's
   in-process counters (`RunnerStatsPoller`);
 - calls from the Google code: `oauth_refresh_failed`, `source_error`, and every
-  completed sync run (`watch_google` hooks a `GoogleSync`'s listeners).
+  completed sync run and write-outbox attempt (`watch_google` hooks a `GoogleSync`'s
+  listeners).
 
 Labels are bounded: event types outside the registry's set become `other`; never a
 tenant, source or channel id. Consumers never import the gateway.
@@ -322,6 +323,11 @@ class ConsumerMetrics:
         registry.register(self.next_expiry)
         for poller in ("kafka", "store", "runner", "dead_letters"):
             self.poll_errors.labels(poller)
+        for op in WRITE_OPS:
+            for outcome in OUTCOMES:
+                self.google_writes.labels(op, outcome)
+        for policy in CONFLICT_POLICIES:
+            self.google_write_conflicts.labels(policy)
         for trigger in TRIGGERS:
             self.google_syncs.labels(trigger)
             for origin in ORIGINS:

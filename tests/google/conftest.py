@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier
 from consumers.google.wiring import GoogleSync
+from consumers.metrics import ConsumerMetrics
 from consumers.stack import StackSettings, open_stack
 from gateway.app import create_app
 from gateway.google.channels import channel_manager
@@ -61,6 +62,7 @@ class Harness:
     gateway: httpx.AsyncClient
     public_url: str
     publisher: ApplyingPublisher
+    metrics: ConsumerMetrics
 
     @property
     def emulator(self) -> GoogleEmulator:
@@ -173,7 +175,17 @@ async def open_harness(
             serve_on_loopback(app, port=port, lifespan="on") as base,
             httpx.AsyncClient(base_url=base, timeout=30) as gateway,
         ):
-            yield Harness(account, engine, sources, source, google, gateway, public_url, publisher)
+            yield Harness(
+                account,
+                engine,
+                sources,
+                source,
+                google,
+                gateway,
+                public_url,
+                publisher,
+                stack.metrics,
+            )
 
 
 @pytest_asyncio.fixture
