@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from consumers.google.outbox import WriteOutbox
 from tests.google.conftest import ADMIN_TOKEN, Harness
 from tests.google.test_sync import CALENDAR, START, open_channel
 
@@ -255,3 +256,46 @@ async def test_the_write_api_refuses_what_it_cannot_take(harness: Harness) -> No
         "invalid_if_match",
     )
     assert await refused("GET", "writes/gw_unknown", None) == (404, "unknown_write")
+
+
+async def test_rate_limits_and_server_errors_are_retried(harness: Harness) -> None:
+    harness.emulator.inject(429, retry_after="0")
+    harness.emulator.inject(503)
+    write_id = await submit(harness, "POST", "events", {"calendar_id": CALENDAR, "event": EVENT})
+
+    done = await run(harness, write_id)
+
+    assert done["status"] == "done", done
+    assert harness.emulator.counters.faults_served == 2
+    assert list(harness.emulator.live_events(CALENDAR)) == [done["google_event_id"]]
+
+
+async def test_a_write_google_keeps_refusing_waits_in_the_outbox(harness: Harness) -> None:
+    harness.emulator.inject(503, retry_after="0", times=6)  # every attempt the client makes
+    write_id = await submit(harness, "POST", "events", {"calendar_id": CALENDAR, "event": EVENT})
+
+    postponed = await run(harness, write_id)
+
+    assert postponed["status"] == "pending"
+    assert "503" in postponed["detail"]
+    assert harness.emulator.live_events(CALENDAR) == {}
+    assert metric(harness, "hookgate_google_writes_total", op="insert", outcome="retried") == 1
+    assert await harness.google.writer.run_due() == 0, "not due again yet"
+
+
+async def test_writes_to_one_event_run_in_order_under_one_lease(harness: Harness) -> None:
+    event_id = await created(harness)
+    path = f"events/{CALENDAR}/{event_id}"
+    first = await submit(harness, "PATCH", path, {"event": {"summary": "First"}})
+    second = await submit(harness, "PATCH", path, {"event": {"summary": "Second"}})
+    workers = [WriteOutbox(harness.engine), WriteOutbox(harness.engine)]
+
+    claimed = [await outbox.claim() for outbox in workers]
+
+    assert [[write.id for write in writes] for writes in claimed] == [[first], []]
+    await harness.google.writer.run_due()
+    assert (await status(harness, first))["status"] == "pending", "leased by the first worker"
+    await workers[0].finish(claimed[0][0], "failed", detail="test")
+    await harness.google.writer.run_due()
+    assert (await status(harness, second))["status"] == "done"
+    assert harness.emulator.live_events(CALENDAR)[event_id].summary == "Second"
