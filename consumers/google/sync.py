@@ -3,7 +3,8 @@
 With a stored sync token, events.list returns what changed since; without one, or
 when Google answers 410 Gone, the token is dropped and the whole calendar is
 listed, and local rows the full listing no longer has are removed (tombstoned:
-`status` `cancelled`, `deleted_at` set). Pages are applied as they come, with
+`status` `cancelled`, `deleted_at` set), but for those a pending write is about to
+create at Google (`google_writes`). Pages are applied as they come, with
 set-based upserts guarded by a version from the event's `updated` time (etags are
 opaque: stored, not compared). The new sync token is written in the transaction
 that applies the last page, so it is stored only if the store committed.
@@ -26,7 +27,7 @@ from consumers.google.errors import SyncTokenGone
 from consumers.google.own_writes import own_event_ids
 from consumers.upsert import chunked, max_params, upsert
 from consumers.versions import parse_time, row_version
-from schemas.google_store import google_sync_state
+from schemas.google_store import WRITE_PENDING, google_sync_state, google_writes
 from schemas.store import appointments
 
 log = logging.getLogger(__name__)
@@ -250,9 +251,19 @@ class CalendarSync:
     ) -> int:
         table = appointments.c
         mine = and_(table.tenant == target.tenant, table.calendar_id == target.calendar_id)
+        writes = google_writes.c
+        about_to_be_written = select(writes.google_event_id).where(
+            writes.source_id == target.source_id,
+            writes.calendar_id == target.calendar_id,
+            writes.status == WRITE_PENDING,
+        )
         local = (
             await connection.execute(
-                select(table.google_event_id).where(mine, table.deleted_at.is_(None))
+                select(table.google_event_id).where(
+                    mine,
+                    table.deleted_at.is_(None),
+                    table.google_event_id.not_in(about_to_be_written),
+                )
             )
         ).scalars()
         gone = sorted(set(local) - seen)

@@ -15,6 +15,7 @@ Errors are `{"error": code, "detail": sentence}`. No response holds a token.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -54,11 +55,6 @@ def calendar_id_of(body: dict[str, Any], default: str | None) -> str | JSONRespo
     return calendar_id
 
 
-async def _calendar_id(request: Request) -> str | JSONResponse:
-    body = await json_object(request)
-    return body if isinstance(body, JSONResponse) else calendar_id_of(body, "primary")
-
-
 def _google_failure(exc: Exception) -> JSONResponse:
     retriable = bool(getattr(exc, "retriable", False))
     detail = getattr(exc, "detail", "Google could not be reached.")
@@ -67,20 +63,41 @@ def _google_failure(exc: Exception) -> JSONResponse:
     return error_response("google_rejected", str(detail), 502)
 
 
-def google_admin_routes(manager: ChannelManager) -> list[BaseRoute]:
-    """The channel routes, relative to the admin mount."""
+WriteBack = Callable[[str, str], Awaitable[int | JSONResponse]]
+"""(source id, calendar id) -> how many local appointments were queued for Google."""
+
+
+def google_admin_routes(
+    manager: ChannelManager, *, write_back: WriteBack | None = None
+) -> list[BaseRoute]:
+    """The channel routes, relative to the admin mount; with `write_back`, opening a
+    channel with `"sync_both_ways": true` first queues the calendar's local appointments
+    that Google does not have yet (`local_writes` in the answer)."""
 
     async def open_channel(request: Request) -> JSONResponse:
-        calendar_id = await _calendar_id(request)
+        body = await json_object(request)
+        if isinstance(body, JSONResponse):
+            return body
+        calendar_id = calendar_id_of(body, "primary")
         if isinstance(calendar_id, JSONResponse):
             return calendar_id
+        both_ways = body.get("sync_both_ways", False)
+        if not isinstance(both_ways, bool) or (both_ways and write_back is None):
+            return error_response(
+                "invalid_option", "sync_both_ways must be true or false (where supported).", 400
+            )
+        source_id = request.path_params["source_id"]
+        queued = await write_back(source_id, calendar_id) if both_ways and write_back else None
+        if isinstance(queued, JSONResponse):
+            return queued
         try:
-            channel = await manager.watch(request.path_params["source_id"], calendar_id)
+            channel = await manager.watch(source_id, calendar_id)
         except ChannelError as exc:
             return error_response(exc.code, exc.detail, exc.status)
         except Exception as exc:  # noqa: BLE001 (any Google failure becomes a JSON error)
             return _google_failure(exc)
-        return JSONResponse(channel.as_json(), status_code=201)
+        extra = {} if queued is None else {"local_writes": queued}
+        return JSONResponse(channel.as_json() | extra, status_code=201)
 
     async def list_channels(request: Request) -> JSONResponse:
         channels = await manager.active(request.path_params["source_id"])

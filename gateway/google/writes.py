@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -31,12 +32,16 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.google.channels import SourceLookup
 from gateway.google.routes import calendar_id_of, error_response, json_object
+from gateway.store.sources import SourceRecord
 from schemas.google_store import WRITE_PENDING
 from schemas.google_store import google_writes as outbox
+from schemas.store import appointments
 from schemas.tables import SOURCE_ACTIVE
 
 if TYPE_CHECKING:
     from gateway.app import GatewayContext
+
+log = logging.getLogger(__name__)
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_ETAG = 200
@@ -59,6 +64,42 @@ class GoogleWrites:
         self._sources = sources
         self._clock = clock
 
+    async def _writable(self, source_id: str) -> SourceRecord | JSONResponse:
+        source = await self._sources.get(source_id)
+        if source is None or source.provider != "google":
+            return error_response("unknown_source", f"There is no Google source {source_id}.", 404)
+        if source.status != SOURCE_ACTIVE:
+            return error_response(
+                "source_inactive",
+                f"Source {source_id} is {source.status}; reconnect it before writing to Google.",
+                409,
+            )
+        return source
+
+    def _row(
+        self,
+        source: SourceRecord,
+        op: str,
+        calendar_id: str,
+        event_id: str,
+        body: dict[str, Any] | None,
+        if_match: str | None,
+    ) -> dict[str, Any]:
+        now = self._clock()
+        return {
+            "id": "gw_" + uuid.uuid4().hex,
+            "source_id": source.id,
+            "tenant": source.tenant,
+            "calendar_id": calendar_id,
+            "google_event_id": event_id,
+            "op": op,
+            "body": body,
+            "if_match": if_match,
+            "status": WRITE_PENDING,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+
     async def accept(
         self,
         source_id: str,
@@ -69,34 +110,53 @@ class GoogleWrites:
         if_match: str | None,
     ) -> str | JSONResponse:
         """Store the write; its id, or the refusal when the source cannot take writes."""
-        source = await self._sources.get(source_id)
-        if source is None or source.provider != "google":
-            return error_response("unknown_source", f"There is no Google source {source_id}.", 404)
-        if source.status != SOURCE_ACTIVE:
-            return error_response(
-                "source_inactive",
-                f"Source {source_id} is {source.status}; reconnect it before writing to Google.",
-                409,
-            )
-        write_id = "gw_" + uuid.uuid4().hex
-        now = self._clock()
+        source = await self._writable(source_id)
+        if isinstance(source, JSONResponse):
+            return source
+        row = self._row(source, op, calendar_id, event_id, body, if_match)
         async with self._engine.begin() as connection:
-            await connection.execute(
-                insert(outbox).values(
-                    id=write_id,
-                    source_id=source_id,
-                    tenant=source.tenant,
-                    calendar_id=calendar_id,
-                    google_event_id=event_id,
-                    op=op,
-                    body=body,
-                    if_match=if_match,
-                    status=WRITE_PENDING,
-                    next_attempt_at=now,
-                    created_at=now,
+            await connection.execute(insert(outbox).values(**row))
+        return str(row["id"])
+
+    async def write_back_local(self, source_id: str, calendar_id: str) -> int | JSONResponse:
+        """Queue an insert for each of the calendar's local appointments Google has not
+        seen (no etag) and no write names yet; how many were queued. Their ids must be
+        ones Google accepts (`EVENT_ID`); others are left alone and logged."""
+        source = await self._writable(source_id)
+        if isinstance(source, JSONResponse):
+            return source
+        rows = appointments.c
+        written = select(outbox.c.google_event_id).where(
+            outbox.c.source_id == source_id, outbox.c.calendar_id == calendar_id
+        )
+        async with self._engine.begin() as connection:
+            local = (
+                await connection.execute(
+                    select(appointments).where(
+                        rows.tenant == source.tenant,
+                        rows.calendar_id == calendar_id,
+                        rows.etag.is_(None),
+                        rows.deleted_at.is_(None),
+                        or_(rows.status.is_(None), rows.status != "cancelled"),
+                        rows.google_event_id.not_in(written),
+                    )
                 )
-            )
-        return write_id
+            ).all()
+            queued = [
+                self._row(source, "insert", calendar_id, row.google_event_id, _event_of(row), None)
+                for row in local
+                if EVENT_ID.fullmatch(row.google_event_id)
+            ]
+            if len(queued) < len(local):
+                log.warning(
+                    "google: %d local appointments of source %s have ids Google refuses; "
+                    "not written back",
+                    len(local) - len(queued),
+                    source_id,
+                )
+            if queued:
+                await connection.execute(insert(outbox), queued)
+        return len(queued)
 
     async def status(self, write_id: str) -> dict[str, Any] | None:
         table = outbox.c
@@ -113,6 +173,16 @@ class GoogleWrites:
                 )
             ).one_or_none()
         return None if row is None else dict(row._mapping)
+
+
+def _event_of(row: Any) -> dict[str, Any]:
+    """A local appointment as Google event fields."""
+    event: dict[str, Any] = {"summary": row.summary or "", "status": row.status or "confirmed"}
+    for name, moment in (("start", row.start_time), ("end", row.end_time)):
+        if moment is not None:
+            aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            event[name] = {"dateTime": aware.isoformat()}
+    return event
 
 
 class Refused(Exception):
@@ -220,6 +290,11 @@ def google_write_routes(writes: GoogleWrites) -> list[BaseRoute]:
     ]
 
 
+def google_writes(context: GatewayContext) -> GoogleWrites:
+    """`GoogleWrites` over the running gateway's store, sources and clock."""
+    return GoogleWrites(context.engine, context.sources, context.clock)
+
+
 def write_routes(context: GatewayContext) -> list[BaseRoute]:
-    """The write-back routes over the running gateway's store, sources and clock."""
-    return google_write_routes(GoogleWrites(context.engine, context.sources, context.clock))
+    """The write-back routes of the running gateway."""
+    return google_write_routes(google_writes(context))

@@ -22,7 +22,7 @@ from consumers.stack import StackSettings, open_stack
 from gateway.app import create_app
 from gateway.google.channels import channel_manager
 from gateway.google.routes import google_admin_routes
-from gateway.google.writes import write_routes
+from gateway.google.writes import google_writes, write_routes
 from gateway.runtime.credentials import RepositoryCredentialStore
 from gateway.settings import Settings
 from gateway.store.secretbox import SecretBox
@@ -164,7 +164,10 @@ async def open_harness(
             publisher=publisher,
             engine=engine,
             admin_routes=[
-                lambda context: google_admin_routes(channel_manager(context, google.client_for)),
+                lambda context: google_admin_routes(
+                    channel_manager(context, google.client_for),
+                    write_back=google_writes(context).write_back_local,
+                ),
                 write_routes,
             ],
             on_source_remove=[

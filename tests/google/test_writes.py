@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import insert
+
 from consumers.google.outbox import WriteOutbox
+from gateway.google.writes import new_event_id
+from schemas.store import appointments
 from tests.google.conftest import ADMIN_TOKEN, Harness
 from tests.google.test_sync import CALENDAR, START, open_channel
 
@@ -299,3 +303,47 @@ async def test_writes_to_one_event_run_in_order_under_one_lease(harness: Harness
     await harness.google.writer.run_due()
     assert (await status(harness, second))["status"] == "done"
     assert harness.emulator.live_events(CALENDAR)[event_id].summary == "Second"
+
+
+async def test_opening_a_channel_both_ways_writes_local_appointments_to_google(
+    harness: Harness,
+) -> None:
+    local_id = new_event_id()
+    async with harness.engine.begin() as connection:
+        await connection.execute(
+            insert(appointments),
+            [
+                {
+                    "tenant": harness.source.tenant,
+                    "calendar_id": CALENDAR,
+                    "google_event_id": event_id,
+                    "summary": "Booked locally",
+                    "start_time": START,
+                    "end_time": START + timedelta(hours=1),
+                    "status": "confirmed",
+                    "version": 1,
+                }
+                for event_id in (local_id, "Not-A-Google-Id")
+            ],
+        )
+
+    opened = await harness.gateway.post(
+        f"/admin/google/{harness.source.id}/channels",
+        json={"calendar_id": CALENDAR, "sync_both_ways": True},
+        headers=AUTH,
+    )
+    assert opened.status_code == 201, opened.text
+    assert opened.json()["local_writes"] == 1
+    await harness.settle()  # the first full sync, before the write ran
+    assert (await harness.store(CALENDAR))[local_id]["deleted_at"] is None
+
+    assert await harness.google.writer.run_due() == 1
+    event = harness.emulator.live_events(CALENDAR)[local_id]
+    assert (event.summary, event.start) == ("Booked locally", START)
+    assert (await harness.store(CALENDAR))[local_id]["etag"] == event.etag
+    again = await harness.gateway.post(
+        f"/admin/google/{harness.source.id}/channels",
+        json={"calendar_id": CALENDAR, "sync_both_ways": True},
+        headers=AUTH,
+    )
+    assert again.json()["local_writes"] == 0
