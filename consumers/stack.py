@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from consumers.apply import Applier, ApplyResult
 from consumers.google.credentials import CredentialStore
 from consumers.google.scheduler import DEFAULT_MAX_RUNNING
+from consumers.google.sync import PublishChanges
 from consumers.google.wiring import GoogleSync, build_google_sync
 from consumers.google.writer import ConflictPolicy
 from consumers.handlers import build_registry
@@ -105,10 +106,12 @@ async def open_stack(
     settings: StackSettings,
     *,
     metrics_registry: CollectorRegistry | None = None,
+    publish_changes: PublishChanges | None = None,
 ) -> AsyncIterator[ConsumerStack]:
-    """A stack with a Google sync of its own (its HTTP client and scheduler closed at exit)."""
+    """A stack with a Google sync of its own (its HTTP client and scheduler closed at exit);
+    remote appointment changes go to `publish_changes` (None: nowhere)."""
     async with httpx.AsyncClient(timeout=settings.http_timeout_seconds) as http:
-        google = google_sync(engine, credentials, http, settings)
+        google = google_sync(engine, credentials, http, settings, publish_changes)
         try:
             yield ConsumerStack.build(engine, google, settings, metrics_registry=metrics_registry)
         finally:
@@ -120,6 +123,7 @@ def google_sync(
     credentials: CredentialStore,
     http: httpx.AsyncClient,
     settings: StackSettings,
+    publish_changes: PublishChanges | None = None,
 ) -> GoogleSync:
     """The Google sync a stack runs, configured from `settings` (`http` is the caller's)."""
     return build_google_sync(
@@ -131,4 +135,5 @@ def google_sync(
         page_size=settings.google_page_size,
         max_running_syncs=settings.google_sync_concurrency,
         conflict_policy=settings.google_conflict_policy,
+        publish_changes=publish_changes,
     )

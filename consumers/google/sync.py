@@ -8,12 +8,16 @@ create at Google (`google_writes`). Pages are applied as they come, with
 set-based upserts guarded by a version from the event's `updated` time (etags are
 opaque: stored, not compared). The new sync token is written in the transaction
 that applies the last page, so it is stored only if the store committed.
+
+With a `publish` callable (Kafka mode), each page's remote changes are published as
+`google.appointment.changed` before its transaction commits (at least once); events
+in the state hookgate's own writes left them are applied but not published.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -27,10 +31,14 @@ from consumers.google.errors import SyncTokenGone
 from consumers.google.own_writes import own_event_ids
 from consumers.upsert import chunked, max_params, upsert
 from consumers.versions import parse_time, row_version
+from schemas import CloudEvent
+from schemas.google import appointment_changed
 from schemas.google_store import WRITE_PENDING, google_sync_state, google_writes
 from schemas.store import appointments
 
 log = logging.getLogger(__name__)
+
+PublishChanges = Callable[[Sequence[CloudEvent]], Awaitable[None]]
 
 CANCELLED = "cancelled"
 _UPDATED_COLUMNS = (
@@ -140,18 +148,6 @@ async def apply_rows(connection: AsyncConnection, rows: Sequence[Mapping[str, An
     await upsert(connection, appointments, minimal, key=_KEY, update=("etag", "status"))
 
 
-async def _apply_page(
-    connection: AsyncConnection,
-    target: SyncTarget,
-    page: EventPage,
-    rows: Sequence[Mapping[str, Any]],
-) -> int:
-    """Apply a page's rows; how many of them are hookgate's own writes come back."""
-    await apply_rows(connection, rows)
-    own = await own_event_ids(connection, target.source_id, target.calendar_id, page.items)
-    return len(own & {row["google_event_id"] for row in rows})
-
-
 def _listed_at(page: EventPage, clock: Callable[[], datetime]) -> datetime:
     return page.updated or clock()
 
@@ -166,11 +162,13 @@ class CalendarSync:
         *,
         page_size: int = 250,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        publish: PublishChanges | None = None,
     ) -> None:
         self._engine = engine
         self._client_for = client_for
         self._page_size = page_size
         self._clock = clock
+        self._publish = publish
 
     async def run(self, target: SyncTarget) -> SyncResult:
         """Sync the calendar; on 410 Gone drop the token and sync it in full."""
@@ -215,7 +213,7 @@ class CalendarSync:
             pages += 1
             rows = event_rows(target, page.items, _listed_at(page, self._clock))
             async with self._engine.begin() as connection:
-                mine = await _apply_page(connection, target, page, rows)
+                mine = await self._apply_page(connection, target, page, rows)
                 changed, own = changed + len(rows) - mine, own + mine
                 if page.next_sync_token is not None or page.next_page_token is None:
                     await self._finish(connection, target, page, requested, full=False)
@@ -234,7 +232,7 @@ class CalendarSync:
             rows = event_rows(target, page.items, _listed_at(page, self._clock))
             seen.update(row["google_event_id"] for row in rows)
             async with self._engine.begin() as connection:
-                mine = await _apply_page(connection, target, page, rows)
+                mine = await self._apply_page(connection, target, page, rows)
                 changed, own = changed + len(rows) - mine, own + mine
                 if page.next_sync_token is not None or page.next_page_token is None:
                     removed = await self._remove_unlisted(
@@ -245,6 +243,23 @@ class CalendarSync:
                         full=True, pages=pages, changed=changed, removed=removed, own=own
                     )
             page_token = page.next_page_token
+
+    async def _apply_page(
+        self,
+        connection: AsyncConnection,
+        target: SyncTarget,
+        page: EventPage,
+        rows: Sequence[Mapping[str, Any]],
+    ) -> int:
+        """Apply a page's rows and publish its remote changes; how many of the rows are
+        hookgate's own writes come back."""
+        await apply_rows(connection, rows)
+        own = await own_event_ids(connection, target.source_id, target.calendar_id, page.items)
+        remote = [row for row in rows if row["google_event_id"] not in own]
+        if self._publish is not None and remote:
+            now = self._clock()
+            await self._publish([appointment_changed(target.source_id, row, now) for row in remote])
+        return len(rows) - len(remote)
 
     async def _remove_unlisted(
         self, connection: AsyncConnection, target: SyncTarget, seen: set[str], listed_at: datetime

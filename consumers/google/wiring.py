@@ -14,7 +14,7 @@ from consumers.google.handler import CALENDAR_CHANGED, google_calendar_handler, 
 from consumers.google.outbox import WriteOutbox
 from consumers.google.resync import resync_forever
 from consumers.google.scheduler import DEFAULT_MAX_RUNNING, SyncScheduler
-from consumers.google.sync import CalendarSync, SyncResult
+from consumers.google.sync import CalendarSync, PublishChanges, SyncResult
 from consumers.google.writer import ConflictPolicy, GoogleWriter, WriteListeners
 from consumers.registry import Handler, HandlerRegistry
 
@@ -67,8 +67,10 @@ def build_google_sync(
     page_size: int = 250,
     max_running_syncs: int = DEFAULT_MAX_RUNNING,
     conflict_policy: ConflictPolicy = "remote_wins",
+    publish_changes: PublishChanges | None = None,
 ) -> GoogleSync:
-    """Everything `google.calendar.changed` needs; `http` is owned by the caller."""
+    """Everything `google.calendar.changed` needs; `http` is owned by the caller.
+    `publish_changes`: where remote appointment changes go (None: nowhere)."""
     clients: dict[str, GoogleCalendarClient] = {}
     listeners: list[Callable[[str], None]] = []
     run_listeners: list[Callable[[str, SyncResult], None]] = []
@@ -96,7 +98,7 @@ def build_google_sync(
             clients[source_id] = client
         return client
 
-    sync = CalendarSync(engine, client_for, page_size=page_size)
+    sync = CalendarSync(engine, client_for, page_size=page_size, publish=publish_changes)
     scheduler = SyncScheduler(
         sync.run, on_run=report_run, quiet_seconds=quiet_seconds, max_running=max_running_syncs
     )

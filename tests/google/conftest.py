@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier
+from consumers.google.sync import PublishChanges
 from consumers.google.wiring import GoogleSync
 from consumers.metrics import ConsumerMetrics
 from consumers.stack import StackSettings, open_stack
@@ -121,14 +122,16 @@ async def open_harness(
     tenant: str = "acme",
     secret_key: str = SECRET_KEY,
     page_size: int = 250,
+    publish_changes: PublishChanges | None = None,
     **settings: Any,
 ) -> AsyncIterator[Harness]:
     """A new Google source of `tenant` on `account`, and a gateway serving on loopback
     (its admin API with the Google routes) whose webhooks apply straight into the
     store through the consumer stack, its Google sync wired to the emulator.
 
-    `page_size`: the sync's (250 is the production one); `settings`: more `Settings`
-    fields (files go in `workdir`).
+    `page_size`: the sync's (250 is the production one); `publish_changes`: where the
+    sync publishes remote appointment changes; `settings`: more `Settings` fields
+    (files go in `workdir`).
     """
     sources = SourceRepository(engine, SecretBox([secret_key]))
     source = await sources.create(
@@ -156,7 +159,12 @@ async def open_harness(
         google_token_url=config.google_token_url,
         google_page_size=page_size,
     )
-    async with open_stack(engine, RepositoryCredentialStore(sources), stack_settings) as stack:
+    async with open_stack(
+        engine,
+        RepositoryCredentialStore(sources),
+        stack_settings,
+        publish_changes=publish_changes,
+    ) as stack:
         publisher = ApplyingPublisher(stack.applier)
         google = stack.google
         app = create_app(
