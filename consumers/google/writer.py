@@ -28,11 +28,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.google.errors import (
-    GoogleError,
     GoogleRequestRejected,
+    GoogleUnavailable,
     RefreshTokenRevoked,
     SourceInactive,
 )
@@ -76,6 +77,12 @@ class Outcome:
     status: str
     etag: str | None = None
     detail: str | None = None
+
+
+@dataclass
+class _Tally:
+    """What one run of a write met on the way (kept whichever way it ends)."""
+
     conflicts: int = 0
 
 
@@ -132,9 +139,11 @@ class GoogleWriter:
             await asyncio.sleep(poll_seconds)
 
     async def _run(self, write: ClaimedWrite) -> None:
-        conflicts = [0]
+        """Run one write and record how it ended. A store error leaves it leased (another
+        pass takes it once the lease lapses); a bug fails it, so it never blocks its event."""
+        tally = _Tally()
         try:
-            outcome = await self._execute(write, conflicts)
+            outcome = await self._execute(write, tally)
         except (SourceInactive, RefreshTokenRevoked) as exc:
             outcome = Outcome(
                 WRITE_FAILED,
@@ -142,19 +151,23 @@ class GoogleWriter:
             )
         except GoogleRequestRejected as exc:
             outcome = Outcome(WRITE_FAILED, detail=exc.detail)
-        except GoogleError as exc:  # retriable: Google stayed unavailable
+        except GoogleUnavailable as exc:
             delay = min(RETRY_CAP, RETRY_BASE * 2 ** min(write.attempts, 16))
             log.info("google: write %s postponed %s: %s", write.id, delay, exc.detail)
-            await self._outbox.retry_later(write, delay, exc.detail, conflicts=conflicts[0])
+            await self._outbox.retry_later(write, delay, exc.detail, conflicts=tally.conflicts)
             self._tell(write.op, "retried")
             return
-        outcome = Outcome(outcome.status, outcome.etag, outcome.detail, conflicts[0])
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:
+            log.exception("google: write %s failed", write.id)
+            outcome = Outcome(WRITE_FAILED, detail=f"Internal error ({type(exc).__name__}).")
         if await self._outbox.finish(
             write,
             outcome.status,
             etag=outcome.etag,
             detail=outcome.detail,
-            conflicts=outcome.conflicts,
+            conflicts=tally.conflicts,
         ):
             self._tell(write.op, outcome.status)
 
@@ -162,7 +175,7 @@ class GoogleWriter:
         for listener in self.listeners.outcome:
             listener(op, outcome)
 
-    async def _execute(self, write: ClaimedWrite, conflicts: list[int]) -> Outcome:
+    async def _execute(self, write: ClaimedWrite, tally: _Tally) -> Outcome:
         api = self._client_for(write.source_id)
         if write.op == "insert":
             return await self._insert(api, write)
@@ -177,7 +190,7 @@ class GoogleWriter:
             if _already_applied(write, remote):
                 await self._store(write, remote)
                 return Outcome(WRITE_DONE, etag=remote.get("etag"))
-            conflicts[0] += 1
+            tally.conflicts += 1
             for listener in self.listeners.conflict:
                 listener(self.policy)
             await self._store(write, remote)
