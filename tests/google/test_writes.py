@@ -347,3 +347,15 @@ async def test_opening_a_channel_both_ways_writes_local_appointments_to_google(
         headers=AUTH,
     )
     assert again.json()["local_writes"] == 0
+
+
+async def test_a_write_whose_worker_died_is_claimed_again_once_its_lease_lapses(
+    harness: Harness,
+) -> None:
+    write_id = await submit(harness, "POST", "events", {"calendar_id": CALENDAR, "event": EVENT})
+    died = WriteOutbox(harness.engine, lease=timedelta(0))  # its lease lapses at once
+    (taken,) = await died.claim()
+
+    assert [write.id for write in await WriteOutbox(harness.engine).claim()] == [write_id]
+    assert not await died.finish(taken, "failed", detail="too late"), "no longer its lease"
+    assert (await status(harness, write_id))["status"] == "pending"
