@@ -25,8 +25,8 @@ from consumers.google.scheduler import DEFAULT_MAX_RUNNING
 from consumers.google.sync import PublishChanges
 from consumers.google.wiring import GoogleSync, build_google_sync
 from consumers.google.writer import ConflictPolicy
-from consumers.handlers import build_registry
 from consumers.metrics import ConsumerMetrics
+from consumers.providers import build_registry
 from consumers.registry import HandlerRegistry
 from consumers.upkeep import upkeep_forever
 from schemas import CloudEvent
