@@ -90,10 +90,6 @@ class EmulatedEvent:
     private: dict[str, str] = field(default_factory=dict)
     """`extendedProperties.private`."""
 
-    def full_resource(self) -> dict[str, Any]:
-        """The event as events.get returns it (all its fields, cancelled or not)."""
-        return self._fields()
-
     def resource(self) -> dict[str, Any]:
         """The event as events.list returns it (the minimal form when cancelled)."""
         if self.status == "cancelled":
@@ -103,9 +99,10 @@ class EmulatedEvent:
                 "id": self.id,
                 "status": "cancelled",
             }
-        return self._fields()
+        return self.full_resource()
 
-    def _fields(self) -> dict[str, Any]:
+    def full_resource(self) -> dict[str, Any]:
+        """The event as events.get returns it (all its fields, cancelled or not)."""
         return {
             "kind": "calendar#event",
             "etag": self.etag,
