@@ -10,7 +10,8 @@ Three ways in, so that a scrape never waits on the store or Kafka:
   the store's sources and Google channels (`StoreStatePoller`), and the runner's
   in-process counters (`RunnerStatsPoller`);
 - calls from the Google code: `oauth_refresh_failed`, `source_error`, and every
-  completed sync run (`watch_google` hooks a `GoogleSync`'s listeners).
+  completed sync run and write-outbox attempt (`watch_google` hooks a `GoogleSync`'s
+  listeners).
 
 Labels are bounded: event types outside the registry's set become `other`; never a
 tenant, source or channel id. Consumers never import the gateway.
@@ -47,14 +48,21 @@ from consumers.apply import ApplyResult
 from consumers.google.scheduler import TRIGGERS
 from consumers.google.sync import SyncResult
 from consumers.google.wiring import GoogleSync
+from consumers.google.writer import CONFLICT_POLICIES, OUTCOMES
 from schemas import CloudEvent
 from schemas.deadletter import DeadLetter
-from schemas.google_store import CHANNEL_ACTIVE, google_channels, google_sync_state
+from schemas.google_store import (
+    CHANNEL_ACTIVE,
+    WRITE_OPS,
+    google_channels,
+    google_sync_state,
+)
 from schemas.tables import sources
 
 log = logging.getLogger(__name__)
 
 OTHER = "other"
+ORIGINS = ("remote", "self")
 OAUTH_REASONS = ("revoked", "client_rejected", "rejected", "unavailable")
 APPLY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 FRESHNESS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 86400.0)
@@ -278,9 +286,23 @@ class ConsumerMetrics:
         )
         self.google_sync_changes = Counter(
             "hookgate_google_sync_changes_total",
-            "Events Google sync runs found changed or removed, by trigger; a periodic "
-            "run's are changes no notification announced.",
-            ["trigger"],
+            "Events Google sync runs found changed or removed, by trigger and origin "
+            "(remote: made at Google; self: hookgate's own writes come back); a periodic "
+            "run's remote changes are ones no notification announced.",
+            ["trigger", "origin"],
+            registry=registry,
+        )
+        self.google_writes = Counter(
+            "hookgate_google_writes_total",
+            "Attempts of the Google write outbox, by op (insert, patch, delete) and outcome "
+            "(done, conflict, failed; retried: Google unavailable, tried again later).",
+            ["op", "outcome"],
+            registry=registry,
+        )
+        self.google_write_conflicts = Counter(
+            "hookgate_google_write_conflicts_total",
+            "Google writes that met a newer version at Google (412), by conflict policy.",
+            ["policy"],
             registry=registry,
         )
         self.oauth_refresh_failures = oauth_refresh_failures(registry, self.providers)
@@ -301,9 +323,15 @@ class ConsumerMetrics:
         registry.register(self.next_expiry)
         for poller in ("kafka", "store", "runner", "dead_letters"):
             self.poll_errors.labels(poller)
+        for op in WRITE_OPS:
+            for outcome in OUTCOMES:
+                self.google_writes.labels(op, outcome)
+        for policy in CONFLICT_POLICIES:
+            self.google_write_conflicts.labels(policy)
         for trigger in TRIGGERS:
             self.google_syncs.labels(trigger)
-            self.google_sync_changes.labels(trigger)
+            for origin in ORIGINS:
+                self.google_sync_changes.labels(trigger, origin)
 
     def type_label(self, event_type: str) -> str:
         return _bounded(event_type, self.event_types)
@@ -359,14 +387,23 @@ class ConsumerMetrics:
     # calls from the provider code ----------------------------------------------------
 
     def watch_google(self, google: GoogleSync) -> None:
-        """Count `google`'s token-refresh failures and sync runs."""
+        """Count `google`'s token-refresh failures, sync runs and writes."""
         google.refresh_failure_listeners.append(partial(self.oauth_refresh_failed, "google"))
         google.run_listeners.append(self.google_sync_ran)
+        google.writer.listeners.outcome.append(self.google_write_ended)
+        google.writer.listeners.conflict.append(self.google_write_conflicted)
+
+    def google_write_ended(self, op: str, outcome: str) -> None:
+        self.google_writes.labels(_bounded(op, WRITE_OPS), _bounded(outcome, OUTCOMES)).inc()
+
+    def google_write_conflicted(self, policy: str) -> None:
+        self.google_write_conflicts.labels(_bounded(policy, CONFLICT_POLICIES)).inc()
 
     def google_sync_ran(self, trigger: str, result: SyncResult) -> None:
         label = _bounded(trigger, TRIGGERS)
         self.google_syncs.labels(label).inc()
-        self.google_sync_changes.labels(label).inc(result.changed + result.removed)
+        self.google_sync_changes.labels(label, "remote").inc(result.changed + result.removed)
+        self.google_sync_changes.labels(label, "self").inc(result.own)
 
     def oauth_refresh_failed(self, provider: str, reason: str) -> None:
         self.oauth_refresh_failures.labels(

@@ -24,7 +24,9 @@ from consumers.apply import Applier, ApplyResult
 from consumers.google.credentials import CredentialStore
 from consumers.google.handler import CALENDAR_CHANGED
 from consumers.google.scheduler import DEFAULT_MAX_RUNNING
+from consumers.google.sync import PublishChanges
 from consumers.google.wiring import GoogleSync, build_google_sync
+from consumers.google.writer import ConflictPolicy
 from consumers.metrics import ConsumerMetrics
 from consumers.providers import build_registry
 from consumers.registry import HandlerRegistry
@@ -47,6 +49,10 @@ class StackSettings:
     google_page_size: int = 250
     audit_retention_days: int = 90
     """How long the gateway's `audit_log` entries are kept."""
+    google_conflict_policy: ConflictPolicy = "remote_wins"
+    """What a write that meets a newer version at Google (412) does."""
+    google_write_poll_seconds: float = 1.0
+    """How often the write outbox is looked at for due writes."""
     http_timeout_seconds: float = 30.0
 
 
@@ -94,13 +100,15 @@ class ConsumerStack:
         await self.google.start()
 
     def upkeep(self) -> Coroutine[Any, Any, None]:
-        """Ledger and audit log pruning and the periodic Google sync, until cancelled."""
+        """Ledger and audit log pruning, the periodic Google sync and the Google write
+        outbox, until cancelled."""
         return upkeep_forever(
             self.applier,
             self.google,
             google_resync_seconds=self.settings.google_resync_seconds,
             prune_audit=audit_pruner(self.engine),
             audit_retention=timedelta(days=self.settings.audit_retention_days),
+            google_write_poll_seconds=self.settings.google_write_poll_seconds,
         )
 
 
@@ -111,10 +119,12 @@ async def open_stack(
     settings: StackSettings,
     *,
     metrics_registry: CollectorRegistry | None = None,
+    publish_changes: PublishChanges | None = None,
 ) -> AsyncIterator[ConsumerStack]:
-    """A stack with a Google sync of its own (its HTTP client and scheduler closed at exit)."""
+    """A stack with a Google sync of its own (its HTTP client and scheduler closed at exit);
+    remote appointment changes go to `publish_changes` (None: nowhere)."""
     async with httpx.AsyncClient(timeout=settings.http_timeout_seconds) as http:
-        google = google_sync(engine, credentials, http, settings)
+        google = google_sync(engine, credentials, http, settings, publish_changes)
         try:
             yield ConsumerStack.build(engine, google, settings, metrics_registry=metrics_registry)
         finally:
@@ -126,6 +136,7 @@ def google_sync(
     credentials: CredentialStore,
     http: httpx.AsyncClient,
     settings: StackSettings,
+    publish_changes: PublishChanges | None = None,
 ) -> GoogleSync:
     """The Google sync a stack runs, configured from `settings` (`http` is the caller's)."""
     return build_google_sync(
@@ -136,4 +147,6 @@ def google_sync(
         token_url=settings.google_token_url,
         page_size=settings.google_page_size,
         max_running_syncs=settings.google_sync_concurrency,
+        conflict_policy=settings.google_conflict_policy,
+        publish_changes=publish_changes,
     )

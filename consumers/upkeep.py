@@ -1,5 +1,6 @@
 """The consumers' periodic work, the same wherever they run (`hookgate consume` or the
-embedded mode): ledger and audit log pruning, and the Google periodic sync."""
+embedded mode): ledger and audit log pruning, the Google periodic sync and the Google
+write outbox."""
 
 from __future__ import annotations
 
@@ -20,12 +21,16 @@ async def upkeep_forever(
     google_resync_seconds: float,
     prune_audit: Pruner | None = None,
     audit_retention: timedelta = AUDIT_RETENTION,
+    google_write_poll_seconds: float = 1.0,
 ) -> None:
     """Prune the ledger and, given `prune_audit`, the audit log (entries older than
-    `audit_retention`) and, unless `google_resync_seconds` is 0, sync the watched Google
-    calendars that notifications left behind; until cancelled (each loop outlives its
-    own errors)."""
-    loops: list[Coroutine[Any, Any, None]] = [prune_forever(applier.prune)]
+    `audit_retention`), run the Google write outbox and, unless `google_resync_seconds`
+    is 0, sync the watched Google calendars that notifications left behind; until
+    cancelled (each loop outlives its own errors)."""
+    loops: list[Coroutine[Any, Any, None]] = [
+        prune_forever(applier.prune),
+        google.write_forever(google_write_poll_seconds),
+    ]
     if prune_audit is not None:
         loops.append(prune_forever(prune_audit, retention=audit_retention, what="audit log"))
     if google_resync_seconds:

@@ -6,7 +6,7 @@ Built once in the CLI and passed down; nothing reads the environment at import.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     """... and in full this often (which finds deletions webhooks missed); 0: never."""
     google_sync_concurrency: int = Field(default=8, ge=1)
     """Google calendar syncs run at once per process, over all calendars; more wait."""
+    google_conflict_policy: Literal["remote_wins", "local_wins"] = "remote_wins"
+    """A write to Google that meets a newer version there (412): keep Google's version
+    (`remote_wins`, the write ends `conflict`) or send the write again on it."""
+    google_write_poll_seconds: float = Field(default=1.0, gt=0)
+    """How often the consumers look for due writes in the Google write outbox."""
     google_api_base: str = "https://www.googleapis.com"
     google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
     calendly_api_base: str = "https://api.calendly.com"

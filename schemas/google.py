@@ -225,3 +225,43 @@ def notified_channel(headers: Mapping[str, str]) -> str | None:
     """The `X-Goog-Channel-ID` of a notification's headers (lower-case names), if any."""
     value = headers.get("x-goog-channel-id")
     return value.strip() if value is not None else None
+
+
+APPOINTMENT_CHANGED = "google.appointment.changed"
+APPOINTMENTS_TOPIC = "appointments"
+"""The topic suffix (`{prefix}.appointments`) remote appointment changes go to."""
+
+
+def _iso(value: object) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
+
+
+def appointment_changed(source_id: str, row: Mapping[str, Any], at: datetime) -> CloudEvent:
+    """The `google.appointment.changed` a sync publishes for an `appointments` row that
+    changed at Google by someone other than hookgate (never for hookgate's own writes).
+    The id is a digest of the event and its etag: one change, one id, however often a
+    sync sees it."""
+    tenant = str(row["tenant"])
+    event_id = str(row["google_event_id"])
+    data = {
+        "calendar_id": row["calendar_id"],
+        "google_event_id": event_id,
+        "etag": row.get("etag"),
+        "summary": row.get("summary"),
+        "status": row.get("status"),
+        "start_time": _iso(row.get("start_time")),
+        "end_time": _iso(row.get("end_time")),
+        "updated": _iso(row.get("updated")),
+        "origin": "remote",
+    }
+    return CloudEvent(
+        id=digest_id(source_id, str(row["calendar_id"]), event_id, str(row.get("etag"))),
+        source=source_uri(PROVIDER, source_id),
+        type=APPOINTMENT_CHANGED,
+        time=at,
+        subject=event_id,
+        tenant=tenant,
+        provider=PROVIDER,
+        partitionkey=f"{tenant}:{event_id}",
+        data=orjson.dumps(data),
+    )

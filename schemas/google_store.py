@@ -14,10 +14,12 @@ owes a sync (after a crash, for instance).
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     DateTime,
     Index,
+    Integer,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -67,4 +69,46 @@ google_sync_state = Table(
 )
 """Incremental-sync state per (source, calendar); `status` is `idle`, `ok` or `error`."""
 
-GOOGLE_TABLES = (google_channels, google_sync_state)
+WRITE_PENDING = "pending"
+WRITE_DONE = "done"
+WRITE_CONFLICT = "conflict"
+WRITE_FAILED = "failed"
+WRITE_STATUSES = (WRITE_PENDING, WRITE_DONE, WRITE_CONFLICT, WRITE_FAILED)
+WRITE_OPS = ("insert", "patch", "delete")
+
+google_writes = Table(
+    "google_writes",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("source_id", String(64), nullable=False),
+    Column("tenant", String(200), nullable=False),
+    Column("calendar_id", String(500), nullable=False),
+    Column("google_event_id", String(1024), nullable=False),
+    Column("op", String(8), nullable=False),
+    Column("body", JSON, nullable=True),
+    Column("if_match", String(200), nullable=True),
+    Column("status", String(16), nullable=False, server_default=WRITE_PENDING),
+    Column("etag", String(200), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("conflicts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+)
+"""The outbox of writes to Google Calendar: stored before the admin API answers 202,
+run in `seq` order per event by whichever worker holds the write's lease. `etag` is
+Google's after the write; `conflicts` counts the 412s it met."""
+Index("ix_google_writes_status_due", google_writes.c.status, google_writes.c.next_attempt_at)
+Index(
+    "ix_google_writes_event",
+    google_writes.c.source_id,
+    google_writes.c.calendar_id,
+    google_writes.c.google_event_id,
+    google_writes.c.seq,
+)
+
+GOOGLE_TABLES = (google_channels, google_sync_state, google_writes)

@@ -101,6 +101,10 @@ def _parse_time(value: object) -> datetime | None:
         return None
 
 
+def _event_path(calendar_id: str, event_id: str) -> str:
+    return f"/calendars/{quote(calendar_id, safe='')}/events/{quote(event_id, safe='')}"
+
+
 def _reason(response: httpx.Response) -> str | None:
     try:
         body = response.json()
@@ -202,6 +206,34 @@ class GoogleCalendarClient:
             ),
         )
 
+    async def get_event(self, calendar_id: str, event_id: str) -> dict[str, Any]:
+        """One event (events.get); a deleted one comes with `status` `cancelled`."""
+        return await self._call("GET", _event_path(calendar_id, event_id))
+
+    async def insert_event(self, calendar_id: str, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an event (events.insert); an `id` already taken answers 409.
+
+        Like every write, it first checks that the source is still active (a cached
+        access token would outlive a disconnect): `SourceInactive`.
+        """
+        await self._store.load(self.source_id)
+        path = f"/calendars/{quote(calendar_id, safe='')}/events"
+        return await self._call("POST", path, json=dict(event))
+
+    async def patch_event(
+        self, calendar_id: str, event_id: str, event: Mapping[str, Any], *, if_match: str | None
+    ) -> dict[str, Any]:
+        """Change an event (events.patch), only if its etag is `if_match` (else 412)."""
+        await self._store.load(self.source_id)
+        return await self._call(
+            "PATCH", _event_path(calendar_id, event_id), json=dict(event), if_match=if_match
+        )
+
+    async def delete_event(self, calendar_id: str, event_id: str, *, if_match: str | None) -> None:
+        """Delete an event (events.delete), only if its etag is `if_match` (else 412)."""
+        await self._store.load(self.source_id)
+        await self._call("DELETE", _event_path(calendar_id, event_id), if_match=if_match)
+
     async def stop_channel(self, channel_id: str, resource_id: str) -> None:
         """Stop a channel (channels.stop)."""
         await self._call(
@@ -217,19 +249,19 @@ class GoogleCalendarClient:
         params: Mapping[str, str] | None = None,
         *,
         json: Any = None,
+        if_match: str | None = None,
     ) -> dict[str, Any]:
         url = self._api + path
         refreshed = False
         attempt = 0
         while True:
             token = await self._access_token(force_after=None)
+            headers = {"Authorization": f"Bearer {token}"}
+            if if_match is not None:
+                headers["If-Match"] = if_match
             try:
                 response = await self._http.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    headers={"Authorization": f"Bearer {token}"},
+                    method, url, params=params, json=json, headers=headers
                 )
             except httpx.TransportError as exc:
                 await self._backoff(attempt, None, f"{type(exc).__name__} reaching Google")
@@ -246,7 +278,7 @@ class GoogleCalendarClient:
                 refreshed = True
                 await self._access_token(force_after=token)
                 continue
-            if status == 410:
+            if status == 410 and params is not None and "syncToken" in params:
                 raise SyncTokenGone("Google answered 410 Gone: the sync token is no longer valid.")
             if status == 429 or status >= 500 or (status == 403 and reason in RATE_LIMIT_REASONS):
                 wait = _retry_after(response.headers.get("retry-after"), self._clock())

@@ -3,16 +3,21 @@
 With a stored sync token, events.list returns what changed since; without one, or
 when Google answers 410 Gone, the token is dropped and the whole calendar is
 listed, and local rows the full listing no longer has are removed (tombstoned:
-`status` `cancelled`, `deleted_at` set). Pages are applied as they come, with
+`status` `cancelled`, `deleted_at` set), but for those a pending write is about to
+create at Google (`google_writes`). Pages are applied as they come, with
 set-based upserts guarded by a version from the event's `updated` time (etags are
 opaque: stored, not compared). The new sync token is written in the transaction
 that applies the last page, so it is stored only if the store committed.
+
+With a `publish` callable (Kafka mode), each page's remote changes are published as
+`google.appointment.changed` before its transaction commits (at least once); events
+in the state hookgate's own writes left them are applied but not published.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -23,12 +28,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from consumers.google.client import EventPage
 from consumers.google.errors import SyncTokenGone
+from consumers.google.own_writes import own_event_ids
 from consumers.upsert import chunked, max_params, upsert
 from consumers.versions import parse_time, row_version
-from schemas.google_store import google_sync_state
+from schemas import CloudEvent
+from schemas.google import appointment_changed
+from schemas.google_store import WRITE_PENDING, google_sync_state, google_writes
 from schemas.store import appointments
 
 log = logging.getLogger(__name__)
+
+PublishChanges = Callable[[Sequence[CloudEvent]], Awaitable[None]]
 
 CANCELLED = "cancelled"
 _UPDATED_COLUMNS = (
@@ -72,7 +82,11 @@ class SyncResult:
     full: bool
     pages: int
     changed: int
+    """Events changed at Google by others (remote changes)."""
     removed: int
+    own: int = 0
+    """Events listed in the state hookgate's own writes left them in
+    (`consumers.google.own_writes`): applied, not counted as remote changes."""
 
 
 def _event_time(value: object) -> datetime | None:
@@ -148,11 +162,13 @@ class CalendarSync:
         *,
         page_size: int = 250,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        publish: PublishChanges | None = None,
     ) -> None:
         self._engine = engine
         self._client_for = client_for
         self._page_size = page_size
         self._clock = clock
+        self._publish = publish
 
     async def run(self, target: SyncTarget) -> SyncResult:
         """Sync the calendar; on 410 Gone drop the token and sync it in full."""
@@ -186,7 +202,7 @@ class CalendarSync:
         self, client: CalendarApi, target: SyncTarget, token: str, requested: int
     ) -> SyncResult:
         page_token: str | None = None
-        pages = changed = 0
+        pages = changed = own = 0
         while True:
             page = await client.list_events(
                 target.calendar_id,
@@ -196,17 +212,17 @@ class CalendarSync:
             )
             pages += 1
             rows = event_rows(target, page.items, _listed_at(page, self._clock))
-            changed += len(rows)
             async with self._engine.begin() as connection:
-                await apply_rows(connection, rows)
+                mine = await self._apply_page(connection, target, page, rows)
+                changed, own = changed + len(rows) - mine, own + mine
                 if page.next_sync_token is not None or page.next_page_token is None:
                     await self._finish(connection, target, page, requested, full=False)
-                    return SyncResult(full=False, pages=pages, changed=changed, removed=0)
+                    return SyncResult(full=False, pages=pages, changed=changed, removed=0, own=own)
             page_token = page.next_page_token
 
     async def _full(self, client: CalendarApi, target: SyncTarget, requested: int) -> SyncResult:
         page_token: str | None = None
-        pages = changed = 0
+        pages = changed = own = 0
         seen: set[str] = set()
         while True:
             page = await client.list_events(
@@ -215,25 +231,54 @@ class CalendarSync:
             pages += 1
             rows = event_rows(target, page.items, _listed_at(page, self._clock))
             seen.update(row["google_event_id"] for row in rows)
-            changed += len(rows)
             async with self._engine.begin() as connection:
-                await apply_rows(connection, rows)
+                mine = await self._apply_page(connection, target, page, rows)
+                changed, own = changed + len(rows) - mine, own + mine
                 if page.next_sync_token is not None or page.next_page_token is None:
                     removed = await self._remove_unlisted(
                         connection, target, seen, _listed_at(page, self._clock)
                     )
                     await self._finish(connection, target, page, requested, full=True)
-                    return SyncResult(full=True, pages=pages, changed=changed, removed=removed)
+                    return SyncResult(
+                        full=True, pages=pages, changed=changed, removed=removed, own=own
+                    )
             page_token = page.next_page_token
+
+    async def _apply_page(
+        self,
+        connection: AsyncConnection,
+        target: SyncTarget,
+        page: EventPage,
+        rows: Sequence[Mapping[str, Any]],
+    ) -> int:
+        """Apply a page's rows and publish its remote changes; how many of the rows are
+        hookgate's own writes come back."""
+        await apply_rows(connection, rows)
+        own = await own_event_ids(connection, target.source_id, target.calendar_id, page.items)
+        remote = [row for row in rows if row["google_event_id"] not in own]
+        if self._publish is not None and remote:
+            now = self._clock()
+            await self._publish([appointment_changed(target.source_id, row, now) for row in remote])
+        return len(rows) - len(remote)
 
     async def _remove_unlisted(
         self, connection: AsyncConnection, target: SyncTarget, seen: set[str], listed_at: datetime
     ) -> int:
         table = appointments.c
         mine = and_(table.tenant == target.tenant, table.calendar_id == target.calendar_id)
+        writes = google_writes.c
+        about_to_be_written = select(writes.google_event_id).where(
+            writes.source_id == target.source_id,
+            writes.calendar_id == target.calendar_id,
+            writes.status == WRITE_PENDING,
+        )
         local = (
             await connection.execute(
-                select(table.google_event_id).where(mine, table.deleted_at.is_(None))
+                select(table.google_event_id).where(
+                    mine,
+                    table.deleted_at.is_(None),
+                    table.google_event_id.not_in(about_to_be_written),
+                )
             )
         ).scalars()
         gone = sorted(set(local) - seen)

@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from consumers.google.client import GoogleCalendarClient, RetryPolicy
 from consumers.google.credentials import CredentialStore
 from consumers.google.handler import CALENDAR_CHANGED, google_calendar_handler, resume_pending
+from consumers.google.outbox import WriteOutbox
 from consumers.google.resync import resync_forever
 from consumers.google.scheduler import DEFAULT_MAX_RUNNING, SyncScheduler
-from consumers.google.sync import CalendarSync, SyncResult
+from consumers.google.sync import CalendarSync, PublishChanges, SyncResult
+from consumers.google.writer import ConflictPolicy, GoogleWriter, WriteListeners
 from consumers.registry import Handler, HandlerRegistry
 
 
@@ -26,6 +28,7 @@ class GoogleSync:
     sync: CalendarSync
     handler: Handler
     client_for: Callable[[str], GoogleCalendarClient]
+    writer: GoogleWriter
     clients: dict[str, GoogleCalendarClient] = field(default_factory=dict)
     refresh_failure_listeners: list[Callable[[str], None]] = field(default_factory=list)
     """Called with the reason whenever a source's token refresh fails (for metrics)."""
@@ -44,6 +47,10 @@ class GoogleSync:
         (`consumers.google.resync`: the safety net for lost notifications)."""
         await resync_forever(self.engine, self.scheduler, every_seconds=every_seconds)
 
+    async def write_forever(self, poll_seconds: float) -> None:
+        """Run the write outbox every `poll_seconds`, until cancelled."""
+        await self.writer.run_forever(poll_seconds)
+
     async def aclose(self) -> None:
         await self.scheduler.aclose()
 
@@ -59,8 +66,11 @@ def build_google_sync(
     quiet_seconds: float = 1.0,
     page_size: int = 250,
     max_running_syncs: int = DEFAULT_MAX_RUNNING,
+    conflict_policy: ConflictPolicy = "remote_wins",
+    publish_changes: PublishChanges | None = None,
 ) -> GoogleSync:
-    """Everything `google.calendar.changed` needs; `http` is owned by the caller."""
+    """Everything `google.calendar.changed` needs; `http` is owned by the caller.
+    `publish_changes`: where remote appointment changes go (None: nowhere)."""
     clients: dict[str, GoogleCalendarClient] = {}
     listeners: list[Callable[[str], None]] = []
     run_listeners: list[Callable[[str, SyncResult], None]] = []
@@ -88,7 +98,7 @@ def build_google_sync(
             clients[source_id] = client
         return client
 
-    sync = CalendarSync(engine, client_for, page_size=page_size)
+    sync = CalendarSync(engine, client_for, page_size=page_size, publish=publish_changes)
     scheduler = SyncScheduler(
         sync.run, on_run=report_run, quiet_seconds=quiet_seconds, max_running=max_running_syncs
     )
@@ -98,6 +108,13 @@ def build_google_sync(
         sync=sync,
         handler=google_calendar_handler(scheduler),
         client_for=client_for,
+        writer=GoogleWriter(
+            engine,
+            client_for,
+            WriteOutbox(engine),
+            policy=conflict_policy,
+            listeners=WriteListeners(),
+        ),
         clients=clients,
         refresh_failure_listeners=listeners,
         run_listeners=run_listeners,

@@ -48,6 +48,9 @@ ACTIONS: Mapping[tuple[str, str], str] = {
     ("POST", "/google/{source_id}/channels"): "google.channel_open",
     ("DELETE", "/google/{source_id}/channels/{channel_id}"): "google.channel_stop",
     ("POST", "/dead-letters/{letter_id}/replay"): "dead_letter.replay",
+    ("POST", "/google/{source_id}/events"): "google.event_create",
+    ("PATCH", "/google/{source_id}/events/{calendar_id}/{event_id}"): "google.event_update",
+    ("DELETE", "/google/{source_id}/events/{calendar_id}/{event_id}"): "google.event_delete",
 }
 """Every route that changes something, by method and path (relative to its mount)."""
 

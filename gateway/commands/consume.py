@@ -25,12 +25,13 @@ from consumers.registry import HandlerRegistry
 from gateway.bus.topics import ensure_hookgate_topics
 from gateway.commands import CommandError
 from gateway.runtime.metrics_server import serve_metrics
-from gateway.runtime.stack import open_consumer_stack
+from gateway.runtime.stack import appointment_changes, open_consumer_stack
 from gateway.runtime.tuning import tune_gc
 from gateway.settings import Settings
 from gateway.store.engine import create_engine
 from gateway.tasks import running
 from schemas import CloudEvent
+from schemas.google import APPOINTMENTS_TOPIC
 
 DEFAULT_GROUP_SUFFIX = "store"
 STATS_INTERVAL_SECONDS = 0.2
@@ -107,10 +108,13 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     engine = create_engine(settings)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
-        consumers = await stack.enter_async_context(open_consumer_stack(settings, engine))
+        publish_changes = await stack.enter_async_context(appointment_changes(settings))
+        consumers = await stack.enter_async_context(
+            open_consumer_stack(settings, engine, publish_changes=publish_changes)
+        )
         providers = args.providers or handled_providers(consumers.registry)
         config = runner_config(settings, args, providers)
-        await ensure_hookgate_topics(settings, providers)
+        await ensure_hookgate_topics(settings, [*providers, APPOINTMENTS_TOPIC])
         applied = AppliedCounts(consumers.applier)
         runner = KafkaRunner(
             config,

@@ -26,6 +26,7 @@ from gateway.bus.spool import Spool
 from gateway.bus.transport import EMBEDDED_GROUP, Bus
 from gateway.google.channels import ChannelManager, channel_manager
 from gateway.google.routes import google_admin_routes
+from gateway.google.writes import google_writes, write_routes
 from gateway.runtime.connect import Connections
 from gateway.runtime.credentials import RepositoryCredentialStore
 from gateway.runtime.poller import metrics_poller
@@ -148,7 +149,10 @@ def build_app(settings: Settings) -> Starlette:
         background=[metrics_poller, google.renewing, consumers, imports.running],
         admin_routes=[
             connections.admin_routes,  # first: its Google disconnect is the full one
-            lambda context: google_admin_routes(google.channels(context)),
+            lambda context: google_admin_routes(
+                google.channels(context), write_back=google_writes(context).write_back_local
+            ),
+            write_routes,
             imports.admin_routes,
         ],
         public_routes=[connections.public_routes],

@@ -17,7 +17,15 @@ reference; see /work/shared/providers.md §1):
   the authorization-code grant on the same `/token`, `/revoke`; `calendarList.list`,
   `calendars.get` and `/oauth2/v3/userinfo`, where the account's `email` is also the
   id of its primary calendar.
-- Faults: queued 429 (with Retry-After), 403 `rateLimitExceeded`, 5xx.
+- Writes: `events.get`, `events.insert` (a client-chosen `id` of base32hex
+  characters, 5-1024 long; one already taken answers 409 `duplicate`),
+  `events.patch` and `events.delete` with `If-Match` (412 `conditionNotMet` on
+  another etag; deleting a deleted event answers 410 `deleted`). Every change gets a
+  new etag and notifies the calendar's channels, hookgate's own changes included;
+  `extendedProperties.private` is kept and returned.
+- Faults: queued 429 (with Retry-After), 403 `rateLimitExceeded`, 5xx; and
+  `drop_responses`: the next writes are applied but their answer is lost (the
+  connection is closed mid-response).
 
 Tests drive it through the methods of `GoogleEmulator` (same process and loop).
 """
@@ -27,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,6 +47,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from tests.emulators.oauth import OAuthServer
 from tests.emulators.oauth_providers import GOOGLE_OAUTH
@@ -55,6 +65,8 @@ FORBIDDEN_WITH_SYNC_TOKEN = (
 )
 ACCESS_TOKEN_SECONDS = 3599
 DEFAULT_CHANNEL_TTL = timedelta(days=7)
+EVENT_ID = re.compile(r"[a-v0-9]{5,1024}")
+"""A client-chosen event id: base32hex (lowercase a-v and digits), 5 to 1024 long."""
 
 Deliver = Callable[[str, dict[str, str]], Awaitable[int]]
 """Posts a notification (address, headers) with an empty body; returns the status."""
@@ -75,6 +87,8 @@ class EmulatedEvent:
     updated: datetime
     etag: str
     changed_seq: int
+    private: dict[str, str] = field(default_factory=dict)
+    """`extendedProperties.private`."""
 
     def resource(self) -> dict[str, Any]:
         """The event as events.list returns it (the minimal form when cancelled)."""
@@ -85,6 +99,10 @@ class EmulatedEvent:
                 "id": self.id,
                 "status": "cancelled",
             }
+        return self.full_resource()
+
+    def full_resource(self) -> dict[str, Any]:
+        """The event as events.get returns it (all its fields, cancelled or not)."""
         return {
             "kind": "calendar#event",
             "etag": self.etag,
@@ -98,6 +116,7 @@ class EmulatedEvent:
             "end": {"dateTime": _rfc3339(self.end), "timeZone": "UTC"},
             "iCalUID": f"{self.id}@google.com",
             "sequence": 0,
+            **({"extendedProperties": {"private": dict(self.private)}} if self.private else {}),
         }
 
 
@@ -134,6 +153,18 @@ class Fault:
     retry_after: str | None
 
 
+class DroppedResponse(Response):
+    """Starts an answer and closes the connection before its body: the write was
+    applied, the client never learns it."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=200, headers={"content-length": "64"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        raise ConnectionAbortedError("the emulator dropped this response")
+
+
 @dataclass
 class Counters:
     list_requests: int = 0
@@ -145,6 +176,27 @@ class Counters:
     faults_served: int = 0
     most_concurrent_lists: int = 0
     """The most events.list requests that were being answered at once."""
+    writes: int = 0
+    """events.insert, patch and delete requests that reached the calendar."""
+    dropped_responses: int = 0
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, dict) or not isinstance(value.get("dateTime"), str):
+        return None
+    return datetime.fromisoformat(value["dateTime"]).astimezone(UTC)
+
+
+def _times(body: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    return _time(body.get("start")), _time(body.get("end"))
+
+
+def _private(body: dict[str, Any]) -> dict[str, str]:
+    extended = body.get("extendedProperties")
+    private = extended.get("private") if isinstance(extended, dict) else None
+    if not isinstance(private, dict):
+        return {}
+    return {str(key): str(value) for key, value in private.items()}
 
 
 def _error(status: int, reason: str, message: str, **extra: str) -> JSONResponse:
@@ -191,6 +243,8 @@ class GoogleEmulator:
         self.delivered: list[tuple[str, dict[str, str], int]] = []
         self._ids = itertools.count(1)
         self._clock_ms = 0
+        self.drop_responses = 0
+        """How many of the next writes are applied with their answer lost."""
         self.app = Starlette(
             routes=[
                 Route("/token", self._token, methods=["POST"]),
@@ -206,6 +260,16 @@ class GoogleEmulator:
                 ),
                 Route(
                     "/calendar/v3/calendars/{calendar_id:path}/events", self._list, methods=["GET"]
+                ),
+                Route(
+                    "/calendar/v3/calendars/{calendar_id:path}/events",
+                    self._insert,
+                    methods=["POST"],
+                ),
+                Route(
+                    "/calendar/v3/calendars/{calendar_id:path}/events/{event_id}",
+                    self._event,
+                    methods=["GET", "PATCH", "DELETE"],
                 ),
                 Route("/calendar/v3/channels/stop", self._stop, methods=["POST"]),
                 Route(
@@ -325,6 +389,92 @@ class GoogleEmulator:
             for event in self.calendar(calendar_id).events.values()
             if event.status != "cancelled"
         }
+
+    # ---- writes ----------------------------------------------------------------
+
+    async def _insert(self, request: Request) -> Response:
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        calendar = self.calendar(self._calendar_key(request.path_params["calendar_id"]))
+        body = await request.json()
+        event_id = body.get("id")
+        if event_id is None:
+            event_id = f"ev{next(self._ids):06d}{secrets.token_hex(3)}"
+        elif not isinstance(event_id, str) or not EVENT_ID.fullmatch(event_id):
+            return _error(400, "invalid", "Invalid resource id value.")
+        self.counters.writes += 1
+        if event_id in calendar.events:
+            return _error(409, "duplicate", "The requested identifier already exists.")
+        start, end = _times(body)
+        if start is None or end is None:
+            return _error(400, "required", "Missing end time.")
+        moment = self._tick()
+        calendar.seq += 1
+        event = EmulatedEvent(
+            id=event_id,
+            summary=str(body.get("summary", "")),
+            start=start,
+            end=end,
+            status=str(body.get("status", "confirmed")),
+            created=moment,
+            updated=moment,
+            etag=self._etag(moment),
+            changed_seq=calendar.seq,
+            private=_private(body),
+        )
+        calendar.events[event.id] = event
+        await self._notify(calendar.id)
+        return self._answer(event.resource())
+
+    async def _event(self, request: Request) -> Response:
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        calendar = self.calendar(self._calendar_key(request.path_params["calendar_id"]))
+        event = calendar.events.get(request.path_params["event_id"])
+        if event is None:
+            return _error(404, "notFound", "Not Found")
+        if request.method == "GET":
+            return JSONResponse(event.full_resource())
+        self.counters.writes += 1
+        if request.method == "DELETE" and event.status == "cancelled":
+            return _error(410, "deleted", "Resource has been deleted")
+        expected = request.headers.get("if-match")
+        if expected is not None and expected != event.etag:
+            return _error(412, "conditionNotMet", "Precondition Failed")
+        if request.method == "DELETE":
+            event.status = "cancelled"
+        else:
+            self._patch(event, await request.json())
+        self._touch(calendar, event)
+        await self._notify(calendar.id)
+        if request.method == "DELETE":
+            return self._answer(None)
+        return self._answer(event.full_resource())
+
+    @staticmethod
+    def _patch(event: EmulatedEvent, body: dict[str, Any]) -> None:
+        start, end = _times(body)
+        if "summary" in body:
+            event.summary = str(body["summary"])
+        if "status" in body:
+            event.status = str(body["status"])
+        if start is not None:
+            event.start = start
+        if end is not None:
+            event.end = end
+        event.private.update(_private(body))
+
+    def _answer(self, resource: dict[str, Any] | None) -> Response:
+        """The write's answer, or none at all while `drop_responses` lasts."""
+        if self.drop_responses > 0:
+            self.drop_responses -= 1
+            self.counters.dropped_responses += 1
+            return DroppedResponse()
+        if resource is None:
+            return Response(status_code=204)
+        return JSONResponse(resource)
 
     # ---- internals -------------------------------------------------------------
 

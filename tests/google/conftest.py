@@ -16,11 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier
+from consumers.google.sync import PublishChanges
 from consumers.google.wiring import GoogleSync
+from consumers.metrics import ConsumerMetrics
 from consumers.stack import StackSettings, open_stack
 from gateway.app import create_app
 from gateway.google.channels import channel_manager
 from gateway.google.routes import google_admin_routes
+from gateway.google.writes import google_writes, write_routes
 from gateway.runtime.credentials import RepositoryCredentialStore
 from gateway.settings import Settings
 from gateway.store.secretbox import SecretBox
@@ -60,6 +63,7 @@ class Harness:
     gateway: httpx.AsyncClient
     public_url: str
     publisher: ApplyingPublisher
+    metrics: ConsumerMetrics
 
     @property
     def emulator(self) -> GoogleEmulator:
@@ -118,14 +122,16 @@ async def open_harness(
     tenant: str = "acme",
     secret_key: str = SECRET_KEY,
     page_size: int = 250,
+    publish_changes: PublishChanges | None = None,
     **settings: Any,
 ) -> AsyncIterator[Harness]:
     """A new Google source of `tenant` on `account`, and a gateway serving on loopback
     (its admin API with the Google routes) whose webhooks apply straight into the
     store through the consumer stack, its Google sync wired to the emulator.
 
-    `page_size`: the sync's (250 is the production one); `settings`: more `Settings`
-    fields (files go in `workdir`).
+    `page_size`: the sync's (250 is the production one); `publish_changes`: where the
+    sync publishes remote appointment changes; `settings`: more `Settings` fields
+    (files go in `workdir`).
     """
     sources = SourceRepository(engine, SecretBox([secret_key]))
     source = await sources.create(
@@ -153,7 +159,12 @@ async def open_harness(
         google_token_url=config.google_token_url,
         google_page_size=page_size,
     )
-    async with open_stack(engine, RepositoryCredentialStore(sources), stack_settings) as stack:
+    async with open_stack(
+        engine,
+        RepositoryCredentialStore(sources),
+        stack_settings,
+        publish_changes=publish_changes,
+    ) as stack:
         publisher = ApplyingPublisher(stack.applier)
         google = stack.google
         app = create_app(
@@ -161,7 +172,11 @@ async def open_harness(
             publisher=publisher,
             engine=engine,
             admin_routes=[
-                lambda context: google_admin_routes(channel_manager(context, google.client_for))
+                lambda context: google_admin_routes(
+                    channel_manager(context, google.client_for),
+                    write_back=google_writes(context).write_back_local,
+                ),
+                write_routes,
             ],
             on_source_remove=[
                 lambda context: channel_manager(context, google.client_for).on_source_removed
@@ -171,7 +186,17 @@ async def open_harness(
             serve_on_loopback(app, port=port, lifespan="on") as base,
             httpx.AsyncClient(base_url=base, timeout=30) as gateway,
         ):
-            yield Harness(account, engine, sources, source, google, gateway, public_url, publisher)
+            yield Harness(
+                account,
+                engine,
+                sources,
+                source,
+                google,
+                gateway,
+                public_url,
+                publisher,
+                stack.metrics,
+            )
 
 
 @pytest_asyncio.fixture

@@ -75,9 +75,10 @@ def _sync_metrics(metrics: ConsumerMetrics) -> dict[str, tuple[int, int]]:
     registry = metrics.registry
     counted = {}
     for trigger in ("notification", "periodic"):
-        labels = {"trigger": trigger}
-        runs = registry.get_sample_value("hookgate_google_syncs_total", labels)
-        changes = registry.get_sample_value("hookgate_google_sync_changes_total", labels)
+        runs = registry.get_sample_value("hookgate_google_syncs_total", {"trigger": trigger})
+        changes = registry.get_sample_value(
+            "hookgate_google_sync_changes_total", {"trigger": trigger, "origin": "remote"}
+        )
         assert runs is not None
         assert changes is not None
         counted[trigger] = (int(runs), int(changes))
