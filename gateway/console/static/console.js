@@ -106,6 +106,8 @@ async function sync(card, result) {
       const tone = view.body.status === "completed" ? "ok" : "bad";
       const error = view.body.error ? `: ${view.body.error}` : "";
       say(result, `Sync ${view.body.status}${error}`, tone);
+      const finished = view.body.finished_at ? ` · ${view.body.finished_at}` : "";
+      card.querySelector(".last-sync .summary").textContent = view.body.status + finished;
       card.querySelector(".last-sync .counts").textContent = countsText(view.body);
       return;
     }

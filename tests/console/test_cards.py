@@ -1,0 +1,135 @@
+"""The source cards: each state, and the buttons that connect, sync, test, disconnect."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from playwright.async_api import Page, expect
+
+from tests.console.browser import card, screenshot
+from tests.emulators.suite import ProviderEmulators
+from tests.fixtures.gateway import RunningGateway
+from tests.gateway.connecting import holder, sources
+
+STATES = {
+    # status the store holds: what its card says
+    "active": "Connected",
+    "pending": "Not connected",
+    "syncing": "Syncing",
+    "error": "Error",
+    "disconnected": "Disconnected",
+}
+COUNTS = ("processed", "created", "updated", "unchanged", "deleted", "failed")
+
+
+async def pco_source(
+    gateway: RunningGateway, emulators: ProviderEmulators, tenant: str, **credentials: str
+) -> str:
+    """A PCO source of a token connection: to a fresh organization unless `credentials`."""
+    given = credentials or holder(emulators, "pco").token_credentials
+    return await gateway.add_source_id("pco", tenant=tenant, credentials=given)
+
+
+@pytest_asyncio.fixture
+async def each_state(
+    gateway: RunningGateway, emulators: ProviderEmulators
+) -> AsyncIterator[dict[str, str]]:
+    """One source in each state (status -> source id), removed afterwards (a syncing
+    card makes every console page refresh itself)."""
+    made: dict[str, str] = {}
+    repository = gateway.app.state.context.sources
+    for status in STATES:
+        made[status] = await pco_source(gateway, emulators, "states")
+        if status != "active":
+            detail = "reauthorization_required" if status == "error" else None
+            await repository.set_status(made[status], status, detail)
+    yield made
+    for source in made.values():
+        assert (await gateway.admin.delete(f"/admin/sources/{source}")).status_code == 204
+
+
+async def test_a_card_shows_each_state(page: Page, each_state: dict[str, str]) -> None:
+    await page.goto("/console")
+    for status, label in STATES.items():
+        shown = card(page, each_state[status])
+        await expect(shown.locator(".status")).to_have_text(label)
+    error = card(page, each_state["error"])
+    await expect(error.locator(".detail")).to_have_text("reauthorization_required")
+    await expect(error.get_by_role("button", name="Retry")).to_be_visible()
+    await expect(card(page, each_state["syncing"]).locator(".spinner")).to_be_attached()
+    await expect(card(page, each_state["disconnected"]).get_by_role("button")).to_have_text(
+        ["Connect", "Test"]
+    )
+    await screenshot(page, "states")
+
+
+async def test_connect_through_oauth_gives_a_connected_card(
+    page: Page, gateway: RunningGateway, emulators: ProviderEmulators
+) -> None:
+    organization = emulators.pco.add_organization("Grace Chapel")
+    emulators.pco.add_people(organization, 2)
+    emulators.pco.oauth.approve(emulators.pco.account(organization))
+    await page.select_option('#connect select[name="provider"]', "pco")
+    await page.fill('#connect input[name="tenant"]', "grace")
+    await page.click('#connect button[type="submit"]')
+    await expect(page.get_by_role("status").first).to_have_text("Connected.")
+    [connected] = [s for s in await sources(gateway) if s["tenant"] == "grace"]
+    shown = card(page, connected["id"])
+    await expect(shown.locator(".status")).to_have_text("Connected", timeout=30_000)
+    await expect(shown.locator(".account")).to_have_text("Grace Chapel")
+
+
+async def test_sync_now_shows_progress_to_the_final_counts(
+    page: Page, gateway: RunningGateway, emulators: ProviderEmulators
+) -> None:
+    source = await pco_source(gateway, emulators, "sync")
+    await page.goto("/console")
+    shown = card(page, source)
+    await shown.get_by_role("button", name="Sync now").click()
+    await expect(shown.locator(".progress")).to_be_visible()
+    await expect(shown.locator(".result")).to_have_text("Sync completed", timeout=30_000)
+    last = (await gateway.admin.get(f"/admin/sources/{source}")).json()["last_sync"]
+    assert last["items_created"] == 3
+    final = " · ".join(f"{name} {last['items_' + name]}" for name in COUNTS)
+    await expect(shown.locator(".progress-text")).to_have_text(final)
+    await expect(shown.locator(".last-sync .counts")).to_have_text(final)
+
+
+async def test_a_test_with_bad_credentials_gives_an_error_card(
+    page: Page, gateway: RunningGateway, emulators: ProviderEmulators
+) -> None:
+    source = await pco_source(gateway, emulators, "wrong", app_id="nobody", secret="wrong")
+    await page.goto("/console")
+    await card(page, source).get_by_role("button", name="Test").click()
+    shown = card(page, source)
+    await expect(shown.locator(".status")).to_have_text("Error")
+    await expect(shown.locator(".detail")).to_have_text("unauthorized")
+    await expect(shown.get_by_role("button", name="Retry")).to_be_visible()
+
+
+async def test_a_test_shows_the_count(
+    page: Page, gateway: RunningGateway, emulators: ProviderEmulators
+) -> None:
+    source = await pco_source(gateway, emulators, "counted")
+    await page.goto("/console")
+    shown = card(page, source)
+    await shown.get_by_role("button", name="Test").click()
+    await expect(shown.locator(".result")).to_have_text(re.compile(r"^OK: .* · 3 members \("))
+
+
+async def test_disconnect_asks_first_then_shows_a_disconnected_card(
+    page: Page, gateway: RunningGateway, emulators: ProviderEmulators
+) -> None:
+    source = await pco_source(gateway, emulators, "leaving")
+    await page.goto("/console")
+    shown = card(page, source)
+    await shown.get_by_role("button", name="Disconnect").click()
+    await page.locator("#confirm-disconnect").get_by_role("button", name="Cancel").click()
+    await expect(shown.locator(".status")).to_have_text("Connected")
+    await shown.get_by_role("button", name="Disconnect").click()
+    await page.locator("#confirm-disconnect").get_by_role("button", name="Disconnect").click()
+    await expect(card(page, source).locator(".status")).to_have_text("Disconnected")
+    view = (await gateway.admin.get(f"/admin/sources/{source}")).json()
+    assert (view["status"], view["has_credentials"]) == ("disconnected", False)
