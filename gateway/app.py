@@ -88,6 +88,7 @@ def create_app(
         box.channel_token_keys,
         admin_token,
         secure=settings.resolved_public_url.startswith("https://"),
+        clock=clock,
     )
     console = ConsoleRoutes(settings, sessions, rejections)
     admin_mount = Mount(

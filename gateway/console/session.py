@@ -12,14 +12,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
+from datetime import datetime, timedelta
+from http.cookies import CookieError, SimpleCookie
 
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData
 from starlette.responses import Response
 from starlette.types import Scope
 
+from gateway.admin.oauth_state import timed_serializer
 from gateway.admin.sources import SessionCheck
 
 COOKIE = "hookgate_console"
@@ -27,6 +29,7 @@ SALT = "hookgate.console.session"
 CSRF_HEADER = b"x-csrf-token"
 SIGNED_IN_SECONDS = 12 * 3600
 ANONYMOUS_SECONDS = 3600
+ANONYMOUS_LIFETIME = timedelta(seconds=ANONYMOUS_SECONDS)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -39,15 +42,27 @@ class Session:
 class ConsoleSessions:
     """Opens, reads and closes console sessions; their CSRF tokens."""
 
-    def __init__(self, keys: Sequence[bytes], admin_token: str | None, *, secure: bool) -> None:
-        # `keys` are newest first; itsdangerous signs with the LAST key and verifies with all.
-        self._serializer = URLSafeTimedSerializer(list(reversed(keys)), salt=SALT)
+    def __init__(
+        self,
+        keys: Sequence[bytes],
+        admin_token: str | None,
+        *,
+        secure: bool,
+        clock: Callable[[], datetime],
+    ) -> None:
+        """`keys`: newest first (old ones still verify); `secure`: the console is
+        reached over https (the cookie is then sent over https only)."""
+        self._serializer = timed_serializer(keys, SALT, clock)
+        self._clock = clock
         self._csrf_key = hmac.new(keys[0], b"hookgate.console.csrf", hashlib.sha256).digest()
-        self._token_tag = (
-            hmac.new(keys[0], admin_token.encode(), hashlib.sha256).hexdigest()[:32]
-            if admin_token
-            else None
+        token = admin_token.encode() if admin_token else None
+        self._token_tags = (
+            tuple(hmac.new(key, token, hashlib.sha256).hexdigest()[:32] for key in keys)
+            if token
+            else ()
         )
+        """The admin token's tag under each key (a session made before a key rotation
+        still reads); sessions are written with the newest."""
         self._secure = secure
 
     def __repr__(self) -> str:
@@ -56,10 +71,12 @@ class ConsoleSessions:
     def read(self, cookie: str | None) -> Session | None:
         """The session in `cookie`, or None when it is absent, forged, expired or
         opened with another admin token."""
-        if not cookie or self._token_tag is None:
+        if not cookie or not self._token_tags:
             return None
         try:
-            payload: object = self._serializer.loads(cookie, max_age=SIGNED_IN_SECONDS)
+            payload, signed_at = self._serializer.loads(
+                cookie, max_age=SIGNED_IN_SECONDS, return_timestamp=True
+            )
         except BadData:
             return None
         if not (isinstance(payload, list) and len(payload) == 3):
@@ -67,7 +84,9 @@ class ConsoleSessions:
         session_id, signed_in, tag = payload
         if not (isinstance(session_id, str) and isinstance(signed_in, bool)):
             return None
-        if signed_in and tag != self._token_tag:
+        if signed_in and not any(hmac.compare_digest(str(tag), t) for t in self._token_tags):
+            return None
+        if not signed_in and self._clock() - signed_at > ANONYMOUS_LIFETIME:
             return None
         return Session(session_id, signed_in)
 
@@ -77,7 +96,7 @@ class ConsoleSessions:
         cookies = SimpleCookie()
         try:
             cookies.load(raw)
-        except Exception:  # noqa: BLE001 - a garbled cookie header is no session
+        except CookieError:  # a garbled cookie header is no session
             return None
         morsel = cookies.get(COOKIE)
         return self.read(morsel.value if morsel else None)
@@ -89,7 +108,9 @@ class ConsoleSessions:
 
     def remember(self, response: Response, session: Session) -> None:
         """Set `session`'s cookie on `response`."""
-        value = self._serializer.dumps([session.id, session.signed_in, self._token_tag or ""])
+        value = self._serializer.dumps(
+            [session.id, session.signed_in, self._token_tags[0] if self._token_tags else ""]
+        )
         response.set_cookie(
             COOKIE,
             str(value),

@@ -28,6 +28,7 @@ from gateway.google.channels import ChannelManager, channel_manager
 from gateway.google.routes import google_admin_routes
 from gateway.runtime.connect import Connections
 from gateway.runtime.credentials import RepositoryCredentialStore
+from gateway.runtime.dead_letters import DeadLetterAdmin
 from gateway.runtime.poller import metrics_poller
 from gateway.runtime.stack import stack_settings
 from gateway.runtime.syncs import Imports
@@ -134,14 +135,20 @@ def build_app(settings: Settings) -> Starlette:
     google = ServeGoogle(settings)
     imports = Imports()
     connections = Connections(google.channels, on_connected=[imports.on_connected])
+    dead_letters = DeadLetterAdmin()
 
     @contextlib.asynccontextmanager
     async def consumers(context: GatewayContext) -> AsyncIterator[None]:
         if context.bus is None or settings.kafka_bootstrap_servers:
             yield  # with Kafka, `hookgate consume` applies the events
             return
-        async with embedded_consumers(google.stack(context), context.bus):
-            yield
+        stack = google.stack(context)
+        async with embedded_consumers(stack, context.bus):
+            dead_letters.apply = stack.apply
+            try:
+                yield
+            finally:
+                dead_letters.apply = None
 
     return create_app(
         settings,
@@ -150,6 +157,7 @@ def build_app(settings: Settings) -> Starlette:
             connections.admin_routes,  # first: its Google disconnect is the full one
             lambda context: google_admin_routes(google.channels(context)),
             imports.admin_routes,
+            dead_letters.admin_routes,
         ],
         public_routes=[connections.public_routes],
         on_source_remove=[lambda context: google.channels(context).on_source_removed],

@@ -285,7 +285,7 @@ function letterCard(letter) {
     const answer = await api("POST", `/admin/dead-letters/${letter.id}/replay`);
     replay.disabled = false;
     if (answer.status === 200 && answer.body.replayed) say(result, "Replayed.", "ok");
-    else say(result, answer.body.error_detail || refusal(answer), "bad");
+    else say(result, answer.body.detail || refusal(answer), "bad");
   });
   card.append(title, why, when, result, replay);
   return card;
