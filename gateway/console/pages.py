@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -24,6 +25,18 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def moment(value: datetime | str | None) -> str:
+    """A time as the console shows it: `2026-12-07 13:10 UTC` (ISO text or a datetime)."""
+    if value is None:
+        return ""
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+_templates.filters["moment"] = moment
 
 
 def page(template: str, status: int = 200, **values: Any) -> HTMLResponse:

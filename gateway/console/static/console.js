@@ -41,6 +41,10 @@ function say(element, text, tone) {
   element.hidden = false;
 }
 
+function moment(iso) {
+  return new Date(iso).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+}
+
 function countsText(view) {
   return ["processed", "created", "updated", "unchanged", "deleted", "failed"]
     .map((name) => `${name} ${view["items_" + name]}`)
@@ -106,7 +110,7 @@ async function sync(card, result) {
       const tone = view.body.status === "completed" ? "ok" : "bad";
       const error = view.body.error ? `: ${view.body.error}` : "";
       say(result, `Sync ${view.body.status}${error}`, tone);
-      const finished = view.body.finished_at ? ` · ${view.body.finished_at}` : "";
+      const finished = view.body.finished_at ? ` · ${moment(view.body.finished_at)}` : "";
       card.querySelector(".last-sync .summary").textContent = view.body.status + finished;
       card.querySelector(".last-sync .counts").textContent = countsText(view.body);
       return;
@@ -275,7 +279,7 @@ function letterCard(letter) {
   why.textContent = `${letter.error_class}: ${letter.error}`;
   const when = document.createElement("p");
   when.className = "muted";
-  when.textContent = `${letter.failed_at} · attempts ${letter.attempts}`;
+  when.textContent = `${moment(letter.failed_at)} · attempts ${letter.attempts}`;
   const result = document.createElement("p");
   result.className = "result";
   const replay = document.createElement("button");
