@@ -1,5 +1,6 @@
 """One served gateway (the serving app, pointed at the provider emulators) and one
-headless Chromium per module; each test gets its own browser context (cookies)."""
+headless Chromium for all the console tests; each test gets its own browser context
+(cookies), and finds its own sources by id or tenant."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.fixtures.net import serve_on_loopback
 from tests.gateway.connecting import connect_settings
 
 
-@pytest_asyncio.fixture(scope="module")
+@pytest_asyncio.fixture(scope="package")
 async def emulators() -> AsyncIterator[ProviderEmulators]:
     served = ProviderEmulators()
     async with serve_on_loopback(served.app) as base:
@@ -25,7 +26,7 @@ async def emulators() -> AsyncIterator[ProviderEmulators]:
         yield served
 
 
-@pytest_asyncio.fixture(scope="module")
+@pytest_asyncio.fixture(scope="package")
 async def gateway(
     tmp_path_factory: pytest.TempPathFactory, emulators: ProviderEmulators
 ) -> AsyncIterator[RunningGateway]:
@@ -34,7 +35,7 @@ async def gateway(
         yield running
 
 
-@pytest_asyncio.fixture(scope="module")
+@pytest_asyncio.fixture(scope="package")
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])

@@ -6,7 +6,7 @@ from typing import Any
 
 from playwright.async_api import Browser, Page, Route, expect
 
-from tests.console.browser import card, sign_in
+from tests.console.browser import sign_in
 from tests.emulators.suite import ProviderEmulators
 from tests.fixtures.gateway import RunningGateway
 from tests.gateway.connecting import holder, sources
@@ -59,8 +59,10 @@ async def test_the_add_source_form_is_drawn_from_the_providers_schemas(
     await form.locator('input[name="import_people"]').check()
     await form.locator('input[name="page_size"]').fill("25")
     await form.get_by_role("button", name="Add").click()
+    shown = page.locator('article.source[data-tenant="drawn"]')
+    await expect(shown.locator(".status")).to_have_text("Connected")
     [made] = [s for s in await sources(gateway) if s["tenant"] == "drawn"]
-    await expect(card(page, made["id"]).locator(".status")).to_have_text("Connected")
+    assert await shown.get_attribute("data-source") == made["id"]
     assert made["has_credentials"] is True
     assert made["options"] == {"import_people": True, "page_size": 25}
 
