@@ -74,7 +74,7 @@ class ConsoleRoutes:
     async def dashboard(self, request: Request) -> Response:
         session = self._signed_in(request)
         if session is None or self._repository is None:
-            return RedirectResponse("/console/sign-in", status_code=303)
+            return _bounce(request) or RedirectResponse("/console/sign-in", status_code=303)
         found = await self._repository.list()
         ids = [source.id for source in found]
         tenants = cards_by_tenant(
@@ -94,7 +94,7 @@ class ConsoleRoutes:
     async def rejections(self, request: Request) -> Response:
         session = self._signed_in(request)
         if session is None:
-            return RedirectResponse("/console/sign-in", status_code=303)
+            return _bounce(request) or RedirectResponse("/console/sign-in", status_code=303)
         return page(
             "rejections.html",
             csrf=self._sessions.csrf_token(session),
@@ -104,7 +104,7 @@ class ConsoleRoutes:
     async def dead_letters(self, request: Request) -> Response:
         session = self._signed_in(request)
         if session is None:
-            return RedirectResponse("/console/sign-in", status_code=303)
+            return _bounce(request) or RedirectResponse("/console/sign-in", status_code=303)
         return page("dead_letters.html", csrf=self._sessions.csrf_token(session))
 
     async def sign_in_page(self, request: Request) -> Response:
@@ -113,6 +113,8 @@ class ConsoleRoutes:
         session = self._sessions.of(request.scope)
         if session is not None and session.signed_in:
             return RedirectResponse("/console", status_code=303)
+        if session is None and (bounced := _bounce(request)) is not None:
+            return bounced  # not a new anonymous cookie over a signed-in one it cannot see
         fresh = session is None
         session = session or self._sessions.start(signed_in=False)
         response = page("sign_in.html", csrf=self._sessions.csrf_token(session))
@@ -162,6 +164,16 @@ class ConsoleRoutes:
         response = RedirectResponse("/console/sign-in", status_code=303)
         self._sessions.close(response)
         return response
+
+
+def _bounce(request: Request) -> Response | None:
+    """For a page reached from another site without a session: the browser keeps the
+    SameSite=Strict cookie back on such a navigation (the way back from a provider's
+    consent page), so the page reloads itself, from this site, cookie and all."""
+    if request.headers.get("sec-fetch-site") != "cross-site":
+        return None
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return page("bounce.html", here=here)
 
 
 async def _form(request: Request) -> dict[str, str] | None:

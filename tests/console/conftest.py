@@ -20,9 +20,12 @@ from tests.gateway.connecting import connect_settings
 
 @pytest_asyncio.fixture(scope="package")
 async def emulators() -> AsyncIterator[ProviderEmulators]:
+    """Served on loopback but named `localhost`: another site than the gateway's
+    127.0.0.1, as a real provider is (SameSite=Strict cookies stay behind on the way back
+    from its authorization page)."""
     served = ProviderEmulators()
     async with serve_on_loopback(served.app) as base:
-        served.served_at(base)
+        served.served_at(base.replace("127.0.0.1", "localhost"))
         yield served
 
 

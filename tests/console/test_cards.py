@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from tests.console.browser import card, screenshot
 from tests.emulators.suite import ProviderEmulators
@@ -30,6 +31,15 @@ async def pco_source(
     """A PCO source of a token connection: to a fresh organization unless `credentials`."""
     given = credentials or holder(emulators, "pco").token_credentials
     return await gateway.add_source_id("pco", tenant=tenant, credentials=given)
+
+
+async def consent_page(route: Route) -> None:
+    """The provider's page where the user allows access: its link goes where the
+    emulator (which approves at once) would redirect, so the way back starts on the
+    provider's site, as it does for a real user."""
+    answer = await route.fetch(max_redirects=0)
+    back = html.escape(answer.headers["location"])
+    await route.fulfill(content_type="text/html", body=f'<a href="{back}">Allow</a>')
 
 
 @pytest_asyncio.fixture
@@ -71,9 +81,11 @@ async def test_connect_through_oauth_gives_a_connected_card(
     organization = emulators.pco.add_organization("Grace Chapel")
     emulators.pco.add_people(organization, 2)
     emulators.pco.oauth.approve(emulators.pco.account(organization))
+    await page.route(emulators.authorize_url("pco") + "*", consent_page)
     await page.select_option('#connect select[name="provider"]', "pco")
     await page.fill('#connect input[name="tenant"]', "grace")
     await page.click('#connect button[type="submit"]')
+    await page.get_by_role("link", name="Allow").click()
     await expect(page.get_by_role("status").first).to_have_text("Connected.")
     [connected] = [s for s in await sources(gateway) if s["tenant"] == "grace"]
     shown = card(page, connected["id"])
