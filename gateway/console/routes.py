@@ -24,8 +24,7 @@ from gateway.ingress.rejections import RejectionLog
 from gateway.settings import Settings
 from gateway.store.sources import SourceRepository
 
-OAUTH_PROVIDERS = ("google", "pco", "ghl", "calendly")
-"""Providers connected by OAuth (`POST /admin/connect/{provider}`)."""
+CLIENT_ID = "_client_id"
 MAX_FORM_BYTES = 4096
 SIGN_IN_RATE = 0.2
 SIGN_IN_BURST = 10
@@ -42,8 +41,12 @@ class ConsoleRoutes:
         self._sessions = sessions
         self._rejections = rejections
         self._connectable = frozenset(
-            p for p in OAUTH_PROVIDERS if getattr(settings, f"{p}_client_id", None)
+            name.removesuffix(CLIENT_ID)
+            for name, value in settings
+            if name.endswith(CLIENT_ID) and value
         )
+        """Providers whose OAuth app is configured (`HOOKGATE_{P}_CLIENT_ID`): the ones
+        `POST /admin/connect/{provider}` can start."""
         self._attempts = RateLimiter(SIGN_IN_RATE, SIGN_IN_BURST)
         self._repository: SourceRepository | None = None
 

@@ -128,7 +128,10 @@ async def test_a_test_shows_the_count(
     await page.goto("/console")
     shown = card(page, source)
     await shown.get_by_role("button", name="Test").click()
-    await expect(shown.locator(".result")).to_have_text(re.compile(r"^OK: .* · 3 members \("))
+    await expect(shown.locator(".result")).to_have_text(
+        re.compile(r"^OK: First Church · 3 members \(\d+ ms\)$")
+    )
+    await expect(shown.locator(".account")).to_have_text("First Church")
 
 
 async def test_disconnect_asks_first_then_shows_a_disconnected_card(

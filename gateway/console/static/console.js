@@ -77,7 +77,7 @@ async function test(card, result) {
       .join(", ");
     const account = answer.body.account ? answer.body.account.name || answer.body.account.id : "";
     say(result, `OK: ${account} · ${counts} (${answer.body.latency_ms} ms)`, "ok");
-    if (card.dataset.status !== "active") window.location.reload();
+    if (account) card.querySelector(".account").textContent = account;
     return;
   }
   say(result, `${answer.body.error}: ${answer.body.detail || ""}`, "bad");
