@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.admin.sources import ACTOR_KEY
 from gateway.app import GatewayContext, create_app
+from gateway.console.routes import SIGN_IN_BURST
 from gateway.settings import Settings
 from tests.fixtures.gateway import ADMIN_TOKEN, make_settings, running_gateway
 
@@ -32,14 +33,18 @@ def echoing_actor(settings: Settings) -> Starlette:
     return create_app(settings, admin_routes=[routes])
 
 
-async def signed_in(client: httpx.AsyncClient) -> str:
-    """Sign `client` in through the form; the CSRF token of its session."""
+async def sign_in_form(client: httpx.AsyncClient) -> str:
+    """The sign-in form's CSRF token (and `client` holds its anonymous session)."""
     form = await client.get("/console/sign-in")
     token = CSRF.search(form.text)
     assert token, form.text
-    answer = await client.post(
-        "/console/sign-in", data={"csrf": token.group(1), "token": ADMIN_TOKEN}
-    )
+    return token.group(1)
+
+
+async def signed_in(client: httpx.AsyncClient) -> str:
+    """Sign `client` in through the form; the CSRF token of its session."""
+    csrf = await sign_in_form(client)
+    answer = await client.post("/console/sign-in", data={"csrf": csrf, "token": ADMIN_TOKEN})
     assert answer.status_code == 303, answer.text
     page = await client.get("/console")
     found = CSRF.search(page.text)
@@ -67,3 +72,19 @@ async def test_the_bearer_path_wins_over_a_session(tmp_path: Path) -> None:
         await signed_in(browser)
         wrong = await browser.get("/admin/whoami", headers={"Authorization": "Bearer wrong"})
         assert wrong.status_code == 401
+
+
+async def test_sign_in_attempts_are_rate_limited(tmp_path: Path) -> None:
+    async with (
+        running_gateway(make_settings(tmp_path), create_app) as gw,
+        httpx.AsyncClient(base_url=gw.base_url) as browser,
+    ):
+        csrf = await sign_in_form(browser)
+        for _ in range(SIGN_IN_BURST):
+            wrong = await browser.post("/console/sign-in", data={"csrf": csrf, "token": "guess"})
+            assert wrong.status_code == 401
+            assert "That is not the admin token." in wrong.text
+        right = await browser.post("/console/sign-in", data={"csrf": csrf, "token": ADMIN_TOKEN})
+        assert right.status_code == 429
+        assert int(right.headers["retry-after"]) >= 1
+        assert "Too many sign-in attempts" in right.text

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from playwright.async_api import Page, Route, expect
 
+from gateway.console.pages import moment
 from tests.console.browser import card, screenshot
 from tests.emulators.suite import ProviderEmulators
 from tests.fixtures.gateway import RunningGateway
@@ -148,3 +149,16 @@ async def test_disconnect_asks_first_then_shows_a_disconnected_card(
     await expect(card(page, source).locator(".status")).to_have_text("Disconnected")
     view = (await gateway.admin.get(f"/admin/sources/{source}")).json()
     assert (view["status"], view["has_credentials"]) == ("disconnected", False)
+
+
+async def test_a_google_card_lists_its_channels_and_their_expiry(
+    page: Page, gateway: RunningGateway, emulators: ProviderEmulators
+) -> None:
+    credentials = holder(emulators, "google").token_credentials
+    source = await gateway.add_source_id("google", tenant="channels", credentials=credentials)
+    await gateway.add_google_channel(source, "primary")
+    expiries = await gateway.app.state.context.sources.channel_expiries([source])
+    [(calendar, expires_at)] = expiries[source]
+    await page.goto("/console")
+    channels = card(page, source).locator("dd.channels")
+    await expect(channels).to_have_text(f"{calendar} until {moment(expires_at)}")
