@@ -162,3 +162,20 @@ async def test_a_google_card_lists_its_channels_and_their_expiry(
     await page.goto("/console")
     channels = card(page, source).locator("dd.channels")
     await expect(channels).to_have_text(f"{calendar} until {moment(expires_at)}")
+
+
+async def test_rotate_secret_takes_the_new_one_and_keeps_the_old_for_a_while(
+    page: Page, gateway: RunningGateway
+) -> None:
+    source = await gateway.add_source_id("calendly", tenant="rotating", secret="old-" * 8)
+    await page.goto("/console")
+    shown = card(page, source)
+    await shown.get_by_role("button", name="Rotate secret").click()
+    dialog = page.locator("#rotate-secret")
+    await dialog.locator('input[name="secret"]').fill("new-" * 8)
+    await dialog.get_by_role("button", name="Rotate").click()
+    await expect(shown.locator(".result")).to_have_text(
+        re.compile(r"^Secret rotated; the old one works until \d{4}-\d\d-\d\d \d\d:\d\d UTC\.$")
+    )
+    view = (await gateway.admin.get(f"/admin/sources/{source}")).json()
+    assert view["previous_secret_valid_until"] is not None

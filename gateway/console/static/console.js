@@ -142,7 +142,8 @@ async function rotate(card, result) {
     return;
   }
   const until = answer.body.previous_secret_valid_until;
-  say(result, until ? `Secret rotated; the old one works until ${until}.` : "Secret rotated.", "ok");
+  const grace = until ? `; the old one works until ${moment(until)}` : "";
+  say(result, `Secret rotated${grace}.`, "ok");
 }
 
 async function disconnect(card, result) {
