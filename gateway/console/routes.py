@@ -70,14 +70,27 @@ class ConsoleRoutes:
             ),
         ]
 
-    def _signed_in(self, request: Request) -> Session | None:
+    def _operator(self, request: Request) -> Session | Response:
+        """The signed-in session of a page's request, or where to send the browser."""
         session = self._sessions.of(request.scope)
-        return session if session is not None and session.signed_in else None
+        if session is not None and session.signed_in:
+            return session
+        return _bounce(request) or RedirectResponse("/console/sign-in", status_code=303)
+
+    async def _posted(self, request: Request, session: Session | None) -> dict[str, str] | None:
+        """The form posted with `session`'s CSRF token, or None (no session, no form, no
+        or another token)."""
+        form = await _form(request)
+        if form is None or session is None:
+            return None
+        return form if self._sessions.csrf_matches(session, form.get("csrf")) else None
 
     async def dashboard(self, request: Request) -> Response:
-        session = self._signed_in(request)
-        if session is None or self._repository is None:
-            return _bounce(request) or RedirectResponse("/console/sign-in", status_code=303)
+        session = self._operator(request)
+        if isinstance(session, Response):
+            return session
+        if self._repository is None:
+            raise RuntimeError("the gateway's lifespan has not started")
         found = await self._repository.list()
         ids = [source.id for source in found]
         tenants = cards_by_tenant(
@@ -95,9 +108,9 @@ class ConsoleRoutes:
         )
 
     async def rejections(self, request: Request) -> Response:
-        session = self._signed_in(request)
-        if session is None:
-            return _bounce(request) or RedirectResponse("/console/sign-in", status_code=303)
+        session = self._operator(request)
+        if isinstance(session, Response):
+            return session
         return page(
             "rejections.html",
             csrf=self._sessions.csrf_token(session),
@@ -105,9 +118,9 @@ class ConsoleRoutes:
         )
 
     async def dead_letters(self, request: Request) -> Response:
-        session = self._signed_in(request)
-        if session is None:
-            return _bounce(request) or RedirectResponse("/console/sign-in", status_code=303)
+        session = self._operator(request)
+        if isinstance(session, Response):
+            return session
         return page("dead_letters.html", csrf=self._sessions.csrf_token(session))
 
     async def sign_in_page(self, request: Request) -> Response:
@@ -128,13 +141,9 @@ class ConsoleRoutes:
     async def sign_in(self, request: Request) -> Response:
         if self._token is None:
             return _console_off()
-        form = await _form(request)
         session = self._sessions.of(request.scope)
-        if (
-            form is None
-            or session is None
-            or not self._sessions.csrf_matches(session, form.get("csrf"))
-        ):
+        form = await self._posted(request, session)
+        if form is None or session is None:
             return _csrf_refused()
         client = request.client.host if request.client else "-"
         wait = self._attempts.acquire(client)
@@ -156,13 +165,8 @@ class ConsoleRoutes:
         return response
 
     async def sign_out(self, request: Request) -> Response:
-        form = await _form(request)
-        session = self._signed_in(request)
-        if (
-            form is None
-            or session is None
-            or not self._sessions.csrf_matches(session, form.get("csrf"))
-        ):
+        session = self._sessions.of(request.scope)
+        if await self._posted(request, session) is None:
             return _csrf_refused()
         response = RedirectResponse("/console/sign-in", status_code=303)
         self._sessions.close(response)
