@@ -4,7 +4,10 @@ The value is an itsdangerous timed signature (the keys that sign Google channel
 tokens and OAuth states, the console's own salt) over a random session id and a tag
 of the admin token it was opened with: changing `HOOKGATE_ADMIN_TOKEN` signs every
 console out. A browser gets an anonymous session on the sign-in page, so the sign-in
-form has a CSRF token too; signing in replaces it with a new id (no fixation).
+form has a CSRF token too; signing in replaces it with a new id (no fixation). A
+session's CSRF token is an HMAC of its id: the page carries it, a cross-site page cannot
+learn it. Sessions are not stored: signing out drops the cookie, and a copied cookie
+stays good until it expires or the admin token changes.
 """
 
 from __future__ import annotations

@@ -42,7 +42,10 @@ async def test_a_dead_letter_is_replayed_from_its_page(page: Page, gateway: Runn
     await page.get_by_role("link", name="Dead letters").click()
     shown = page.locator("article.letter", has_text="calendly.invitee.created")
     await expect(shown).to_contain_text("OperationalError: the store was unreachable")
+    shown_id = await shown.get_attribute("data-letter")
     await shown.get_by_role("button", name="Replay").click()
     await expect(shown.locator(".result")).to_have_text("Replayed.")
     waiting = (await gateway.admin.get("/admin/dead-letters")).json()["dead_letters"]
     assert waiting == []
+    again = await gateway.admin.post(f"/admin/dead-letters/{shown_id}/replay")
+    assert (again.status_code, again.json()["error"]) == (404, "unknown_dead_letter")
