@@ -7,7 +7,7 @@ import time
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.console.browser import session_cookie, sign_in
-from tests.fixtures.gateway import RunningGateway
+from tests.fixtures.gateway import ADMIN_TOKEN, RunningGateway
 
 TWELVE_HOURS = 12 * 3600
 
@@ -38,6 +38,9 @@ async def test_a_form_without_its_csrf_token_is_refused(page: Page) -> None:
     answer = await page.request.post("/console/sign-out", form={"csrf": "forged"})
     assert answer.status == 403
     assert "CSRF token" in await answer.text()
+    sign_in = await page.request.post("/console/sign-in", form={"token": ADMIN_TOKEN})
+    assert sign_in.status == 403
+    assert "CSRF token" in await sign_in.text()
     await page.goto("/console")
     await expect(page.get_by_role("heading", name="Connect a source")).to_be_visible()
 

@@ -63,7 +63,7 @@ async function connect(provider, tenant, where) {
   window.location.assign(answer.body.authorize_url);
 }
 
-let busy = 0;
+let acted = false;
 
 async function test(card, result) {
   const answer = await api("POST", `/admin/sources/${card.dataset.source}/test`);
@@ -170,20 +170,20 @@ function onCardAction(event) {
   if (!card) return;
   const result = card.querySelector(".result");
   button.disabled = true;
-  busy += 1;
+  acted = true;
   ACTIONS[button.dataset.action](card, result)
     .catch((problem) => say(result, String(problem), "bad"))
     .finally(() => {
-      busy -= 1;
       button.disabled = false;
     });
 }
 
+// While a source syncs, the page refreshes itself, until the operator acts on it (a
+// refresh would wipe the answer shown).
 function reloadWhileSyncing() {
   if (!document.querySelector('.card.source[data-status="syncing"]')) return;
   setTimeout(() => {
-    if (busy === 0) window.location.reload();
-    else reloadWhileSyncing();
+    if (!acted) window.location.reload();
   }, RELOAD_SYNCING_MS);
 }
 
