@@ -1,24 +1,33 @@
 """The consumers' periodic work, the same wherever they run (`hookgate consume` or the
-embedded mode): ledger pruning and the Google periodic sync."""
+embedded mode): ledger and audit log pruning, and the Google periodic sync."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from datetime import timedelta
 from typing import Any
 
 from consumers.apply import Applier
 from consumers.google.wiring import GoogleSync
-from consumers.retention import prune_forever
+from consumers.retention import AUDIT_RETENTION, Pruner, prune_forever
 
 
 async def upkeep_forever(
-    applier: Applier, google: GoogleSync, *, google_resync_seconds: float
+    applier: Applier,
+    google: GoogleSync,
+    *,
+    google_resync_seconds: float,
+    prune_audit: Pruner | None = None,
+    audit_retention: timedelta = AUDIT_RETENTION,
 ) -> None:
-    """Prune the ledger and, unless `google_resync_seconds` is 0, sync the watched Google
+    """Prune the ledger and, given `prune_audit`, the audit log (entries older than
+    `audit_retention`) and, unless `google_resync_seconds` is 0, sync the watched Google
     calendars that notifications left behind; until cancelled (each loop outlives its
     own errors)."""
     loops: list[Coroutine[Any, Any, None]] = [prune_forever(applier.prune)]
+    if prune_audit is not None:
+        loops.append(prune_forever(prune_audit, retention=audit_retention, what="audit log"))
     if google_resync_seconds:
         loops.append(google.resync_forever(google_resync_seconds))
     await asyncio.gather(*loops)

@@ -20,13 +20,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.admin.credentials import parse_credentials
-from gateway.admin.input import GraceSeconds, Options, SecretText, Tenant, parse_body, refusal
+from gateway.admin.actor import ACTOR_KEY, CONSOLE
+from gateway.admin.credentials import check_options, parse_credentials
+from gateway.admin.input import GraceSeconds, Options, Tenant, parse_body, refusal
 from gateway.ingress.providers import Provider
 from gateway.ingress.rejections import RejectionLog
 from gateway.ingress.responses import JSON, error
 from gateway.ingress.source_cache import SourceCache
 from gateway.store.sources import AccountTaken, SourceRecord, SourceRepository
+from schemas.fields import SecretText
 
 SourceHook = Callable[[SourceRecord], Awaitable[None]]
 
@@ -71,10 +73,6 @@ class BrowserSessions(Protocol):
     def check(self, scope: Scope) -> SessionCheck: ...
 
 
-ACTOR_KEY = "hookgate.actor"
-"""The scope key naming who makes an admin request; the console sets `console`."""
-
-
 class BearerAuth:
     """ASGI middleware: 503 without a configured token, 401 without the right one.
 
@@ -103,7 +101,7 @@ class BearerAuth:
             if given is None and self._sessions is not None:
                 check = self._sessions.check(scope)
                 if check is SessionCheck.ADMITTED:
-                    scope[ACTOR_KEY] = "console"
+                    scope[ACTOR_KEY] = CONSOLE
                     await self._app(scope, receive, send)
                     return
                 if check is SessionCheck.CSRF_REFUSED:
@@ -202,6 +200,9 @@ class SourcesAdmin:
             if isinstance(checked, Response):
                 return checked
             credentials = checked
+        refused = check_options(provider.name, parsed.options)
+        if refused is not None:
+            return refused
         source = await self._repository.create(
             provider=provider.name,
             tenant=parsed.tenant,
@@ -225,6 +226,10 @@ class SourcesAdmin:
             if isinstance(checked, Response):
                 return checked
             credentials = checked
+        if parsed.options is not None:
+            refused = check_options(source.provider, parsed.options)
+            if refused is not None:
+                return refused
         try:
             changed = await self._repository.change(
                 source.id,

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.admin.sources import ACTOR_KEY
+from gateway.admin.actor import actor_of
 from gateway.app import GatewayContext, create_app
 from gateway.console.routes import SIGN_IN_BURST
 from gateway.settings import Settings
@@ -23,7 +23,7 @@ CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 
 
 async def whoami(request: Request) -> Response:
-    return PlainTextResponse(str(request.scope.get(ACTOR_KEY, "-")))
+    return PlainTextResponse(actor_of(request))
 
 
 def echoing_actor(settings: Settings) -> Starlette:
@@ -61,7 +61,7 @@ async def test_console_requests_are_marked_as_the_consoles(tmp_path: Path) -> No
             assert made.text == "console"
             refused = await browser.post("/admin/whoami")
             assert (refused.status_code, refused.json()["error"]) == (403, "csrf_failed")
-        assert (await gw.admin.get("/admin/whoami")).text == "-"
+        assert (await gw.admin.get("/admin/whoami")).text == "admin"
 
 
 async def test_the_bearer_path_wins_over_a_session(tmp_path: Path) -> None:

@@ -187,29 +187,36 @@ function reloadWhileSyncing() {
   }, RELOAD_SYNCING_MS);
 }
 
-// The add-source form, drawn from `GET /admin/providers` (string, boolean, integer fields).
+// The add-source form, drawn from `GET /admin/providers` (string, boolean, integer fields;
+// an optional field's `anyOf: [{type}, {type: "null"}]` counts as its type).
+function kindOf(schema) {
+  const variant = (schema.anyOf || []).find((v) => v.type !== "null") || schema;
+  return variant.type || "string";
+}
+
 function field(name, schema, required) {
   const label = document.createElement("label");
   label.textContent = `${schema.title || name} `;
   const input = document.createElement("input");
   input.name = name;
   input.required = required;
-  if (schema.type === "boolean") input.type = "checkbox";
-  else if (schema.type === "integer") input.type = "number";
+  const kind = kindOf(schema);
+  if (kind === "boolean") input.type = "checkbox";
+  else if (kind === "integer") input.type = "number";
   else if (schema.writeOnly || schema.format === "password") input.type = "password";
   else input.type = "text";
-  input.dataset.kind = schema.type || "string";
+  input.dataset.kind = kind;
   label.appendChild(input);
   return label;
 }
 
-function fieldset(legend, schema, group) {
+function fieldset(legend, schema, group, requireFields) {
   const set = document.createElement("fieldset");
   set.dataset.group = group;
   const title = document.createElement("legend");
   title.textContent = legend;
   set.appendChild(title);
-  const required = new Set((schema && schema.required) || []);
+  const required = new Set(requireFields ? (schema && schema.required) || [] : []);
   for (const [name, property] of Object.entries((schema && schema.properties) || {})) {
     set.appendChild(field(name, property, required.has(name)));
   }
@@ -227,15 +234,19 @@ function values(set) {
   return found;
 }
 
+// A provider that takes a signing secret takes it instead of credentials, or with them:
+// then no credential field is required.
 function drawAddForm(template, form) {
-  for (const old of form.querySelectorAll("fieldset, button, label")) old.remove();
-  const tenant = fieldset("Source", { properties: { tenant: { title: "Tenant" } }, required: ["tenant"] }, "source");
-  if ((template.auth || []).includes("secret")) {
-    tenant.appendChild(field("secret", { title: "Signing secret", writeOnly: true }, false));
+  for (const old of form.querySelectorAll("fieldset, button")) old.remove();
+  const signed = (template.auth || []).includes("secret");
+  const tenant = { properties: { tenant: { title: "Tenant" } }, required: ["tenant"] };
+  const source = fieldset("Source", tenant, "source", true);
+  if (signed) {
+    source.appendChild(field("signing_secret", { title: "Signing secret", writeOnly: true }, false));
   }
-  form.appendChild(tenant);
-  form.appendChild(fieldset("Credentials", template.credentials, "credentials"));
-  if (template.options) form.appendChild(fieldset("Options", template.options, "options"));
+  form.appendChild(source);
+  form.appendChild(fieldset("Credentials", template.credentials, "credentials", !signed));
+  if (template.options) form.appendChild(fieldset("Options", template.options, "options", true));
   const submit = document.createElement("button");
   submit.type = "submit";
   submit.textContent = "Add";
@@ -259,7 +270,7 @@ async function addSourceForm() {
     const credentials = values(form.querySelector('[data-group="credentials"]'));
     const options = form.querySelector('[data-group="options"]');
     const body = { provider: select.value, tenant: source.tenant };
-    if (source.secret) body.secret = source.secret;
+    if (source.signing_secret) body.secret = source.signing_secret;
     if (Object.keys(credentials).length) body.credentials = credentials;
     if (options) body.options = values(options);
     const created = await api("POST", "/admin/sources", body);
