@@ -28,7 +28,8 @@ CLIENT_ID = "_client_id"
 MAX_FORM_BYTES = 4096
 SIGN_IN_RATE = 0.2
 SIGN_IN_BURST = 10
-"""Sign-in attempts per client address: 10 at once, then one every 5 seconds."""
+"""Failed sign-ins per client address: 10 at once, then one every 5 seconds; past them
+every attempt is refused (429) until the budget refills."""
 STATIC = Path(__file__).parent / "static"
 
 
@@ -47,7 +48,7 @@ class ConsoleRoutes:
         )
         """Providers whose OAuth app is configured (`HOOKGATE_{P}_CLIENT_ID`): the ones
         `POST /admin/connect/{provider}` can start."""
-        self._attempts = RateLimiter(SIGN_IN_RATE, SIGN_IN_BURST)
+        self._failures = RateLimiter(SIGN_IN_RATE, SIGN_IN_BURST)
         self._repository: SourceRepository | None = None
 
     def attach(self, repository: SourceRepository) -> None:
@@ -146,14 +147,15 @@ class ConsoleRoutes:
         if form is None or session is None:
             return _csrf_refused()
         client = request.client.host if request.client else "-"
-        wait = self._attempts.acquire(client)
+        wait = self._failures.wait(client)
         if wait is not None:
             refusal = refused(
-                "Too many attempts", "Too many sign-in attempts: wait a little and try again.", 429
+                "Too many attempts", "Too many failed sign-ins: wait a little and try again.", 429
             )
             refusal.headers["Retry-After"] = retry_after_header(wait)
             return refusal
         if not hmac.compare_digest(form.get("token", "").encode(), self._token):
+            self._failures.acquire(client)
             return page(
                 "sign_in.html",
                 401,

@@ -17,7 +17,8 @@ COOKIE = "hookgate_console"
 async def sign_in(page: Page, token: str = ADMIN_TOKEN) -> None:
     await page.goto("/console")
     await page.fill('input[name="token"]', token)
-    await page.click('button[type="submit"]')
+    async with page.expect_navigation():  # the console, or the sign-in page again
+        await page.click('button[type="submit"]')
 
 
 def card(page: Page, source_id: str) -> Locator:

@@ -87,4 +87,4 @@ async def test_sign_in_attempts_are_rate_limited(tmp_path: Path) -> None:
         right = await browser.post("/console/sign-in", data={"csrf": csrf, "token": ADMIN_TOKEN})
         assert right.status_code == 429
         assert int(right.headers["retry-after"]) >= 1
-        assert "Too many sign-in attempts" in right.text
+        assert "Too many failed sign-ins" in right.text

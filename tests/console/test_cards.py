@@ -179,3 +179,8 @@ async def test_rotate_secret_takes_the_new_one_and_keeps_the_old_for_a_while(
     )
     view = (await gateway.admin.get(f"/admin/sources/{source}")).json()
     assert view["previous_secret_valid_until"] is not None
+    audit = (await gateway.admin.get(f"/admin/audit?source_id={source}")).json()["entries"]
+    assert [(e["actor"], e["action"], e["outcome"]) for e in audit] == [
+        ("console", "source.rotate_secret", "ok"),
+        ("admin", "source.create", "ok"),
+    ]
