@@ -14,6 +14,7 @@ async def test_the_add_source_form_is_drawn_from_the_providers_schemas(
     page: Page, gateway: RunningGateway
 ) -> None:
     await page.goto("/console")
+    await page.locator("#add-source summary").click()
     await page.locator("#add-source select").select_option("stripe")
     form = page.locator("#add-source-form")
     await expect(form.locator('input[name="secret_key"]')).to_have_attribute("type", "password")
@@ -35,6 +36,7 @@ async def test_the_add_source_form_is_drawn_from_the_providers_schemas(
 
 async def test_a_refused_source_says_which_field(page: Page) -> None:
     await page.goto("/console")
+    await page.locator("#add-source summary").click()
     await page.locator("#add-source select").select_option("stripe")
     form = page.locator("#add-source-form")
     await form.locator('input[name="tenant"]').fill("refused")
