@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run dev test lint typecheck format pytest bench install-bench-tools clean
+.PHONY: run dev test lint typecheck format pytest bench install-bench-tools install-browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy gateway verifiers consumers schemas tests
 
-pytest: $(STAMP) $(BIN)/promtool install-bench-tools
+pytest: $(STAMP) $(BIN)/promtool install-bench-tools install-browser
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test: lint pytest
@@ -48,13 +48,20 @@ format: $(STAMP)
 bench: $(STAMP) install-bench-tools
 	$(BIN)/python -m tests.bench.run
 
-# wrk drives the load (the bench, and the test that runs it quickly); installed with
-# apt-get when missing and we are root, refreshing the package lists if need be.
+# $(call apt-install,COMMAND,PACKAGE): PACKAGE installed with apt-get when COMMAND is
+# missing and we are root, refreshing the package lists if need be.
+apt-install = command -v $(1) >/dev/null || { [ "$$(id -u)" = 0 ] && \
+	{ apt-get install -y -qq $(2) >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $(2) >/dev/null 2>&1; }; }; } \
+	|| { echo "$(1) is missing: run apt-get install $(2)" >&2; exit 1; }
+
+# wrk drives the load (the bench, and the test that runs it quickly).
 install-bench-tools:
-	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && \
-		{ apt-get install -y -qq wrk >/dev/null 2>&1 || \
-		  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; }; }; } \
-		|| { echo "wrk is missing: run apt-get install wrk" >&2; exit 1; }
+	@$(call apt-install,wrk,wrk)
+
+# The console's browser tests drive Debian's Chromium with Playwright (no browser download).
+install-browser:
+	@$(call apt-install,chromium,chromium)
 
 # promtool checks the alert rules: taken from Debian's prometheus package without
 # installing it (no service is started), into the virtual environment.

@@ -123,32 +123,44 @@ class DeadLetterTable:
                 .all()
             )
         for letter_id in ids:
-            async with self._engine.connect() as connection:
-                row = (
-                    await connection.execute(
-                        select(dead_letters).where(dead_letters.c.id == letter_id, _waiting)
-                    )
-                ).one_or_none()
-            if row is None:  # replayed meanwhile by someone else
-                continue
-            try:
-                await apply([_record(row).to_event()])
-            except Exception as exc:  # noqa: BLE001 - recorded on the row; the replay goes on
-                error_class, message = describe_error(exc)
-                report.failed += 1
-                report.errors.append(f"{error_class} {message}")
-                await self._mark(
-                    letter_id,
-                    error_class=_text(error_class),
-                    error=_text(message),
-                    attempts=row.attempts + 1,
-                    failed_at=self._clock(),
-                )
-                log.warning("Dead letter %d failed again (%s).", letter_id, error_class)
-                continue
-            report.replayed += 1
-            await self._mark(letter_id, replayed_at=self._clock())
+            await self._replay_one(letter_id, apply, report)
         return report
+
+    async def replay_one(self, letter_id: int, apply: Apply) -> ReplayReport | None:
+        """Apply one waiting dead letter as `replay` does; None if no such letter waits."""
+        report = ReplayReport()
+        if not await self._replay_one(letter_id, apply, report):
+            return None
+        return report
+
+    async def _replay_one(self, letter_id: int, apply: Apply, report: ReplayReport) -> bool:
+        """Apply the letter if it still waits, counted in `report`; whether it waited."""
+        async with self._engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(dead_letters).where(dead_letters.c.id == letter_id, _waiting)
+                )
+            ).one_or_none()
+        if row is None:  # replayed meanwhile by someone else
+            return False
+        try:
+            await apply([_record(row).to_event()])
+        except Exception as exc:  # noqa: BLE001 - recorded on the row; the replay goes on
+            error_class, message = describe_error(exc)
+            report.failed += 1
+            report.errors.append(f"{error_class} {message}")
+            await self._mark(
+                letter_id,
+                error_class=_text(error_class),
+                error=_text(message),
+                attempts=row.attempts + 1,
+                failed_at=self._clock(),
+            )
+            log.warning("Dead letter %d failed again (%s).", letter_id, error_class)
+            return True
+        report.replayed += 1
+        await self._mark(letter_id, replayed_at=self._clock())
+        return True
 
     async def _mark(self, letter_id: int, **values: Any) -> None:
         async with self._engine.begin() as connection:

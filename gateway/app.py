@@ -28,6 +28,8 @@ from gateway.admin.providers import ProvidersAdmin
 from gateway.admin.sources import BearerAuth, RejectionsAdmin, SourceHook, SourcesAdmin
 from gateway.bus.publish import Publisher
 from gateway.bus.transport import Bus, open_bus
+from gateway.console.routes import ConsoleRoutes
+from gateway.console.session import ConsoleSessions
 from gateway.ingress.health import Health
 from gateway.ingress.listeners import ListenerSplit
 from gateway.ingress.metrics import GatewayMetrics
@@ -87,16 +89,28 @@ def create_app(
     metrics = GatewayMetrics(registry or CollectorRegistry())
     box = secretbox_from(settings)
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
-    admin_mount = Mount("/admin", routes=[], middleware=[Middleware(BearerAuth, token=admin_token)])
+    rejections = RejectionLog(settings.rejections_kept)
+    sessions = ConsoleSessions(
+        box.channel_token_keys,
+        admin_token,
+        secure=settings.resolved_public_url.startswith("https://"),
+        clock=clock,
+    )
+    console = ConsoleRoutes(settings, sessions, rejections)
+    admin_mount = Mount(
+        "/admin",
+        routes=[],
+        middleware=[Middleware(BearerAuth, token=admin_token, sessions=sessions)],
+    )
     health = Health(metrics.registry)
     routes: list[BaseRoute] = [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics, methods=["GET"]),
         admin_mount,
+        *console.routes(),
     ]
     webhooks = _Deferred()
-    rejections = RejectionLog(settings.rejections_kept)
     routes.insert(0, Route("/webhooks/{provider}/{source_id}", webhooks, methods=["POST"]))
 
     @contextlib.asynccontextmanager
@@ -165,6 +179,7 @@ def create_app(
             )
             admin_mount.routes.extend(admin.routes())
             admin_mount.routes.extend(RejectionsAdmin(rejections).routes())
+            console.attach(repository)
             admin_mount.routes.extend(ProvidersAdmin(PROVIDERS, event_types).routes())
             for extra in admin_routes:
                 admin_mount.routes.extend(extra(context))

@@ -23,6 +23,20 @@ MAX_AGE_SECONDS = 600
 LIFETIME = timedelta(seconds=MAX_AGE_SECONDS)
 
 
+def timed_serializer(
+    keys: Sequence[bytes], salt: str, clock: Callable[[], datetime]
+) -> URLSafeTimedSerializer:
+    """An itsdangerous timed serializer over `keys` (newest first: it signs with the
+    newest, verifies with all) that stamps and ages values by the gateway's clock."""
+
+    class ClockedSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(clock().timestamp())
+
+    # itsdangerous signs with the LAST key and verifies with all.
+    return URLSafeTimedSerializer(list(reversed(keys)), salt=salt, signer=ClockedSigner)
+
+
 def new_verifier() -> str:
     """A PKCE code verifier (RFC 7636 §4.1): 64 unreserved characters."""
     return secrets.token_urlsafe(48)
@@ -41,16 +55,7 @@ class StateSigner:
     def __init__(
         self, keys: Sequence[bytes], box: SecretBox, clock: Callable[[], datetime]
     ) -> None:
-        class ClockedSigner(TimestampSigner):
-            """Stamps and ages states by the gateway's clock."""
-
-            def get_timestamp(self) -> int:
-                return int(clock().timestamp())
-
-        # `keys` are newest first; itsdangerous signs with the LAST key and verifies with all.
-        self._serializer = URLSafeTimedSerializer(
-            list(reversed(keys)), salt=SALT, signer=ClockedSigner
-        )
+        self._serializer = timed_serializer(keys, SALT, clock)
         self._box = box
 
     def __repr__(self) -> str:

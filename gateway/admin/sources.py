@@ -8,10 +8,11 @@ checked by `gateway.admin.input`: input it cannot take gets 413 or 400 with the 
 
 from __future__ import annotations
 
+import enum
 import hmac
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.admin.actor import ACTOR_KEY, CONSOLE
 from gateway.admin.credentials import check_options, parse_credentials
 from gateway.admin.input import GraceSeconds, Options, Tenant, parse_body, refusal
 from gateway.ingress.providers import Provider
@@ -57,12 +59,34 @@ class NewSecret(BaseModel):
     """How long the replaced secret stays valid; 0 revokes it at once. Default: the setting."""
 
 
-class BearerAuth:
-    """ASGI middleware: 503 without a configured token, 401 without the right one."""
+class SessionCheck(enum.Enum):
+    """What a browser session says about an admin request without a bearer token."""
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    ABSENT = "absent"
+    ADMITTED = "admitted"
+    CSRF_REFUSED = "csrf_refused"
+
+
+class BrowserSessions(Protocol):
+    """The console's sessions (`gateway.console.session`), as the admin API checks them."""
+
+    def check(self, scope: Scope) -> SessionCheck: ...
+
+
+class BearerAuth:
+    """ASGI middleware: 503 without a configured token, 401 without the right one.
+
+    A request with no `Authorization` header may instead carry a signed-in console
+    session (`sessions`); a change (any method but GET/HEAD/OPTIONS) made that way also
+    needs the session's `X-CSRF-Token`, else 403.
+    """
+
+    def __init__(
+        self, app: ASGIApp, token: str | None, sessions: BrowserSessions | None = None
+    ) -> None:
         self._app = app
         self._token = token.encode() if token else None
+        self._sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,8 +97,23 @@ class BearerAuth:
                 503, "admin_disabled", "The admin API is off: HOOKGATE_ADMIN_TOKEN is not set."
             )
         else:
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            scheme, _, credential = given.partition(b" ")
+            given = dict(scope["headers"]).get(b"authorization")
+            if given is None and self._sessions is not None:
+                check = self._sessions.check(scope)
+                if check is SessionCheck.ADMITTED:
+                    scope[ACTOR_KEY] = CONSOLE
+                    await self._app(scope, receive, send)
+                    return
+                if check is SessionCheck.CSRF_REFUSED:
+                    response = error(
+                        403,
+                        "csrf_failed",
+                        "A console call that changes something needs the page's "
+                        "X-CSRF-Token header.",
+                    )
+                    await response(scope, receive, send)
+                    return
+            scheme, _, credential = (given or b"").partition(b" ")
             if scheme.lower() == b"bearer" and hmac.compare_digest(credential.strip(), self._token):
                 await self._app(scope, receive, send)
                 return

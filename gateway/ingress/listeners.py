@@ -2,7 +2,8 @@
 
 `serve` binds both ports in one process and one app; this middleware routes by
 the port the connection arrived on (`scope["server"]`): the admin port serves
-`/admin` plus health and metrics, the public port serves everything but `/admin`.
+`/admin` and the console (`/console`) plus health and metrics, the public port serves
+everything but those two.
 Either answers 404 for what belongs to the other, as if it did not exist.
 """
 
@@ -12,16 +13,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.ingress.responses import error
 
-ADMIN_PREFIX = "/admin"
+ADMIN_PREFIXES = ("/admin", "/console")
 SHARED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def is_admin_path(path: str) -> bool:
-    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in ADMIN_PREFIXES)
 
 
 class ListenerSplit:
-    """ASGI middleware: with an admin port, keep `/admin` there and only there."""
+    """ASGI middleware: with an admin port, keep `/admin` and `/console` there and only there."""
 
     def __init__(self, app: ASGIApp, admin_port: int | None) -> None:
         self._app = app

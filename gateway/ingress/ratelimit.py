@@ -51,7 +51,7 @@ class RateLimiter:
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(float(self.burst), now)
         else:
-            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+            bucket.tokens = self._tokens(bucket, now)
             bucket.updated = now
         self._since_prune += 1
         if self._since_prune >= PRUNE_EVERY:
@@ -60,6 +60,18 @@ class RateLimiter:
             bucket.tokens -= 1.0
             return None
         return (1.0 - bucket.tokens) / self.rate
+
+    def wait(self, key: str) -> float | None:
+        """What `acquire` would answer, without taking a token (a budget spent only by
+        failures is checked before each try, and spent after a failed one)."""
+        bucket = self._buckets.get(key)
+        if not self.enabled or bucket is None:
+            return None
+        tokens = self._tokens(bucket, self._monotonic())
+        return None if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
+    def _tokens(self, bucket: _Bucket, now: float) -> float:
+        return min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
 
     def _prune(self, now: float) -> None:
         self._since_prune = 0

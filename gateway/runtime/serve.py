@@ -29,6 +29,7 @@ from gateway.google.routes import google_admin_routes
 from gateway.google.writes import google_writes, write_routes
 from gateway.runtime.connect import Connections
 from gateway.runtime.credentials import RepositoryCredentialStore
+from gateway.runtime.dead_letters import DeadLetterAdmin
 from gateway.runtime.poller import metrics_poller
 from gateway.runtime.stack import stack_settings
 from gateway.runtime.syncs import Imports
@@ -135,14 +136,20 @@ def build_app(settings: Settings) -> Starlette:
     google = ServeGoogle(settings)
     imports = Imports()
     connections = Connections(google.channels, on_connected=[imports.on_connected])
+    dead_letters = DeadLetterAdmin()
 
     @contextlib.asynccontextmanager
     async def consumers(context: GatewayContext) -> AsyncIterator[None]:
         if context.bus is None or settings.kafka_bootstrap_servers:
             yield  # with Kafka, `hookgate consume` applies the events
             return
-        async with embedded_consumers(google.stack(context), context.bus):
-            yield
+        stack = google.stack(context)
+        async with embedded_consumers(stack, context.bus):
+            dead_letters.apply = stack.apply
+            try:
+                yield
+            finally:
+                dead_letters.apply = None
 
     return create_app(
         settings,
@@ -154,6 +161,7 @@ def build_app(settings: Settings) -> Starlette:
             ),
             write_routes,
             imports.admin_routes,
+            dead_letters.admin_routes,
         ],
         public_routes=[connections.public_routes],
         on_source_remove=[lambda context: google.channels(context).on_source_removed],

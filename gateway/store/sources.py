@@ -191,6 +191,28 @@ class SourceRepository:
             rows = (await conn.execute(query)).all()
         return {row.id: row.calendar_id for row in rows}
 
+    async def channel_expiries(
+        self, source_ids: Sequence[str]
+    ) -> dict[str, tuple[tuple[str, datetime], ...]]:
+        """Each source's active Google channels: (calendar it watches, when it expires)."""
+        table = google_channels.c
+        query = (
+            select(table.source_id, table.calendar_id, table.expires_at)
+            .where(table.source_id.in_(list(source_ids)), table.state == CHANNEL_ACTIVE)
+            .order_by(table.calendar_id)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        found: dict[str, tuple[tuple[str, datetime], ...]] = {}
+        for row in rows:
+            expires_at = _aware(row.expires_at)
+            if expires_at is not None:
+                found[row.source_id] = (
+                    *found.get(row.source_id, ()),
+                    (row.calendar_id, expires_at),
+                )
+        return found
+
     async def options_of(self, provider: str) -> tuple[dict[str, Any], ...]:
         """The options of every source of `provider` (no secrets)."""
         query = select(sources.c.options).where(sources.c.provider == provider)

@@ -71,6 +71,8 @@ async def test_admin_port_serves_admin_and_the_public_port_does_not(
         assert public.status_code == 404
         assert public.json()["error"] == "not_found"
         assert (await gw.client.get("/admin")).status_code == 404
+        assert (await gw.client.get("/console/sign-in")).status_code == 404
+        assert (await gw.admin.get("/console/sign-in")).status_code == 200
         signed = deliveries.calendly(datetime.now(UTC))
         url = f"/webhooks/calendly/{source}"
         ok = await gw.client.post(url, content=signed.body, headers=signed.headers)

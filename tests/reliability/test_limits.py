@@ -32,6 +32,18 @@ def test_token_bucket_refills_at_the_rate_and_caps_at_the_burst() -> None:
     assert RateLimiter(0, 1).acquire("a") is None, "rate 0 turns the limit off"
 
 
+def test_wait_tells_what_acquire_would_without_taking_a_token() -> None:
+    now = [100.0]
+    limiter = RateLimiter(2.0, 2, monotonic=lambda: now[0])
+    assert limiter.wait("a") is None, "an unseen key may go"
+    assert [limiter.acquire("a") for _ in range(2)] == [None, None]
+    assert limiter.wait("a") == pytest.approx(0.5)
+    assert limiter.wait("a") == pytest.approx(0.5), "waiting takes nothing"
+    now[0] += 0.5
+    assert limiter.wait("a") is None
+    assert limiter.acquire("a") is None
+
+
 async def test_a_source_past_its_rate_gets_its_retry_status_with_retry_after(
     tmp_path: Path, ghl_key: Ed25519PrivateKey
 ) -> None:
