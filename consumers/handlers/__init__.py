@@ -7,6 +7,7 @@ the counting of imported records) is here.
 
 from __future__ import annotations
 
+from consumers.bookings import handler as bookings
 from consumers.calendly import handler as calendly
 from consumers.ghl import handler as ghl
 from consumers.ghl import install as ghl_install
@@ -25,4 +26,5 @@ def build_registry() -> HandlerRegistry:
     ghl.register(registry)
     ghl_install.register(registry)
     synced.register(registry)
+    bookings.register(registry)
     return registry

@@ -1,0 +1,61 @@
+"""What bookings read of Stripe's events: the objects that say a booking was paid,
+failed, expired or refunded, with the fields that name the booking.
+
+A Stripe event's data is `{id, type, created, data: {object}}`. Only the fields read
+here are modelled; Stripe adds fields over time, and those are ignored.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from schemas.envelope import malformed_from
+
+BOOKING_METADATA_KEY = "booking_id"
+"""The `metadata` (and `payment_intent_data.metadata`) key naming a hookgate booking."""
+
+
+class StripeModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class StripeObject(StripeModel):
+    """A Checkout Session, PaymentIntent, Charge or Refund, as far as bookings read it."""
+
+    id: str
+    object: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+    client_reference_id: str | None = None
+    payment_intent: str | None = None
+    payment_status: str | None = None
+    """Checkout Session: `paid`, `unpaid` or `no_payment_required`."""
+    status: str | None = None
+    amount: int | None = None
+    amount_total: int | None = None
+    amount_received: int | None = None
+    amount_refunded: int | None = None
+    refunded: bool | None = None
+    currency: str | None = None
+
+    @property
+    def booking_id(self) -> str | None:
+        return self.client_reference_id or self.metadata.get(BOOKING_METADATA_KEY) or None
+
+
+class StripeEventData(StripeModel):
+    object: StripeObject
+
+
+class StripeEvent(StripeModel):
+    id: str
+    type: str
+    created: int
+    data: StripeEventData
+
+
+def parse_stripe_event(data: bytes) -> StripeEvent:
+    """A Stripe event as bookings read it, or `MalformedPayload`."""
+    try:
+        return StripeEvent.model_validate_json(data)
+    except ValidationError as exc:
+        raise malformed_from(exc, "Stripe event") from None
