@@ -17,6 +17,7 @@ from schemas import CloudEvent
 from tests.bookings import flow
 from tests.bookings.booked import booking, facts
 from tests.bookings.flow import BOOKING
+from tests.store.events import at
 
 _TENANTS = itertools.count()
 
@@ -90,7 +91,7 @@ async def _play(
     """Apply the flow's events in `order` (index, as a second Event object) in batches of
     `sizes`; the final state and the facts, event ids as the flow's positions."""
     tenant = f"{name}-{next(_TENANTS)}"
-    desk = BookingDesk(engine, lambda: flow.at(0))
+    desk = BookingDesk(engine, lambda: at(0))
     await desk.open(tenant, BOOKING, {"calendly_source_id": "src", "event_type_uri": "et"})
     await desk.checkout_opened(tenant, BOOKING, flow.SESSION, {"amount": flow.AMOUNT})
     made = [make(tenant) for make in FLOWS[name][1]]
