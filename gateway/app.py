@@ -111,6 +111,7 @@ def create_app(
                 tolerances={
                     "calendly": settings.calendly_tolerance_seconds,
                     "ghl": settings.ghl_tolerance_seconds,
+                    "stripe": settings.stripe_tolerance_seconds,
                 },
                 ttl=settings.source_cache_seconds,
                 unknown_kept=settings.unknown_sources_kept,

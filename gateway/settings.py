@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     ghl_public_key_ed25519: str = GHL_ED25519_PUBLIC_KEY
     calendly_tolerance_seconds: int = 180
     ghl_tolerance_seconds: int = 300
+    stripe_tolerance_seconds: int = 300
     google_resync_seconds: float = Field(default=3600.0, ge=0)
     """A watched Google calendar not synced for this long is synced again (notifications
     get lost now and then); 0 turns it off."""
@@ -82,6 +83,7 @@ class Settings(BaseSettings):
     calendly_api_base: str = "https://api.calendly.com"
     pco_api_base: str = "https://api.planningcenteronline.com"
     ghl_api_base: str = "https://services.leadconnectorhq.com"
+    stripe_api_base: str = "https://api.stripe.com"
     log_level: str = Field(default="INFO")
     unverified_rate_per_second: float = 10.0
     """Deliveries per second per source and process that may fail verification before
