@@ -1,8 +1,9 @@
 """What bookings read of Stripe's events: the objects that say a booking was paid,
 failed, expired or refunded, with the fields that name the booking.
 
-A Stripe event's data is `{id, type, created, data: {object}}`. Only the fields read
-here are modelled; Stripe adds fields over time, and those are ignored.
+`schemas.stripe` models the Event envelope the gateway checks; the consumers read the
+object's own fields (`data.object` is a Checkout Session, PaymentIntent, Charge or
+Refund), and these are the ones bookings read. Stripe adds fields over time: ignored.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.envelope import malformed_from
-
-BOOKING_METADATA_KEY = "booking_id"
-"""The `metadata` (and `payment_intent_data.metadata`) key naming a hookgate booking."""
+from schemas.stripe import BOOKING_METADATA_KEY
 
 
 class StripeModel(BaseModel):

@@ -4,12 +4,12 @@ Stripe events in the shape Stripe documents (`{id, type, created, data: {object}
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
 from typing import Any
 
 import orjson
 
-from schemas import CloudEvent, source_uri
+from schemas import CloudEvent, Delivery
+from schemas import stripe as stripe_schema
 from tests.store import events
 from tests.store.events import at
 
@@ -68,28 +68,25 @@ def stripe(
     minutes: float = 3,
     event_id: str | None = None,
 ) -> CloudEvent:
-    """A Stripe event as the Stripe normalizer makes it (type `stripe.{object}.{action}`)."""
+    """A Stripe event through the Stripe normalizer, as the gateway makes it."""
     event_id = event_id or f"evt_{next(_ids):06d}"
-    created = at(minutes)
-    data = {
+    body = {
         "id": event_id,
         "object": "event",
         "type": event_type,
-        "created": int(created.timestamp()),
+        "created": int(at(minutes).timestamp()),
+        "livemode": False,
         "data": {"object": obj},
     }
-    resource, _, action = event_type.rpartition(".")
-    return CloudEvent(
-        id=event_id,
-        source=source_uri("stripe", f"src-stripe-{tenant}"),
-        type=f"stripe.{resource.replace('.', '_')}.{action}",
-        time=created,
-        subject=str(obj["id"]),
-        tenant=tenant,
+    delivery = Delivery(
         provider="stripe",
-        partitionkey=f"{tenant}:{obj['id']}",
-        data=orjson.dumps(data),
+        source_id=f"src-stripe-{tenant}",
+        tenant=tenant,
+        headers={},
+        body=orjson.dumps(body),
+        received_at=at(minutes),
     )
+    return stripe_schema.normalize(delivery).events[0]
 
 
 def session(
@@ -136,7 +133,3 @@ def charge(refunded: int, booking: str = BOOKING) -> dict[str, Any]:
 
 def paid(minutes: float = 3, **kwargs: Any) -> CloudEvent:
     return stripe("checkout.session.completed", session(), minutes=minutes, **kwargs)
-
-
-def stamp(moment: datetime) -> str:
-    return moment.isoformat()

@@ -25,7 +25,11 @@ _TENANTS = itertools.count()
 def _stripe(event_type: str, obj: dict[str, Any], minutes: float) -> Callable[[str], CloudEvent]:
     def make(tenant: str) -> CloudEvent:
         return flow.stripe(
-            event_type, obj, tenant=tenant, minutes=minutes, event_id=f"evt_{event_type}"
+            event_type,
+            obj,
+            tenant=tenant,
+            minutes=minutes,
+            event_id=f"evt_{event_type.replace('.', '_')}",
         )
 
     return make
@@ -100,7 +104,7 @@ async def _play(
     for index, second in order:
         event = made[index]
         if second and event.provider == "stripe":
-            event = event.model_copy(update={"id": f"{event.id}-again"})
+            event = event.model_copy(update={"id": f"{event.id}_again"})
             positions[event.id] = positions[made[index].id]
         events.append(event)
     for size in itertools.cycle(sizes):
