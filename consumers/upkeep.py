@@ -1,5 +1,6 @@
 """The consumers' periodic work, the same wherever they run (`hookgate consume` or the
-embedded mode): ledger pruning and the Google periodic sync."""
+embedded mode): ledger pruning, the Google periodic sync, and the sweep that completes
+bookings whose meeting has ended."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from consumers.apply import Applier
+from consumers.bookings.sweeper import MeetingSweeper
 from consumers.google.wiring import GoogleSync
 from consumers.retention import prune_forever
 
@@ -15,10 +17,13 @@ from consumers.retention import prune_forever
 async def upkeep_forever(
     applier: Applier, google: GoogleSync, *, google_resync_seconds: float
 ) -> None:
-    """Prune the ledger and, unless `google_resync_seconds` is 0, sync the watched Google
-    calendars that notifications left behind; until cancelled (each loop outlives its
-    own errors)."""
-    loops: list[Coroutine[Any, Any, None]] = [prune_forever(applier.prune)]
+    """Prune the ledger, complete ended meetings and, unless `google_resync_seconds` is
+    0, sync the watched Google calendars that notifications left behind; until cancelled
+    (each loop outlives its own errors)."""
+    loops: list[Coroutine[Any, Any, None]] = [
+        prune_forever(applier.prune),
+        MeetingSweeper(applier.engine).run_forever(),
+    ]
     if google_resync_seconds:
         loops.append(google.resync_forever(google_resync_seconds))
     await asyncio.gather(*loops)
