@@ -12,12 +12,15 @@ The CloudEvent:
     type          `stripe.{object}.{action}`: the Stripe type's last part is the action,
                   the dotted object name before it is joined by `_`
                   (`checkout.session.completed` → `stripe.checkout_session.completed`)
-    subject       `data.object.id`
+    subject       `data.object.id` (the Event's id for an object without one)
     partitionkey  `{tenant}:{booking}`: the object's `client_reference_id`, else its
                   `metadata.booking_id`, else its id, so one booking's events keep order
     objectkey     extension `{data.object.id}:{Stripe type}`: Stripe sometimes sends one
                   change as two Event objects with different ids, so consumers that must
-                  act once per change dedupe on this (Stripe's advice) besides `id`
+                  act once per change dedupe on this (Stripe's advice) besides `id`. It
+                  names the object and kind of change, not the change: two partial refunds
+                  of a charge are two `charge.refunded` with one key, so dedupe on it only
+                  what happens once per object (a session completing, a refund created)
     data          the Event JSON exactly as Stripe sent it
 """
 
@@ -53,13 +56,16 @@ class StripeModel(BaseModel):
 
 
 class EventObject(StripeModel):
-    """`data.object`: what hookgate reads of any Stripe object."""
+    """`data.object`: what hookgate reads of any Stripe object.
 
-    id: str = Field(min_length=1, max_length=255, pattern=_ID)
+    Lenient where Stripe varies: a few objects have no `id` (a `balance`), and a
+    verified event refused with 400 would be retried by Stripe for days."""
+
+    id: str | None = Field(default=None, min_length=1, max_length=255, pattern=_ID)
     object: str = Field(min_length=1)
     client_reference_id: str | None = None
     """Checkout Sessions: the booking id hookgate created the session for."""
-    metadata: dict[str, str] | None = None
+    metadata: dict[str, Any] | None = None
 
 
 class EventData(StripeModel):
@@ -89,16 +95,22 @@ class Event(StripeModel):
     """A connected account's id (Connect)."""
 
     @property
+    def object_id(self) -> str:
+        """The object's id; the Event's own for the few objects without one."""
+        return self.data.object.id or self.id
+
+    @property
     def object_key(self) -> str:
         """What identifies the change whichever Event object reports it."""
-        return f"{self.data.object.id}:{self.type}"
+        return f"{self.object_id}:{self.type}"
 
     @property
     def booking_key(self) -> str:
         """The booking the object belongs to, where hookgate named it; else the object."""
         obj = self.data.object
         booking = (obj.metadata or {}).get(BOOKING_METADATA_KEY)
-        return obj.client_reference_id or booking or obj.id
+        named = booking if isinstance(booking, str) and booking else None
+        return obj.client_reference_id or named or self.object_id
 
 
 _EVENTS: TypeAdapter[Event] = TypeAdapter(Event)
@@ -126,7 +138,7 @@ def normalize(delivery: Delivery) -> Normalized:
         source=source_uri(delivery.provider, delivery.source_id),
         type=event_type(envelope.type),
         time=datetime.fromtimestamp(envelope.created, UTC),
-        subject=envelope.data.object.id,
+        subject=envelope.object_id,
         tenant=delivery.tenant,
         provider=delivery.provider,
         partitionkey=f"{delivery.tenant}:{envelope.booking_key}",

@@ -6,7 +6,8 @@ retrying it (after a timeout, a 5xx or a crash) never charges or refunds twice: 
 answers the saved result of the first request with that key. The client does not retry
 itself; the caller retries with the same key.
 
-`StripeError.code` is stable: `unauthorized` (401, 403), `rate_limited` (429),
+`StripeError.code` is stable: `unauthorized` (401, 403), `rate_limited` (429, and 409:
+a request with the same key is still executing; both are worth retrying later),
 `idempotency_mismatch` (the key was used with other parameters), `invalid_request`
 (another 4xx: Stripe's own error code is kept in `stripe_code`) or `unreachable`
 (connection failures, timeouts, 5xx, an answer that is not the object). Messages never
@@ -203,6 +204,13 @@ def _raise_for(response: httpx.Response) -> None:
         raise StripeError("unauthorized", status, f"Stripe refused the secret key ({status}).")
     if status == 429:
         raise StripeError("rate_limited", status, "Stripe asked to slow down (429).")
+    if status == 409:
+        raise StripeError(
+            "rate_limited",
+            status,
+            "Stripe is still executing a request with this Idempotency-Key (409); retry later.",
+            stripe_code=code_text,
+        )
     if status >= 500:
         raise StripeError("unreachable", status, f"Stripe answered {status}.")
     if kind == "idempotency_error":

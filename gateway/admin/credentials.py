@@ -3,8 +3,9 @@
 Google: its OAuth client and a refresh token. The others: the token alternatives to
 OAuth (provider-apis.md): a Planning Center personal access token (`app_id`, `secret`),
 a GHL private integration token with the location it acts on, a Calendly personal
-access token. OAuth connect stores tokens in the same encrypted column; none of it is
-ever returned.
+access token. Stripe: the account's secret (or restricted) API key for outbound calls;
+its webhooks are checked with the source's `secret` (the endpoint's `whsec_…`). OAuth
+connect stores tokens in the same encrypted column; none of it is ever returned.
 """
 
 from __future__ import annotations
@@ -54,11 +55,19 @@ class CalendlyToken(BaseModel):
     personal_access_token: SecretText = Field(repr=False)
 
 
+class StripeKey(BaseModel):
+    """A Stripe secret key (`sk_…`) or restricted key (`rk_…`), never a publishable `pk_…`."""
+
+    model_config = ConfigDict(extra="forbid")
+    secret_key: SecretText = Field(repr=False, pattern=r"^(sk|rk)_")
+
+
 CREDENTIALS: dict[str, type[BaseModel]] = {
     "google": GoogleCredentials,
     "pco": PcoToken,
     "ghl": GhlToken,
     "calendly": CalendlyToken,
+    "stripe": StripeKey,
 }
 
 

@@ -218,6 +218,8 @@ class StripeEmulator:
         Charge are made, and `checkout.session.completed`, `payment_intent.succeeded` and
         `charge.succeeded` are sent."""
         session = self.checkout_sessions[session_id]
+        if session["status"] != "open":
+            raise ValueError(f"checkout session {session_id} is {session['status']}, not open")
         created = self._stamp()
         intent_id, charge_id = _new_id("pi"), _new_id("ch")
         intent_metadata = dict(session.pop("_payment_intent_metadata"))
@@ -260,6 +262,8 @@ class StripeEmulator:
     async def expire_checkout_session(self, session_id: str) -> StripeObject:
         """The session runs out unpaid: `checkout.session.expired` is sent."""
         session = self.checkout_sessions[session_id]
+        if session["status"] != "open":
+            raise ValueError(f"checkout session {session_id} is {session['status']}, not open")
         self._expire_session(session)
         await self.flush()
         return self._public(session)

@@ -139,18 +139,22 @@ async def test_a_wrong_secret_key_is_unauthorized_and_not_repeated(
     assert wrong not in repr(client)
 
 
-async def test_a_rate_limit_and_no_answer_have_their_codes(
+async def test_a_rate_limit_a_key_in_use_and_no_answer_have_their_codes(
     providers: ProviderEmulators, http: httpx.AsyncClient
 ) -> None:
     providers.stripe.faults.inject(429)
+    providers.stripe.faults.inject(409)
     closed = StripeClient(http, secret_key="sk_test_x", api_base=f"http://127.0.0.1:{free_port()}")
 
     with pytest.raises(StripeError) as limited:
         await _session(_client(providers, http))
+    with pytest.raises(StripeError) as in_use:
+        await _session(_client(providers, http), key="another")
     with pytest.raises(StripeError) as unreachable:
         await _session(closed)
 
-    assert (limited.value.code, unreachable.value.code) == ("rate_limited", "unreachable")
+    assert (limited.value.code, in_use.value.code) == ("rate_limited", "rate_limited")
+    assert unreachable.value.code == "unreachable"
 
 
 async def test_paying_sends_signed_events_and_a_doubled_change_as_two_events(
@@ -204,3 +208,24 @@ async def test_a_refund_through_the_api_sends_its_events_after_answering(
 
     assert types == ["refund.created", "charge.refunded"]
     assert stripe.outbox == []
+
+
+async def test_a_session_is_retrieved_and_expired_once(
+    providers: ProviderEmulators, http: httpx.AsyncClient
+) -> None:
+    session = await _session(_client(providers, http))
+    url = f"{providers.api_base('stripe')}/v1/checkout/sessions/{session}"
+    auth = (providers.stripe.secret_key, "")  # Stripe takes the key as a Basic user too
+
+    got = await http.get(url, auth=auth)
+    expired = await http.post(f"{url}/expire", auth=auth)
+    again = await http.post(f"{url}/expire", auth=auth)
+
+    assert (got.status_code, got.json()["status"]) == (200, "open")
+    assert (expired.status_code, expired.json()["status"], expired.json()["url"]) == (
+        200,
+        "expired",
+        None,
+    )
+    assert again.status_code == 400
+    assert [e["type"] for e in providers.stripe.events] == ["checkout.session.expired"]

@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 
 import httpx
+import stripe as stripe_sdk
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from consumers.stripe.client import StripeClient
+from gateway.cli import build_parser
 from schemas import CloudEvent
 from tests.emulators.suite import ProviderEmulators
 from tests.fixtures.gateway import RunningGateway
+from tests.fixtures.net import serve_on_loopback
 from tests.gateway import deliveries
 from tests.gateway.provisioning import post_delivery
 
@@ -79,3 +86,27 @@ async def test_a_retried_event_keeps_its_id_and_a_doubled_change_its_object_key(
     assert [e.id for e in completed] == [sent[0], sent[1], sent[0]]
     assert sent[0] != sent[1]
     assert len({e.objectkey for e in completed}) == 1
+
+
+async def test_hookgate_send_stripe_signs_as_stripes_library_checks(
+    gateway: RunningGateway,
+) -> None:
+    source = await gateway.add_source_id("stripe", tenant="acme", secret=deliveries.STRIPE_SECRET)
+    received: list[tuple[str, bytes]] = []
+
+    async def capture(request: Request) -> JSONResponse:
+        received.append((request.headers["stripe-signature"], await request.body()))
+        return JSONResponse({"id": "evt_captured"})
+
+    app = Starlette(routes=[Route("/webhooks/stripe/{source}", capture, methods=["POST"])])
+    async with serve_on_loopback(app) as base:
+        args = build_parser().parse_args(
+            ["send", "stripe", "charge.refunded", "--source", source, "--url", base]
+        )
+        assert await args.run(args, gateway.settings) == 0
+
+    ((header, body),) = received
+    event = stripe_sdk.Webhook.construct_event(
+        body, header, deliveries.STRIPE_SECRET, tolerance=300
+    )
+    assert event.type == "charge.refunded"

@@ -168,7 +168,7 @@ def test_provider_code_reports_with_bounded_labels() -> None:
     metrics = ConsumerMetrics(registry, providers=PROVIDERS)
     metrics.oauth_refresh_failed("google", "revoked")
     metrics.oauth_refresh_failed("google", "some new thing")
-    metrics.source_error("stripe", "unavailable")
+    metrics.source_error("zoom", "unavailable")  # not a provider
     assert (
         value(
             registry, "hookgate_oauth_refresh_failures_total", provider="google", reason="revoked"

@@ -116,3 +116,14 @@ def test_a_body_that_is_no_stripe_event_is_malformed(
 def test_not_a_json_object_is_malformed(body: bytes) -> None:
     with pytest.raises(MalformedPayload):
         stripe.normalize(delivery("stripe", body))
+
+
+def test_an_object_without_an_id_takes_the_events() -> None:
+    value = orjson.loads(samples.stripe("charge.refunded", now=NOW, event_id=EVENT_ID))
+    value["type"] = "balance.available"
+    value["data"]["object"] = {"object": "balance", "available": [{"amount": 1, "currency": "usd"}]}
+
+    event = _event(orjson.dumps(value))
+
+    assert (event.subject, event.partitionkey) == (EVENT_ID, f"acme:{EVENT_ID}")
+    assert event.objectkey == f"{EVENT_ID}:balance.available"
