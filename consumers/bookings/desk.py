@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import RowMapping, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.bookings import ledger
@@ -95,7 +95,12 @@ class BookingDesk:
             facts, _ = await ledger.facts_of(connection, row["tenant"], booking_id)
         intent = next((fact.value for fact in facts if fact.name == INTENT), {})
         return {
-            "booking": dict(row),
+            "booking": _plain(row),
             "intent": dict(intent),
-            "history": [dict(change) for change in history.mappings()],
+            "history": [_plain(change) for change in history.mappings()],
         }
+
+
+def _plain(row: RowMapping) -> dict[str, Any]:
+    """A row as a dict of plain `str` keys (SQLAlchemy's may be `quoted_name`s)."""
+    return {str(key): value for key, value in row.items()}

@@ -42,7 +42,12 @@ async def event_type(api: PacedApi, uri: str) -> dict[str, Any]:
     uuid = uri.rstrip("/").rsplit("/", 1)[-1]
     if not uuid or not uuid.replace("-", "").isalnum():
         raise ApiError("not_found", "The event type URI names no Calendly event type.")
-    resource = (await api.get(f"/event_types/{uuid}")).get("resource")
+    try:
+        resource = (await api.get(f"/event_types/{uuid}")).get("resource")
+    except ApiError as exc:
+        if exc.status == 404:
+            raise ApiError("not_found", "Calendly has no such event type.", 404) from None
+        raise
     if not isinstance(resource, dict) or not isinstance(resource.get("scheduling_url"), str):
         raise ApiError("not_found", "Calendly has no such event type.")
     return _summary(resource)

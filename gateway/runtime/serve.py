@@ -26,6 +26,7 @@ from gateway.bus.spool import Spool
 from gateway.bus.transport import EMBEDDED_GROUP, Bus
 from gateway.google.channels import ChannelManager, channel_manager
 from gateway.google.routes import google_admin_routes
+from gateway.runtime.bookings import Bookings
 from gateway.runtime.connect import Connections
 from gateway.runtime.credentials import RepositoryCredentialStore
 from gateway.runtime.poller import metrics_poller
@@ -133,6 +134,7 @@ async def _trim_forever(spool: Spool) -> None:
 def build_app(settings: Settings) -> Starlette:
     google = ServeGoogle(settings)
     imports = Imports()
+    bookings = Bookings()
     connections = Connections(google.channels, on_connected=[imports.on_connected])
 
     @contextlib.asynccontextmanager
@@ -145,11 +147,12 @@ def build_app(settings: Settings) -> Starlette:
 
     return create_app(
         settings,
-        background=[metrics_poller, google.renewing, consumers, imports.running],
+        background=[metrics_poller, google.renewing, consumers, imports.running, bookings.running],
         admin_routes=[
             connections.admin_routes,  # first: its Google disconnect is the full one
             lambda context: google_admin_routes(google.channels(context)),
             imports.admin_routes,
+            bookings.admin_routes,
         ],
         public_routes=[connections.public_routes],
         on_source_remove=[lambda context: google.channels(context).on_source_removed],
