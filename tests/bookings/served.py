@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -86,3 +87,44 @@ async def state_becomes(
             if body.get("state") == state:
                 return body
             await asyncio.sleep(0.05)
+
+
+CHECKOUT = {
+    "amount": 5000,
+    "currency": "usd",
+    "success_url": "https://example.com/paid",
+    "cancel_url": "https://example.com/back",
+}
+
+
+def intent(world: BookingWorld, tenant: str = "acme") -> dict[str, str]:
+    """A `POST /admin/bookings` body for the world's event type."""
+    return {
+        "tenant": tenant,
+        "calendly_source_id": world.calendly_source,
+        "event_type_uri": world.event_type_uri,
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+    }
+
+
+async def book_and_check_out(admin: httpx.AsyncClient, world: BookingWorld) -> tuple[str, str]:
+    """An intent and its checkout through the admin API: the booking and session ids."""
+    created = await admin.post("/admin/bookings", json=intent(world))
+    assert created.status_code == 201, created.text
+    booking_id: str = created.json()["id"]
+    checkout = await admin.post(
+        f"/admin/bookings/{booking_id}/checkout",
+        json={"stripe_source_id": world.stripe_source, **CHECKOUT},
+    )
+    assert checkout.status_code == 200, checkout.text
+    session_id: str = checkout.json()["checkout_session_id"]
+    return booking_id, session_id
+
+
+async def schedule(providers: ProviderEmulators, world: BookingWorld, booking_id: str) -> None:
+    """The invitee schedules through the booking's link (its `utm_content`)."""
+    meeting = await providers.calendly.add_event(world.host, utc_now() + timedelta(days=1))
+    await providers.calendly.add_invitee(
+        meeting, "Ada Lovelace", "ada@example.com", tracking={"utm_content": booking_id}
+    )
