@@ -18,7 +18,7 @@ from sqlalchemy import and_, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.bookings.facts import BOOKING, Fact, Link, Observation, key_of, kind_of, subject
-from consumers.bookings.state import Derived, derive
+from consumers.bookings.state import derive
 from schemas.booking_store import booking_facts, booking_history, booking_links, booking_payments
 
 LOCK_CLASS = 0x626B67
@@ -139,11 +139,6 @@ async def settle(
         )
     )
     return Transition(tenant, booking_id, previous, derived.state, cause)
-
-
-async def current(connection: AsyncConnection, tenant: str, booking_id: str) -> Derived | None:
-    facts, links = await facts_of(connection, tenant, booking_id)
-    return derive(facts, links) if facts else None
 
 
 async def _merge_fact(connection: AsyncConnection, tenant: str, fact: Fact) -> None:

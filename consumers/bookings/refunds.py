@@ -46,13 +46,16 @@ def refund_key(booking_id: str) -> str:
 
 
 class CancelRefunds:
-    def __init__(self, engine: AsyncEngine, stripe_for: StripeFor, *, batch: int = 50) -> None:
+    def __init__(self, engine: AsyncEngine, stripe_for: StripeFor) -> None:
         self._engine = engine
         self._stripe_for = stripe_for
-        self._batch = batch
 
     async def refund_due(self) -> int:
-        """Refund the canceled paid bookings whose source asks for it; returns how many."""
+        """Refund the canceled paid bookings whose source asks for it; returns how many.
+
+        Every candidate is looked at each time (they are few: a canceled paid booking
+        leaves the set once refunded), so those whose source does not refund never
+        keep the others waiting."""
         async with self._engine.connect() as connection:
             due = (
                 await connection.execute(
@@ -69,12 +72,15 @@ class CancelRefunds:
                         booking_payments.c.stripe_source_id.is_not(None),
                         booking_payments.c.refund_id.is_(None),
                     )
-                    .limit(self._batch)
+                    .order_by(booking_payments.c.updated_at)
                 )
             ).all()
         refunded = 0
+        sources: dict[str, tuple[Refunder, Mapping[str, Any]] | None] = {}
         for tenant, booking_id, payment_intent, source_id in due:
-            stripe = await self._stripe_for(source_id)
+            if source_id not in sources:
+                sources[source_id] = await self._stripe_for(source_id)
+            stripe = sources[source_id]
             if stripe is None or not stripe[1].get(REFUND_ON_CANCEL):
                 continue
             client, _ = stripe

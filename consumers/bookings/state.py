@@ -93,7 +93,7 @@ def derive(facts: Sequence[Fact], links: Iterable[Link]) -> Derived:
     checkouts = {fact.subject for fact in opened}
     expired = {fact.subject for fact in named.get(EXPIRED, [])}
     refunded, refunded_at = _refunded(named.get(REFUNDED, []))
-    money = _value(paid) | {}
+    money = _value(paid)
     if not money:
         money = _value([fact for fact in opened if fact.name != EXPIRED][-1:])
     amount = money.get("amount")
