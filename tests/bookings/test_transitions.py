@@ -116,6 +116,19 @@ async def test_payment_made_elsewhere_is_kept_and_joined(
     assert (joined["state"], joined["checkout_session_id"]) == ("confirmed", "cs_elsewhere")
 
 
-async def test_meeting_end_is_needed_for_completed(engine: AsyncEngine, applier: Applier) -> None:
-    await applier.apply([flow.scheduled(), flow.paid()])
+async def test_a_payment_before_its_booking_is_joined_when_it_appears(
+    engine: AsyncEngine, applier: Applier, desk: BookingDesk
+) -> None:
+    await applier.apply([flow.paid()])
+    kept = await booking(engine, TENANT, BOOKING)
+    assert (kept["state"], kept["payment_intent_id"]) == ("initiated", flow.INTENT)
+    await desk.open(TENANT, BOOKING, INTENT)
+    await applier.apply([flow.scheduled()])
     assert await state(engine, TENANT, BOOKING) == "confirmed"
+
+
+async def test_a_cancel_outranks_a_later_payment(engine: AsyncEngine, applier: Applier) -> None:
+    await applier.apply([flow.scheduled(), flow.canceled()])
+    assert await state(engine, TENANT, BOOKING) == "canceled"
+    await applier.apply([flow.paid(minutes=9)])
+    assert await state(engine, TENANT, BOOKING) == "canceled"
