@@ -23,8 +23,8 @@ from consumers.apply import Applier, ApplyResult
 from consumers.google.credentials import CredentialStore
 from consumers.google.scheduler import DEFAULT_MAX_RUNNING
 from consumers.google.wiring import GoogleSync, build_google_sync
-from consumers.handlers import build_registry
 from consumers.metrics import ConsumerMetrics
+from consumers.providers import build_registry
 from consumers.registry import HandlerRegistry
 from consumers.upkeep import upkeep_forever
 from schemas import CloudEvent

@@ -22,8 +22,6 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-API_BASE = "https://api.stripe.com"
-
 FormValue = str | int | bool | None | Mapping[str, Any] | list[Any]
 
 

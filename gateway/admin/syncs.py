@@ -24,8 +24,6 @@ from gateway.admin.input import parse_body
 from gateway.ingress.responses import JSON, error
 from gateway.store.sources import SourceRepository
 
-IMPORTABLE = frozenset({"pco", "ghl", "calendly"})
-
 
 class SyncView(Protocol):
     def as_json(self) -> dict[str, Any]: ...
@@ -55,10 +53,13 @@ class SyncRoutes:
         jobs: SyncStore,
         repository: SourceRepository,
         *,
+        importable: frozenset[str],
         clock: Callable[[], datetime],
         started: Callable[[], None] = lambda: None,
     ) -> None:
+        """`importable`: the providers with an import (`consumers.providers.IMPORTERS`)."""
         self._jobs = jobs
+        self._importable = importable
         self._repository = repository
         self._clock = clock
         self._started = started
@@ -81,7 +82,7 @@ class SyncRoutes:
             parsed = await parse_body(request, StartSync)
         if isinstance(parsed, Response):
             return parsed
-        if source.provider not in IMPORTABLE:
+        if source.provider not in self._importable:
             return error(422, "not_importable", f"{source.provider} sources have no import.")
         if not source.has_credentials:
             return error(

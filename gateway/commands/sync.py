@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import orjson
 
 from consumers.imports.jobs import SyncJob, SyncJobs
-from gateway.admin.syncs import IMPORTABLE
+from consumers.providers import IMPORTERS
 from gateway.commands import CommandError
 from gateway.commands.sources import repository
 from gateway.settings import Settings
@@ -47,7 +47,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         source = await repo.get(args.source_id)
     if source is None:
         raise CommandError(f"no source {args.source_id!r} exists.")
-    if source.provider not in IMPORTABLE or not source.has_credentials:
+    if source.provider not in IMPORTERS or not source.has_credentials:
         raise CommandError(f"source {source.id!r} has nothing to import with (credentials).")
     engine = create_engine(settings)
     try:

@@ -404,6 +404,7 @@ class StripeEmulator:
             )
         session_id = _new_id("cs")
         intent_data = params.get("payment_intent_data")
+        intent_metadata = intent_data.get("metadata") if isinstance(intent_data, dict) else None
         session = {
             "id": session_id,
             "object": "checkout.session",
@@ -423,9 +424,7 @@ class StripeEmulator:
             "created": int(now.timestamp()),
             "expires_at": expires_at or int((now + MAX_EXPIRY).timestamp()),
             "livemode": False,
-            "_payment_intent_metadata": dict(
-                (intent_data or {}).get("metadata") or {} if isinstance(intent_data, dict) else {}
-            ),
+            "_payment_intent_metadata": dict(intent_metadata or {}),
         }
         self.checkout_sessions[session_id] = session
         return _Answer(200, self._public(session))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 
 import httpx
 import pytest
@@ -229,3 +230,24 @@ async def test_a_session_is_retrieved_and_expired_once(
     )
     assert again.status_code == 400
     assert [e["type"] for e in providers.stripe.events] == ["checkout.session.expired"]
+
+
+async def test_an_expiry_outside_30_minutes_to_24_hours_is_refused(
+    providers: ProviderEmulators, http: httpx.AsyncClient
+) -> None:
+    soon = int(time.time()) + 60
+
+    with pytest.raises(StripeError) as caught:
+        await _client(providers, http).create_checkout_session(
+            amount=5000,
+            currency="usd",
+            success_url="https://example.com/paid",
+            cancel_url="https://example.com/canceled",
+            client_reference_id="bkg_1",
+            metadata=BOOKING,
+            expires_at=soon,
+            idempotency_key="checkout-soon",
+        )
+
+    assert (caught.value.code, caught.value.status) == ("invalid_request", 400)
+    assert providers.stripe.checkout_sessions == {}

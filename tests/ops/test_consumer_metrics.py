@@ -11,9 +11,9 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier, ApplyResult
-from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunnerStats
 from consumers.metrics import ConsumerMetrics, RunnerStatsPoller, StoreStatePoller
+from consumers.providers import build_registry
 from gateway.ingress.metrics import GatewayMetrics
 from gateway.ingress.providers import PROVIDERS
 from schemas import CloudEvent
