@@ -8,7 +8,7 @@ Refund), and these are the ones bookings read. Stripe adds fields over time: ign
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.envelope import malformed_from
 from schemas.stripe import BOOKING_METADATA_KEY
@@ -23,7 +23,7 @@ class StripeObject(StripeModel):
 
     id: str
     object: str
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[str, str] | None = None
     client_reference_id: str | None = None
     payment_intent: str | None = None
     payment_status: str | None = None
@@ -38,7 +38,7 @@ class StripeObject(StripeModel):
 
     @property
     def booking_id(self) -> str | None:
-        return self.client_reference_id or self.metadata.get(BOOKING_METADATA_KEY) or None
+        return self.client_reference_id or (self.metadata or {}).get(BOOKING_METADATA_KEY) or None
 
 
 class StripeEventData(StripeModel):

@@ -8,7 +8,8 @@ invitee replaces it (Calendly sends no `invitee.rescheduled`).
 Stripe: a Checkout Session names its booking (`client_reference_id`, or `metadata`),
 a PaymentIntent or Charge through the `payment_intent_data.metadata` copied onto it,
 and each is linked to its PaymentIntent so that whichever arrives first joins up.
-Paid: `checkout.session.completed` with `payment_status=paid`,
+Paid: `checkout.session.completed` with `payment_status=paid` (or
+`no_payment_required`),
 `checkout.session.async_payment_succeeded`, `payment_intent.succeeded`.
 """
 
@@ -52,6 +53,8 @@ STRIPE_TYPES = (
     "stripe.refund.created",
     "stripe.refund.updated",
 )
+SETTLED = ("paid", "no_payment_required")
+"""A completed Checkout Session's `payment_status`es that mean nothing is left to pay."""
 _SESSION_FACTS = {
     "checkout.session.async_payment_succeeded": PAID,
     "checkout.session.async_payment_failed": PAYMENT_FAILED,
@@ -120,7 +123,7 @@ def _stripe(event: CloudEvent) -> Observation:
     if kind.startswith("checkout.session."):
         own = subject(CHECKOUT, obj.id)
         fact = _SESSION_FACTS.get(kind)
-        if kind == "checkout.session.completed" and obj.payment_status == "paid":
+        if kind == "checkout.session.completed" and obj.payment_status in SETTLED:
             fact = PAID
         facts = [] if fact is None else [Fact(own, fact, _money(obj), moment, event.id)]
     elif kind.startswith("payment_intent."):

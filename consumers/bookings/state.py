@@ -41,18 +41,6 @@ from consumers.bookings.facts import (
 )
 from consumers.versions import parse_time
 
-STATES = (
-    "initiated",
-    "scheduled",
-    "payment_pending",
-    "confirmed",
-    "completed",
-    "abandoned",
-    "canceled",
-    "payment_failed",
-    "refunded",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Derived:

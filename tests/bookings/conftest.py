@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier
 from consumers.bookings.desk import BookingDesk
-from consumers.handlers import build_registry
+from consumers.providers import build_registry
 from tests.store.events import at
 
 
