@@ -72,6 +72,8 @@ def observe(event: CloudEvent) -> Observation:
 def _calendly(event: CloudEvent) -> Observation:
     parsed = parse_stored_invitee(event.data)
     invitee = parsed.payload
+    if not _may_be_booked(invitee):
+        return Observation()
     own = subject(INVITEE, invitee.uri)
     links = _invitee_links(invitee)
     facts = [_scheduled(event, invitee)]
@@ -88,6 +90,19 @@ def _calendly(event: CloudEvent) -> Observation:
             reason = cancellation.reason if cancellation else None
             facts.append(Fact(own, CANCELED, {"reason": reason}, moment, event.id))
     return Observation(tuple(facts), tuple(links))
+
+
+def _may_be_booked(invitee: StoredInvitee) -> bool:
+    """Whether the invitee can belong to a booking: it came through a booking's link
+    (its `tracking`, the invitee's own, is in every event of it) or takes part in a
+    reschedule (`old_invitee` stays on the new invitee, `new_invitee` is on the old
+    one). Any other invitee never joins one, so its events cost the store nothing."""
+    return _booking_of(invitee) is not None or bool(invitee.old_invitee or invitee.new_invitee)
+
+
+def _booking_of(invitee: StoredInvitee) -> str | None:
+    booking_id = invitee.tracking.utm_content if invitee.tracking else None
+    return booking_id if booking_id and booking_id.startswith(BOOKING_ID_PREFIX) else None
 
 
 def _scheduled(event: CloudEvent, invitee: StoredInvitee) -> Fact:
@@ -107,8 +122,8 @@ def _scheduled(event: CloudEvent, invitee: StoredInvitee) -> Fact:
 def _invitee_links(invitee: StoredInvitee) -> list[Link]:
     own = subject(INVITEE, invitee.uri)
     links = []
-    booking_id = invitee.tracking.utm_content if invitee.tracking else None
-    if booking_id and booking_id.startswith(BOOKING_ID_PREFIX):
+    booking_id = _booking_of(invitee)
+    if booking_id is not None:
         links.append(Link(own, subject(BOOKING, booking_id)))
     if invitee.old_invitee:
         links.append(Link(own, subject(INVITEE, invitee.old_invitee)))

@@ -3,7 +3,9 @@
 Runs in the applier's transaction: each event's facts and links are merged, then every
 booking they belong to is settled, each change of state going to the history (the
 outbox `consumers.bookings.outbox` publishes from). The Calendly invitee events keep
-their `bookings` handler too: this one is chained after it.
+their `bookings` handler too: this one is chained after it, and writes nothing for an
+invitee that can belong to no booking (`events.observe` shows nothing of it), so the
+Calendly bookings of plain scheduling cost no more than before.
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ class BookingHandler(PreparedHandler[Observation]):
     async def write(
         self, connection: AsyncConnection, prepared: Sequence[tuple[CloudEvent, Observation]]
     ) -> None:
-        for tenant in sorted({event.tenant for event, _ in prepared}):
+        observed = [(event, seen) for event, seen in prepared if seen.facts or seen.links]
+        for tenant in sorted({event.tenant for event, _ in observed}):
             await ledger.lock_tenant(connection, tenant)
-        for event, observation in prepared:
+        for event, observation in observed:
             await ledger.record(connection, event.tenant, observation)
             await ledger.settle_observed(
                 connection, event.tenant, observation, event.id, self._clock()

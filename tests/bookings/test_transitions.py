@@ -7,8 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from consumers.apply import Applier
 from consumers.bookings.desk import BookingDesk
 from tests.bookings import flow
-from tests.bookings.booked import booking, state, transitions
+from tests.bookings.booked import booking, facts, state, transitions
 from tests.bookings.flow import BOOKING, TENANT
+from tests.store import events
+from tests.store.events import at
 
 INTENT = {"calendly_source_id": "src_cal", "event_type_uri": "et", "name": "Ada", "email": "a@x"}
 
@@ -132,3 +134,11 @@ async def test_a_cancel_outranks_a_later_payment(engine: AsyncEngine, applier: A
     assert await state(engine, TENANT, BOOKING) == "canceled"
     await applier.apply([flow.paid(minutes=9)])
     assert await state(engine, TENANT, BOOKING) == "canceled"
+
+
+async def test_an_invitee_no_booking_asked_for_writes_no_facts(
+    engine: AsyncEngine, applier: Applier
+) -> None:
+    plain = events.calendly(TENANT, "invitee.created", at(1), invitee_uri=flow.INVITEE)
+    await applier.apply([plain])
+    assert await facts(engine, TENANT) == []
