@@ -5,7 +5,8 @@
                                              "scheduling_url"}
     POST /admin/bookings/{id}/checkout      {"stripe_source_id", "amount", "currency",
                                              "success_url", "cancel_url"} -> 200 {"url",
-                                             "checkout_session_id"}
+                                             "checkout_session_id"}; without an amount,
+                                             the event type's price
     GET  /admin/bookings/{id}               the booking, its `state` and `history`
     GET  /admin/calendly/{source_id}/event-types
                                             {"event_types": [...]}, each with the `price`
@@ -21,11 +22,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -57,15 +59,35 @@ class CreateBooking(BaseModel):
     email: Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 
 
+Amount = Annotated[int, Strict(), Field(gt=0, le=99_999_999)]
+"""In the currency's smallest unit, as Stripe counts it."""
+Currency = Annotated[str, Field(pattern=r"^[a-z]{3}$")]
+
+
+class Price(BaseModel):
+    amount: Amount
+    currency: Currency
+
+
 class OpenCheckout(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     stripe_source_id: Text
-    amount: Annotated[int, Strict(), Field(gt=0, le=99_999_999)]
-    """In the currency's smallest unit, as Stripe counts it."""
-    currency: Annotated[str, Field(pattern=r"^[a-z]{3}$")]
+    amount: Amount | None = None
+    """None (with no currency): the price the Calendly source's options give the event type."""
+    currency: Currency | None = None
     success_url: Url
     cancel_url: Url
+
+
+@dataclass(frozen=True)
+class Order:
+    """What the Checkout Session charges, and where Stripe sends the customer after."""
+
+    amount: int
+    currency: str
+    success_url: str
+    cancel_url: str
 
 
 class CheckoutSession(Protocol):
@@ -95,7 +117,7 @@ class BookingBackend(Protocol):
         self,
         source: SourceRecord,
         booking_id: str,
-        order: OpenCheckout,
+        order: Order,
         *,
         expires_at: int,
         idempotency_key: str,
@@ -179,21 +201,33 @@ class BookingRoutes:
         source = await self._source(parsed.stripe_source_id, "stripe", booking["tenant"])
         if isinstance(source, Response):
             return source
+        price: Price | None = None
+        if parsed.amount is not None and parsed.currency is not None:
+            price = Price(amount=parsed.amount, currency=parsed.currency)
+        else:
+            price = await self._price(found["intent"])
+        if price is None:
+            return error(
+                422,
+                "no_price",
+                "Give amount and currency: the event type has no price in its source's options.",
+            )
+        order = Order(price.amount, price.currency, parsed.success_url, parsed.cancel_url)
         expires_at = int((self._clock() + CHECKOUT_EXPIRY).timestamp())
         try:
             session = await self._backend.create_checkout(
                 source,
                 booking_id,
-                parsed,
+                order,
                 expires_at=expires_at,
-                idempotency_key=checkout_key(booking_id, parsed, len(found["history"])),
+                idempotency_key=checkout_key(booking_id, order, len(found["history"])),
             )
         except ProviderRefused as exc:
             return error(502, "stripe_refused", exc.detail)
         details = {
             "stripe_source_id": source.id,
-            "amount": parsed.amount,
-            "currency": parsed.currency,
+            "amount": order.amount,
+            "currency": order.currency,
             "expires_at": expires_at,
         }
         await self._backend.checkout_opened(booking["tenant"], booking_id, session.id, details)
@@ -212,6 +246,16 @@ class BookingRoutes:
         prices = source.options.get(PRICES_OPTION)
         prices = prices if isinstance(prices, dict) else {}
         return JSON({"event_types": [{**item, "price": prices.get(item["uri"])} for item in found]})
+
+    async def _price(self, intent: Mapping[str, Any]) -> Price | None:
+        """The booking's event type's price in its Calendly source's options, if any."""
+        source = await self._repository.get(str(intent.get("calendly_source_id")))
+        prices = source.options.get(PRICES_OPTION) if source is not None else None
+        price = prices.get(intent.get("event_type_uri")) if isinstance(prices, dict) else None
+        try:
+            return Price.model_validate(price) if price is not None else None
+        except ValidationError:
+            return None
 
     async def _source(self, source_id: str, provider: str, tenant: str) -> SourceRecord | Response:
         source = await self._repository.get(source_id)
@@ -237,10 +281,10 @@ def scheduling_link(url: str, booking_id: str, name: str, email: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def checkout_key(booking_id: str, order: OpenCheckout, changes: int) -> str:
+def checkout_key(booking_id: str, order: Order, changes: int) -> str:
     """The Checkout Session's `Idempotency-Key`: a request retried before its session was
     recorded gets the same session back; once it was, a new request makes a new one."""
-    digest = hashlib.sha256(f"{order.model_dump_json()}|{changes}".encode()).hexdigest()[:24]
+    digest = hashlib.sha256(f"{order!r}|{changes}".encode()).hexdigest()[:24]
     return f"hookgate-checkout-{booking_id}-{digest}"
 
 

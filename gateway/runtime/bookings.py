@@ -22,7 +22,7 @@ from consumers.bookings.refunds import CancelRefunds, Refunder
 from consumers.calendly import event_types
 from consumers.oauth.api import ApiError
 from consumers.stripe.client import StripeClient, StripeError
-from gateway.admin.bookings import BookingRoutes, CheckoutSession, OpenCheckout
+from gateway.admin.bookings import BookingRoutes, CheckoutSession, Order
 from gateway.admin.connectors import ProviderRefused
 from gateway.app import GatewayContext
 from gateway.bus.topics import BOOKINGS
@@ -68,7 +68,7 @@ class RuntimeBookings:
         self,
         source: SourceRecord,
         booking_id: str,
-        order: OpenCheckout,
+        order: Order,
         *,
         expires_at: int,
         idempotency_key: str,

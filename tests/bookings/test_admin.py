@@ -48,6 +48,22 @@ async def test_intent_scheduled_paid_is_confirmed(
     assert confirmed["history"][-1]["to"] == "confirmed"
 
 
+async def test_a_checkout_without_an_amount_charges_the_event_types_price(
+    tmp_path: Path, sqlite_url: str, providers: ProviderEmulators
+) -> None:
+    async with serving(tmp_path, providers, sqlite_url) as gateway:
+        world = await booking_world(providers, gateway)
+        created = (await gateway.admin.post("/admin/bookings", json=intent(world))).json()
+        unpriced = {key: value for key, value in CHECKOUT.items() if key.endswith("_url")}
+        checkout = await gateway.admin.post(
+            f"/admin/bookings/{created['id']}/checkout",
+            json={"stripe_source_id": world.stripe_source, **unpriced},
+        )
+    assert checkout.status_code == 200, checkout.text
+    [session] = providers.stripe.checkout_sessions.values()
+    assert (session["amount_total"], session["currency"]) == (PRICE["amount"], PRICE["currency"])
+
+
 async def test_refusals_name_what_is_wrong(
     tmp_path: Path, sqlite_url: str, providers: ProviderEmulators
 ) -> None:
