@@ -16,7 +16,7 @@ the order they became known.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -73,45 +73,21 @@ def derive(facts: Sequence[Fact], links: Iterable[Link]) -> Derived:
         named.setdefault(fact.name, []).append(fact)
     invitee = _current_invitee(named.get(SCHEDULED, []), named.get(RESCHEDULED_TO, []), links)
     intent = _first(named.get(INTENT, []))
-    paid = sorted(named.get(PAID, []), key=lambda fact: fact.occurred_at)
+    paid = sorted(named.get(PAID, []), key=lambda fact: (fact.occurred_at, fact.subject))
     opened = sorted(
         (fact for fact in facts if kind_of(fact.subject) == CHECKOUT),
-        key=lambda fact: (fact.occurred_at, fact.subject),
+        key=lambda fact: (fact.occurred_at, fact.subject, fact.name),
     )
-    checkouts = {fact.subject for fact in opened}
-    expired = {fact.subject for fact in named.get(EXPIRED, [])}
     refunded, refunded_at = _refunded(named.get(REFUNDED, []))
-    money = _value(paid)
-    if not money:
-        money = _value([fact for fact in opened if fact.name != EXPIRED][-1:])
+    money = _value(paid) or _value([fact for fact in opened if fact.name != EXPIRED][-1:])
     amount = money.get("amount")
-    canceled = invitee is not None and any(
-        fact.subject == invitee.subject for fact in named.get(CANCELED, [])
-    )
-    fully_refunded = bool(paid) and refunded > 0 and (amount is None or refunded >= amount)
-    fully_refunded = fully_refunded or any(
-        fact.value.get("full") for fact in named.get(REFUNDED, [])
-    )
-    if fully_refunded:
-        state = "refunded"
-    elif canceled:
-        state = "canceled"
-    elif paid:
-        state = "initiated"
-        if invitee is not None:
-            state = "completed" if ENDED in named else "confirmed"
-    elif checkouts and checkouts <= expired:
-        state = "abandoned"
-    elif PAYMENT_FAILED in named:
-        state = "payment_failed"
-    elif checkouts:
-        state = "payment_pending"
-    else:
-        state = "scheduled" if invitee is not None else "initiated"
+    full_refund = any(fact.value.get("full") for fact in named.get(REFUNDED, []))
+    if paid and amount is not None and refunded >= amount:
+        full_refund = True
     scheduled = invitee.value if invitee is not None else {}
     wanted = intent.value if intent is not None else {}
     return Derived(
-        state=state,
+        state=_state(named, invitee, bool(paid), opened, full_refund),
         invitee_uri=key_of(invitee.subject) if invitee is not None else None,
         event_uri=scheduled.get("event_uri"),
         email=scheduled.get("email") or wanted.get("email"),
@@ -127,6 +103,36 @@ def derive(facts: Sequence[Fact], links: Iterable[Link]) -> Derived:
         refunded_at=refunded_at,
         amount_refunded=refunded or None,
     )
+
+
+def _state(
+    named: Mapping[str, Sequence[Fact]],
+    invitee: Fact | None,
+    paid: bool,
+    checkout_facts: Sequence[Fact],
+    full_refund: bool,
+) -> str:
+    """The precedence of the module's docstring."""
+    canceled = invitee is not None and any(
+        fact.subject == invitee.subject for fact in named.get(CANCELED, [])
+    )
+    checkouts = {fact.subject for fact in checkout_facts}
+    expired = {fact.subject for fact in named.get(EXPIRED, [])}
+    if full_refund:
+        return "refunded"
+    if canceled:
+        return "canceled"
+    if paid:
+        if invitee is None:
+            return "initiated"
+        return "completed" if ENDED in named else "confirmed"
+    if checkouts and checkouts <= expired:
+        return "abandoned"
+    if PAYMENT_FAILED in named:
+        return "payment_failed"
+    if checkouts:
+        return "payment_pending"
+    return "scheduled" if invitee is not None else "initiated"
 
 
 def _first(facts: Sequence[Fact]) -> Fact | None:
