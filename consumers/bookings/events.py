@@ -64,9 +64,8 @@ _SESSION_FACTS = {
 
 def observe(event: CloudEvent) -> Observation:
     """The facts and links `event` shows (`MalformedPayload` if its data is unreadable)."""
-    if event.type in CALENDLY_TYPES:
-        return _calendly(event)
-    return _stripe(event)
+    observed = _calendly(event) if event.type in CALENDLY_TYPES else _stripe(event)
+    return observed.without_nul()
 
 
 def _calendly(event: CloudEvent) -> Observation:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from consumers.upsert import without_nul
+
 BOOKING, INVITEE, CHECKOUT, PAYMENT, REFUND = "booking", "invitee", "checkout", "payment", "refund"
 
 INTENT = "intent"
@@ -78,3 +80,23 @@ class Observation:
     @property
     def subjects(self) -> set[str]:
         return {fact.subject for fact in self.facts} | {link.subject for link in self.links}
+
+    def without_nul(self) -> Observation:
+        """The observation with NUL dropped from every string, as every store write does
+        (PostgreSQL refuses it): a NUL in a name never parks the event."""
+        facts = tuple(
+            Fact(
+                _no_nul(fact.subject),
+                fact.name,
+                without_nul([dict(fact.value)])[0],
+                fact.occurred_at,
+                fact.event_id,
+            )
+            for fact in self.facts
+        )
+        links = tuple(Link(_no_nul(link.subject), _no_nul(link.parent)) for link in self.links)
+        return Observation(facts, links)
+
+
+def _no_nul(text: str) -> str:
+    return text.replace("\x00", "")

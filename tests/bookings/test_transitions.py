@@ -142,3 +142,11 @@ async def test_an_invitee_no_booking_asked_for_writes_no_facts(
     plain = events.calendly(TENANT, "invitee.created", at(1), invitee_uri=flow.INVITEE)
     await applier.apply([plain])
     assert await facts(engine, TENANT) == []
+
+
+async def test_a_nul_in_a_booked_invitees_name_is_dropped(
+    engine: AsyncEngine, applier: Applier
+) -> None:
+    await applier.apply([flow.scheduled(name="Ada\x00 Lovelace")])
+    scheduled = await booking(engine, TENANT, BOOKING)
+    assert (scheduled["state"], scheduled["name"]) == ("scheduled", "Ada Lovelace")
