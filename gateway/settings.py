@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     rejections_kept: int = 200
     """How many recent rejected deliveries `GET /admin/rejections` shows (per process)."""
     secret_grace_seconds: int = 86_400
+    audit_retention_days: int = Field(default=90, ge=1)
+    """How long `audit_log` entries are kept (pruned with the consumers' upkeep)."""
     source_cache_seconds: float = 5.0
     ghl_public_key_rsa: str = GHL_RSA_PUBLIC_KEY
     ghl_public_key_ed25519: str = GHL_ED25519_PUBLIC_KEY

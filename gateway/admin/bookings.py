@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -36,6 +36,7 @@ from gateway.admin.connectors import ProviderRefused
 from gateway.admin.input import Tenant, parse_body
 from gateway.ingress.responses import JSON, error
 from gateway.store.sources import SourceRecord, SourceRepository
+from schemas.credentials import Amount, Currency, Price
 
 CHECKOUT_EXPIRY = timedelta(hours=1)
 """How long a Checkout Session stays open (Stripe allows 30 minutes to 24 hours)."""
@@ -57,16 +58,6 @@ class CreateBooking(BaseModel):
     event_type_uri: Text
     name: Text
     email: Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
-
-
-Amount = Annotated[int, Strict(), Field(gt=0, le=99_999_999)]
-"""In the currency's smallest unit, as Stripe counts it."""
-Currency = Annotated[str, Field(pattern=r"^[a-z]{3}$")]
-
-
-class Price(BaseModel):
-    amount: Amount
-    currency: Currency
 
 
 class OpenCheckout(BaseModel):

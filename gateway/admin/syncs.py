@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.admin.audit import note_source
 from gateway.admin.input import parse_body
 from gateway.ingress.responses import JSON, error
 from gateway.store.sources import SourceRepository
@@ -117,8 +118,10 @@ class SyncRoutes:
 
     async def cancel(self, request: Request) -> Response:
         sync_id = request.path_params["sync_id"]
-        if await self._jobs.get(sync_id) is None:
+        job = await self._jobs.get(sync_id)
+        if job is None:
             return error(404, "unknown_sync", "No sync with this id exists.")
+        note_source(request, job.as_json()["source_id"])
         if not await self._jobs.cancel(sync_id):
             return error(409, "sync_not_running", "This sync is not running.")
         return JSON({"id": sync_id, "status": "canceling"}, status_code=202)

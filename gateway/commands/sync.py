@@ -17,9 +17,10 @@ import orjson
 
 from consumers.imports.jobs import SyncJob, SyncJobs
 from consumers.providers import IMPORTERS
-from gateway.commands import CommandError
+from gateway.commands import CommandError, audit
 from gateway.commands.sources import repository
 from gateway.settings import Settings
+from gateway.store.audit import OK
 from gateway.store.engine import create_engine
 from schemas.sync_store import SYNC_COMPLETED, SYNC_RUNNING
 
@@ -58,6 +59,14 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             tenant=source.tenant,
             mode="incremental" if args.incremental else "full",
             now=datetime.now(UTC),
+        )
+        await audit.record(
+            settings,
+            "source.sync",
+            source_id=source.id,
+            tenant=source.tenant,
+            outcome="sync_running" if job is None else OK,
+            detail={"sync_id": job.id} if job else {},
         )
         if job is None:
             raise CommandError(f"a sync of {source.id!r} is running already.")

@@ -77,7 +77,7 @@ async def test_sources_crud_never_returns_secrets(gateway: RunningGateway) -> No
         ({"provider": "google", "tenant": "acme"}, "invalid_request", "credentials"),
         (
             {"provider": "stripe", "tenant": "acme", "secret": "whsec_x", "credentials": {}},
-            "invalid_request",
+            "invalid_source",
             "credentials.secret_key",
         ),
         (
@@ -87,7 +87,7 @@ async def test_sources_crud_never_returns_secrets(gateway: RunningGateway) -> No
                 "secret": "whsec_x",
                 "credentials": {"secret_key": "pk_test_publishable"},
             },
-            "invalid_request",
+            "invalid_source",
             "credentials.secret_key",
         ),
         ({"provider": "nope", "tenant": "acme"}, "unknown_provider", "provider"),

@@ -1,7 +1,7 @@
 """Bookings and payments: facts, their links, the computed state and its history.
 
-Revision ID: 0011_bookings
-Revises: 0010_people_view
+Revision ID: 0012_bookings
+Revises: 0011_audit_log
 Create Date: 2026-12-07
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_bookings"
-down_revision: str | None = "0010_people_view"
+revision: str = "0012_bookings"
+down_revision: str | None = "0011_audit_log"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
