@@ -48,6 +48,8 @@ ACTIONS: Mapping[tuple[str, str], str] = {
     ("POST", "/google/{source_id}/channels"): "google.channel_open",
     ("DELETE", "/google/{source_id}/channels/{channel_id}"): "google.channel_stop",
     ("POST", "/dead-letters/{letter_id}/replay"): "dead_letter.replay",
+    ("POST", "/bookings"): "booking.create",
+    ("POST", "/bookings/{booking_id}/checkout"): "booking.checkout",
 }
 """Every route that changes something, by method and path (relative to its mount)."""
 

@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.admin.audit import note_source
 from gateway.admin.connectors import ProviderRefused
 from gateway.admin.input import Tenant, parse_body
 from gateway.ingress.responses import JSON, error
@@ -150,6 +151,7 @@ class BookingRoutes:
         source = await self._source(parsed.calendly_source_id, "calendly", parsed.tenant)
         if isinstance(source, Response):
             return source
+        note_source(request, source.id)
         try:
             event_type = await self._backend.event_type(source, parsed.event_type_uri)
         except ProviderRefused as exc:
@@ -192,6 +194,7 @@ class BookingRoutes:
         source = await self._source(parsed.stripe_source_id, "stripe", booking["tenant"])
         if isinstance(source, Response):
             return source
+        note_source(request, source.id)
         price: Price | None = None
         if parsed.amount is not None and parsed.currency is not None:
             price = Price(amount=parsed.amount, currency=parsed.currency)

@@ -48,7 +48,7 @@ async def test_intent_scheduled_paid_is_confirmed(
     assert confirmed["history"][-1]["to"] == "confirmed"
 
 
-async def test_a_checkout_without_an_amount_charges_the_event_types_price(
+async def test_a_checkout_without_an_amount_charges_the_price_and_both_are_audited(
     tmp_path: Path, sqlite_url: str, providers: ProviderEmulators
 ) -> None:
     async with serving(tmp_path, providers, sqlite_url) as gateway:
@@ -59,7 +59,13 @@ async def test_a_checkout_without_an_amount_charges_the_event_types_price(
             f"/admin/bookings/{created['id']}/checkout",
             json={"stripe_source_id": world.stripe_source, **unpriced},
         )
+        audit = (await gateway.admin.get("/admin/audit")).json()["entries"]
     assert checkout.status_code == 200, checkout.text
+    recorded = [(e["action"], e["source_id"], e["outcome"]) for e in audit[:2]]
+    assert recorded == [
+        ("booking.checkout", world.stripe_source, "ok"),
+        ("booking.create", world.calendly_source, "ok"),
+    ]
     [session] = providers.stripe.checkout_sessions.values()
     assert (session["amount_total"], session["currency"]) == (PRICE["amount"], PRICE["currency"])
 
