@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 import httpx
 from starlette.applications import Starlette
 
+from consumers.bookings.outbox import PROVIDER as OWN_EVENTS
 from consumers.dead_letter_table import DeadLetterTable
 from consumers.google.wiring import GoogleSync
 from consumers.log_runner import LogRunner
@@ -101,7 +102,11 @@ async def embedded_consumers(stack: ConsumerStack, bus: Bus) -> AsyncIterator[No
     dead_letters = CountedDeadLetters(DeadLetterTable(stack.engine), stack.metrics)
 
     async def apply_batch(events: Sequence[CloudEvent]) -> None:
-        await apply(events)
+        # hookgate's own events (`hookgate.booking.state_changed`) share the spool on the
+        # embedded default; they are its output, not the store's input
+        taken = [event for event in events if event.provider != OWN_EVENTS]
+        if taken:
+            await apply(taken)
 
     runner = LogRunner(
         bus.spool, apply_batch, group=EMBEDDED_GROUP, lease=bus.spool, dead_letters=dead_letters

@@ -3,12 +3,18 @@ Calendly and Stripe emulators, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.bookings.served import (
     CHECKOUT,
     PRICE,
+    BookingWorld,
     book_and_check_out,
     booking_world,
     intent,
@@ -16,11 +22,12 @@ from tests.bookings.served import (
     state_becomes,
 )
 from tests.emulators.suite import ProviderEmulators
+from tests.emulators.tokens import utc_now
 from tests.imports.syncing import serving
 
 
 async def test_intent_scheduled_paid_is_confirmed(
-    tmp_path: Path, store_url: str, providers: ProviderEmulators
+    tmp_path: Path, store_url: str, engine: AsyncEngine, providers: ProviderEmulators
 ) -> None:
     async with serving(tmp_path, providers, store_url) as gateway:
         world = await booking_world(providers, gateway)
@@ -40,12 +47,37 @@ async def test_intent_scheduled_paid_is_confirmed(
         await schedule(providers, world, booking_id)
         await providers.stripe.complete_checkout_session(session_id)
         confirmed = await state_becomes(gateway.admin, booking_id, "confirmed")
+        applied = await _after_the_state_changes(engine, providers, world)
 
     assert confirmed["checkout_session_id"] == session_id
     assert confirmed["amount"] == 5000
     assert confirmed["paid_at"] is not None
     assert confirmed["history"][0]["to"] == "initiated"
     assert confirmed["history"][-1]["to"] == "confirmed"
+    assert not [kind for kind in applied if kind.startswith("hookgate.")]
+
+
+async def _after_the_state_changes(
+    engine: AsyncEngine, providers: ProviderEmulators, world: BookingWorld
+) -> list[str]:
+    """The types the embedded consumers took, once they read past every published
+    `state_changed` (a later delivery is applied after them: the spool is in order)."""
+    async with asyncio.timeout(30):
+        while await _count(
+            engine, "SELECT count(*) FROM booking_history WHERE published_at IS NULL"
+        ):
+            await asyncio.sleep(0.05)
+        meeting = await providers.calendly.add_event(world.host, utc_now() + timedelta(days=2))
+        await providers.calendly.add_invitee(meeting, "Later Caller", "later@example.com")
+        while await _count(engine, "SELECT count(*) FROM bookings") < 2:
+            await asyncio.sleep(0.05)
+    async with engine.connect() as connection:
+        return list((await connection.execute(text("SELECT type FROM processed_events"))).scalars())
+
+
+async def _count(engine: AsyncEngine, sql: str) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(text(sql))).scalar_one())
 
 
 async def test_a_checkout_without_an_amount_charges_the_price_and_both_are_audited(
