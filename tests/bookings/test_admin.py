@@ -23,7 +23,7 @@ from tests.bookings.served import (
 )
 from tests.emulators.suite import ProviderEmulators
 from tests.emulators.tokens import utc_now
-from tests.imports.syncing import serving
+from tests.imports.syncing import serving, sync
 
 
 async def test_intent_scheduled_paid_is_confirmed(
@@ -100,6 +100,20 @@ async def test_a_checkout_without_an_amount_charges_the_price_and_both_are_audit
     ]
     [session] = providers.stripe.checkout_sessions.values()
     assert (session["amount_total"], session["currency"]) == (PRICE["amount"], PRICE["currency"])
+
+
+async def test_an_invitee_whose_webhook_was_lost_joins_through_the_import(
+    tmp_path: Path, sqlite_url: str, providers: ProviderEmulators
+) -> None:
+    async with serving(tmp_path, providers, sqlite_url) as gateway:
+        world = await booking_world(providers, gateway)
+        created = (await gateway.admin.post("/admin/bookings", json=intent(world))).json()
+        providers.calendly.deliver = None  # the invitee.created never arrives
+        await schedule(providers, world, created["id"])
+        view = await sync(gateway, world.calendly_source)
+        scheduled = await state_becomes(gateway.admin, created["id"], "scheduled")
+    assert view["status"] == "completed", view
+    assert scheduled["invitee_uri"] is not None
 
 
 async def test_refusals_name_what_is_wrong(
