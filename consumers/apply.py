@@ -84,6 +84,10 @@ class Applier:
         self._metrics = metrics
         self._clock = clock
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     async def prepare(self, events: Sequence[CloudEvent]) -> PreparedBatch:
         """`events` deduped, routed and prepared for `apply`, without touching the store.
 

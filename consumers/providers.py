@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from consumers.bookings import handler as bookings
 from consumers.calendly import handler as calendly_handler
 from consumers.calendly.connect import CalendlyConnect
 from consumers.calendly.imports import CalendlyImporter
@@ -79,10 +80,12 @@ IMPORTERS: Mapping[str, Importer] = {
 
 
 def build_registry() -> HandlerRegistry:
-    """A registry with every handler of the local store (Google's aside, see `handlers`)."""
+    """A registry with every handler of the local store (Google's aside, see `handlers`);
+    the bookings' handler spans Calendly and Stripe, chained after Calendly's."""
     registry = HandlerRegistry()
     for provider in CONSUMER_PROVIDERS.values():
         for register in provider.handlers:
             register(registry)
     synced.register(registry)
+    bookings.register(registry)
     return registry

@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -42,6 +42,23 @@ class PreparedHandler(ABC, Generic[P]):
         await self.write(connection, [(event, self.prepare(event)) for event in events])
 
 
+class Chained(PreparedHandler[tuple[Any, Any]]):
+    """Two prepared handlers, one after the other, on the same events."""
+
+    def __init__(self, first: PreparedHandler[Any], second: PreparedHandler[Any]) -> None:
+        self.first = first
+        self.second = second
+
+    def prepare(self, event: CloudEvent) -> tuple[Any, Any]:
+        return self.first.prepare(event), self.second.prepare(event)
+
+    async def write(
+        self, connection: AsyncConnection, prepared: Sequence[tuple[CloudEvent, tuple[Any, Any]]]
+    ) -> None:
+        await self.first.write(connection, [(event, items[0]) for event, items in prepared])
+        await self.second.write(connection, [(event, items[1]) for event, items in prepared])
+
+
 @dataclass
 class HandlerRegistry:
     """Maps CloudEvent types to handlers."""
@@ -63,6 +80,20 @@ class HandlerRegistry:
             if event_type in self._synced:
                 raise ValueError(f"synced event type {event_type!r} already has a handler")
             self._synced[event_type] = handler
+
+    def chain(self, event_types: Iterable[str], handler: PreparedHandler[Any]) -> None:
+        """Run `handler` after the handler each of `event_types` has (alone where none),
+        in the same transaction; types that shared a handler share the chain too."""
+        chains: dict[int, Handler] = {}
+        for event_type in event_types:
+            first = self._handlers.get(event_type)
+            if first is None:
+                self._handlers[event_type] = handler
+            elif not isinstance(first, PreparedHandler):
+                raise TypeError(f"the handler of {event_type!r} is not a PreparedHandler")
+            else:
+                chained = chains.setdefault(id(first), Chained(first, handler))
+                self._handlers[event_type] = chained
 
     def handles(self, *event_types: str) -> Callable[[Handler], Handler]:
         """Decorator form of `register`."""

@@ -123,7 +123,9 @@ class Settings(BaseSettings):
     calendly_client_secret: SecretStr | None = None
     calendly_authorize_url: str = "https://auth.calendly.com/oauth/authorize"
     calendly_token_url: str = "https://auth.calendly.com/oauth/token"  # noqa: S105 (a URL)
-    calendly_scopes: str = "users:read scheduled_events:read webhooks:read webhooks:write"
+    calendly_scopes: str = (
+        "users:read scheduled_events:read event_types:read webhooks:read webhooks:write"
+    )
 
     @field_validator("secret_keys", mode="before")
     @classmethod

@@ -70,6 +70,14 @@ class NoShow(CalendlyModel):
     created_at: ProviderTime | None = None
 
 
+class Tracking(CalendlyModel):
+    """The UTM parameters of the scheduling link the invitee used."""
+
+    utm_content: str | None = None
+    utm_source: str | None = None
+    utm_campaign: str | None = None
+
+
 class StoredScheduledEvent(CalendlyModel):
     """What the store reads of a `ScheduledEvent` (and its required `uri`)."""
 
@@ -109,6 +117,8 @@ class StoredInvitee(CalendlyModel):
     """Read whole: the bookings handler writes all of it."""
     scheduled_event: StoredScheduledEvent | None = None
     """Absent from older deliveries."""
+    tracking: Tracking | None = None
+    """`utm_content` carries a hookgate booking id (`bkg_…`) when its link was used."""
 
 
 class Invitee(StoredInvitee):

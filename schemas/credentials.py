@@ -9,7 +9,8 @@ source's `secret`, the endpoint's `whsec_…`). They are encrypted at rest and n
 Options are what the code reads of `sources.options`: `default_region` (the phone
 numbers' region, `consumers.phones`) of the providers whose rows carry phones, and the
 GHL location a source is bound to (`schemas.ghl_location`); and the contract's Stripe
-`refund_on_cancel` (CONTRACT.md, "Bookings and payments"). Options models allow keys
+`refund_on_cancel` (CONTRACT.md, "Bookings and payments") and Calendly's `prices` of its
+event types. Options models allow keys
 they do not name, so operators may keep notes there; the named ones are checked.
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from schemas.fields import LocationId, SecretText
 
@@ -71,6 +72,25 @@ class PhoneOptions(BaseModel):
 class GhlOptions(PhoneOptions):
     location_id: LocationId | None = None
     """The location this source takes deliveries of; unset: the location it connected."""
+
+
+Amount = Annotated[int, Strict(), Field(gt=0, le=99_999_999)]
+"""Money in the currency's smallest unit, as Stripe counts it."""
+Currency = Annotated[str, Field(pattern=r"^[a-z]{3}$")]
+"""An ISO 4217 code in lower case, as Stripe writes it."""
+
+
+class Price(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: Amount
+    currency: Currency
+
+
+class CalendlyOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    prices: dict[str, Price] | None = None
+    """Each event type's price, by its URI: what a booking's checkout charges when the
+    request names no amount (`GET /admin/calendly/{id}/event-types` shows it)."""
 
 
 class StripeOptions(BaseModel):

@@ -82,6 +82,7 @@ def calendly(
     rescheduled_from: str | None = None,
     rescheduled_to: str | None = None,
     reason: str = "",
+    utm_content: str | None = None,
 ) -> bytes:
     """An `invitee.created` / `invitee.canceled` delivery (or another event around an invitee).
 
@@ -140,7 +141,7 @@ def calendly(
             "utm_campaign": None,
             "utm_source": None,
             "utm_medium": None,
-            "utm_content": None,
+            "utm_content": utm_content,
             "utm_term": None,
             "salesforce_uuid": None,
         },

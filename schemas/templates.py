@@ -13,7 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from schemas.booking_store import booking_payments
 from schemas.credentials import (
+    CalendlyOptions,
     CalendlyToken,
     GhlOptions,
     GhlToken,
@@ -73,7 +75,11 @@ TEMPLATES: dict[str, ProviderTemplate] = {
             (appointments.name, google_channels.name),
         ),
         ProviderTemplate(
-            "calendly", (AUTH_OAUTH, AUTH_TOKEN, AUTH_SECRET), CalendlyToken, None, (bookings.name,)
+            "calendly",
+            (AUTH_OAUTH, AUTH_TOKEN, AUTH_SECRET),
+            CalendlyToken,
+            CalendlyOptions,
+            (bookings.name, booking_payments.name),
         ),
         ProviderTemplate(
             "pco",
@@ -89,7 +95,9 @@ TEMPLATES: dict[str, ProviderTemplate] = {
             GhlOptions,
             (contacts.name, ghl_appointments.name),
         ),
-        ProviderTemplate("stripe", (AUTH_TOKEN, AUTH_SECRET), StripeKey, StripeOptions, ()),
+        ProviderTemplate(
+            "stripe", (AUTH_TOKEN, AUTH_SECRET), StripeKey, StripeOptions, (booking_payments.name,)
+        ),
     )
 }
 """Every provider's template; the admin API shows those of the registered providers

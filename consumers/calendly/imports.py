@@ -32,7 +32,7 @@ class CalendlyImporter:
 
     async def page(self, api: PacedApi, scope: SyncScope, cursor: Cursor | None) -> Page:
         state = dict(cursor or {})
-        organization = state.get("organization") or await _organization(api, scope.account)
+        organization = state.get("organization") or await organization_of(api, scope.account)
         state["organization"] = organization
         if "min_start_time" not in state:
             low = scope.now if scope.since is not None else scope.now - PAST
@@ -61,7 +61,7 @@ class CalendlyImporter:
         raise NotImplementedError("Calendly cancels; it does not delete")
 
 
-async def _organization(api: PacedApi, account: Mapping[str, Any]) -> str:
+async def organization_of(api: PacedApi, account: Mapping[str, Any]) -> str:
     """The organization to sweep: the source's account, else the token's user's."""
     known = account.get("organization") or account.get("id")
     if known:

@@ -29,10 +29,11 @@ import orjson
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consumers.bookings.handler import BookingHandler
 from consumers.calendly.handler import CalendlyHandler
 from consumers.ghl.handler import GhlHandler
 from consumers.pco.handler import PcoHandler
-from consumers.registry import HandlerRegistry, PreparedHandler
+from consumers.registry import Chained, HandlerRegistry, PreparedHandler
 from consumers.upsert import insert_missing, keys_in
 from schemas import CloudEvent, MalformedPayload
 from schemas.store import bookings, contacts, members
@@ -228,7 +229,8 @@ def _calendly(event: CloudEvent) -> tuple[list[CloudEvent], bool]:
 
 
 def _calendly_version(prepared: Any) -> int:
-    return int(prepared[1]["version"])
+    """Of the bookings row the chained handlers' first (Calendly's) prepared."""
+    return int(prepared[0][1]["version"])
 
 
 def register(registry: HandlerRegistry) -> None:
@@ -244,5 +246,11 @@ def register(registry: HandlerRegistry) -> None:
     )
     registry.register_synced(
         ("calendly.invitee.synced",),
-        CountedSync(CalendlyHandler(), bookings, "invitee_uri", _calendly, _calendly_version),
+        CountedSync(
+            Chained(CalendlyHandler(), BookingHandler()),
+            bookings,
+            "invitee_uri",
+            _calendly,
+            _calendly_version,
+        ),
     )

@@ -51,6 +51,8 @@ ACTIONS: Mapping[tuple[str, str], str] = {
     ("POST", "/google/{source_id}/events"): "google.event_create",
     ("PATCH", "/google/{source_id}/events/{calendar_id}/{event_id}"): "google.event_update",
     ("DELETE", "/google/{source_id}/events/{calendar_id}/{event_id}"): "google.event_delete",
+    ("POST", "/bookings"): "booking.create",
+    ("POST", "/bookings/{booking_id}/checkout"): "booking.checkout",
 }
 """Every route that changes something, by method and path (relative to its mount)."""
 

@@ -74,9 +74,14 @@ class TopicsReport:
     """Existing topics whose configs the broker would not describe."""
 
 
+BOOKINGS = "bookings"
+"""`{prefix}.bookings`: hookgate's own events, `hookgate.booking.state_changed`."""
+
+
 def hookgate_topics(settings: Settings, providers: Iterable[str]) -> list[str]:
-    """`{prefix}.{provider}` for each provider, and `{prefix}.dlq`."""
-    return [settings.topic(provider) for provider in providers] + [settings.dlq_topic]
+    """`{prefix}.{provider}` for each provider, `{prefix}.bookings` and `{prefix}.dlq`."""
+    own = [settings.topic(BOOKINGS), settings.dlq_topic]
+    return [settings.topic(provider) for provider in providers] + own
 
 
 def hookgate_topic_specs(settings: Settings, providers: Iterable[str]) -> list[TopicSpec]:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 import httpx
 from starlette.applications import Starlette
 
+from consumers.bookings.outbox import PROVIDER as OWN_EVENTS
 from consumers.dead_letter_table import DeadLetterTable
 from consumers.google.wiring import GoogleSync
 from consumers.log_runner import LogRunner
@@ -27,6 +28,7 @@ from gateway.bus.transport import EMBEDDED_GROUP, Bus
 from gateway.google.channels import ChannelManager, channel_manager
 from gateway.google.routes import google_admin_routes
 from gateway.google.writes import google_writes, write_routes
+from gateway.runtime.bookings import Bookings
 from gateway.runtime.connect import Connections
 from gateway.runtime.credentials import RepositoryCredentialStore
 from gateway.runtime.dead_letters import DeadLetterAdmin
@@ -102,7 +104,11 @@ async def embedded_consumers(stack: ConsumerStack, bus: Bus) -> AsyncIterator[No
     dead_letters = CountedDeadLetters(DeadLetterTable(stack.engine), stack.metrics)
 
     async def apply_batch(events: Sequence[CloudEvent]) -> None:
-        await apply(events)
+        # hookgate's own events (`hookgate.booking.state_changed`) share the spool on the
+        # embedded default; they are its output, not the store's input
+        taken = [event for event in events if event.provider != OWN_EVENTS]
+        if taken:
+            await apply(taken)
 
     runner = LogRunner(
         bus.spool, apply_batch, group=EMBEDDED_GROUP, lease=bus.spool, dead_letters=dead_letters
@@ -135,6 +141,7 @@ async def _trim_forever(spool: Spool) -> None:
 def build_app(settings: Settings) -> Starlette:
     google = ServeGoogle(settings)
     imports = Imports()
+    bookings = Bookings()
     connections = Connections(google.channels, on_connected=[imports.on_connected])
     dead_letters = DeadLetterAdmin()
 
@@ -153,7 +160,7 @@ def build_app(settings: Settings) -> Starlette:
 
     return create_app(
         settings,
-        background=[metrics_poller, google.renewing, consumers, imports.running],
+        background=[metrics_poller, google.renewing, consumers, imports.running, bookings.running],
         admin_routes=[
             connections.admin_routes,  # first: its Google disconnect is the full one
             lambda context: google_admin_routes(
@@ -162,6 +169,7 @@ def build_app(settings: Settings) -> Starlette:
             write_routes,
             imports.admin_routes,
             dead_letters.admin_routes,
+            bookings.admin_routes,
         ],
         public_routes=[connections.public_routes],
         on_source_remove=[lambda context: google.channels(context).on_source_removed],

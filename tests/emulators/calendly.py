@@ -11,6 +11,9 @@ It follows /work/shared/provider-apis.md §3:
   or `user`; `min_start_time` inclusive, `max_start_time` exclusive, `status`,
   `invitee_email`, `sort=start_time:asc|desc`, `count` 1 to 100, `page_token`);
   `GET /scheduled_events/{uuid}` and `…/invitees` (paged the same way, by `created_at`).
+- `GET /event_types` (`organization` or `user`, `count`, `page_token`; `event_types:read`)
+  and `GET /event_types/{uuid}`; an invitee scheduled through an event type's link
+  carries the link's UTM parameters in `tracking` (`add_invitee(..., tracking=…)`).
 - Webhook subscriptions: create (201; 409 for a URL the organization already has; 403
   on a plan without webhooks or for organization scope without admin rights), list by
   `organization` and `scope`, get, delete; `disable_subscription` marks one `disabled`
@@ -120,6 +123,18 @@ class CalendlyInvitee:
     updated_at: datetime
     rescheduled: bool = False
     cancel_reason: str | None = None
+    tracking: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass
+class CalendlyEventType:
+    uuid: str
+    name: str
+    slug: str
+    duration: int
+    """Minutes."""
+    host_uuid: str
+    active: bool = True
 
 
 @dataclass
@@ -160,6 +175,7 @@ class CalendlyOrganization:
     users: dict[str, CalendlyUser] = field(default_factory=dict)
     events: dict[str, CalendlyEvent] = field(default_factory=dict)
     subscriptions: dict[str, CalendlySubscription] = field(default_factory=dict)
+    event_types: dict[str, CalendlyEventType] = field(default_factory=dict)
 
 
 @dataclass
@@ -198,6 +214,8 @@ class CalendlyEmulator:
                 Route("/oauth/decide", self.oauth.decide, methods=["GET"]),
                 Route("/oauth/token", self.oauth.token, methods=["POST"]),
                 Route("/users/me", self._me, methods=["GET"]),
+                Route("/event_types", self._event_types, methods=["GET"]),
+                Route("/event_types/{uuid}", self._event_type, methods=["GET"]),
                 Route("/scheduled_events", self._events, methods=["GET"]),
                 Route("/scheduled_events/{uuid}", self._event, methods=["GET"]),
                 Route("/scheduled_events/{uuid}/invitees", self._invitees, methods=["GET"]),
@@ -220,6 +238,9 @@ class CalendlyEmulator:
 
     def event_uri(self, event: CalendlyEvent) -> str:
         return f"{self.uri_base}/scheduled_events/{event.uuid}"
+
+    def event_type_uri(self, event_type: CalendlyEventType) -> str:
+        return f"{self.uri_base}/event_types/{event_type.uuid}"
 
     def _token_fields(self, account: OAuthAccount) -> Mapping[str, Any]:
         return {
@@ -315,9 +336,26 @@ class CalendlyEmulator:
             events.append(event)
         return events
 
-    async def add_invitee(self, event: CalendlyEvent, name: str, email: str) -> CalendlyInvitee:
+    def add_event_type(
+        self, host: CalendlyUser, name: str = "Consultation", duration: int = 30
+    ) -> CalendlyEventType:
+        slug = name.lower().replace(" ", "-")
+        event_type = CalendlyEventType(uuid.uuid4().hex.upper(), name, slug, duration, host.uuid)
+        self.organizations[host.organization_uuid].event_types[event_type.uuid] = event_type
+        return event_type
+
+    async def add_invitee(
+        self,
+        event: CalendlyEvent,
+        name: str,
+        email: str,
+        *,
+        tracking: Mapping[str, str | None] | None = None,
+    ) -> CalendlyInvitee:
+        """An invitee scheduled (through a link whose UTM parameters are `tracking`)."""
         moment = self._now()
         invitee = CalendlyInvitee(uuid.uuid4().hex.upper(), email, name, "active", moment, moment)
+        invitee.tracking = dict(tracking or {})
         event.invitees[invitee.uuid] = invitee
         await self._notify(event, invitee, "invitee.created")
         return invitee
@@ -451,7 +489,17 @@ class CalendlyEmulator:
             "new_invitee": None,
             "questions_and_answers": [],
             "text_reminder_number": None,
-            "tracking": {},
+            "tracking": {
+                key: invitee.tracking.get(key)
+                for key in (
+                    "utm_campaign",
+                    "utm_source",
+                    "utm_medium",
+                    "utm_content",
+                    "utm_term",
+                    "salesforce_uuid",
+                )
+            },
             "no_show": None,
             "reconfirmation": None,
             "payment": None,
@@ -466,6 +514,23 @@ class CalendlyEmulator:
                 "created_at": _iso(invitee.updated_at),
             }
         return resource
+
+    def _event_type_resource(self, event_type: CalendlyEventType) -> dict[str, Any]:
+        host = self.users[event_type.host_uuid]
+        return {
+            "uri": self.event_type_uri(event_type),
+            "name": event_type.name,
+            "active": event_type.active,
+            "slug": event_type.slug,
+            "scheduling_url": (f"https://calendly.com/{host.uuid.lower()}/{event_type.slug}"),
+            "duration": event_type.duration,
+            "kind": "solo",
+            "type": "StandardEventType",
+            "color": "#0069ff",
+            "profile": {"type": "User", "name": host.name, "owner": self.user_uri(host)},
+            "created_at": "2020-01-01T00:00:00.000000Z",
+            "updated_at": "2020-01-01T00:00:00.000000Z",
+        }
 
     def _subscription_resource(self, sub: CalendlySubscription) -> dict[str, Any]:
         return {
@@ -613,6 +678,51 @@ class CalendlyEmulator:
         page, pagination = paged
         collection = [self._event_resource(event) for event in page]
         return JSONResponse({"collection": collection, "pagination": pagination}, headers=headers)
+
+    async def _event_types(self, request: Request) -> Response:
+        guarded = self._guard(request, "event_types:read")
+        if isinstance(guarded, Response):
+            return guarded
+        user, _, headers = guarded
+        count = self._count(request, headers)
+        if isinstance(count, Response):
+            return count
+        params = request.query_params
+        org = self.organizations[user.organization_uuid]
+        types = list(org.event_types.values())
+        if "organization" in params:
+            if _last_segment(params["organization"]) != org.uuid:
+                return _error(403, "Permission Denied", "You do not have permission", **headers)
+        elif "user" in params:
+            host = _last_segment(params["user"])
+            types = [event_type for event_type in types if event_type.host_uuid == host]
+        else:
+            return _invalid("organization", "organization or user is required", headers)
+        paged = self._page(
+            request, types, lambda event_type: (event_type.name, event_type.uuid), count, False
+        )
+        if isinstance(paged, str):
+            return _invalid("page_token", paged, headers)
+        page, pagination = paged
+        collection = [self._event_type_resource(event_type) for event_type in page]
+        return JSONResponse({"collection": collection, "pagination": pagination}, headers=headers)
+
+    async def _event_type(self, request: Request) -> Response:
+        guarded = self._guard(request, "event_types:read")
+        if isinstance(guarded, Response):
+            return guarded
+        user, _, headers = guarded
+        found = self.organizations[user.organization_uuid].event_types.get(
+            request.path_params["uuid"]
+        )
+        if found is None:
+            return _error(
+                404,
+                "Resource Not Found",
+                "The server could not find the requested resource.",
+                **headers,
+            )
+        return JSONResponse({"resource": self._event_type_resource(found)}, headers=headers)
 
     def _find_event(self, user: CalendlyUser, key: str) -> CalendlyEvent | None:
         return self.organizations[user.organization_uuid].events.get(key)

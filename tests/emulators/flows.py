@@ -16,7 +16,7 @@ REDIRECT_URI = "https://hookgate.example.com/oauth/callback"
 SCOPES = {
     "pco": "people webhooks",
     "ghl": "contacts.readonly locations.readonly",
-    "calendly": "users:read scheduled_events:read webhooks:write",
+    "calendly": "users:read scheduled_events:read event_types:read webhooks:write",
     "google": "https://www.googleapis.com/auth/calendar.readonly",
 }
 

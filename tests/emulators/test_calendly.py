@@ -98,6 +98,25 @@ async def test_invitees_page_the_same_way(
     assert sorted(item["email"] for item in seen) == sorted(f"g{n}@example.com" for n in range(7))
 
 
+async def test_event_types_page_and_are_read_one_by_one(
+    providers: ProviderEmulators, http: httpx.AsyncClient
+) -> None:
+    org, user, headers = await _owner(http, providers)
+    made = [providers.calendly.add_event_type(user, f"Session {n:02d}") for n in range(5)]
+    url = f"{providers.api_base('calendly')}/event_types"
+
+    listed = await _collect(
+        http, url, {"organization": providers.calendly.org_uri(org), "count": 2}, headers
+    )
+    assert [item["name"] for item in listed] == [event_type.name for event_type in made]
+    one = await http.get(f"{url}/{made[0].uuid}", headers=headers)
+    assert one.json()["resource"]["scheduling_url"].endswith("/session-00")
+    missing = await http.get(f"{url}/NOPE", headers=headers)
+    assert missing.status_code == 404
+    no_filter = await http.get(url, headers=headers)
+    assert no_filter.status_code == 400
+
+
 async def test_a_plain_user_cannot_list_the_organization(
     providers: ProviderEmulators, http: httpx.AsyncClient
 ) -> None:

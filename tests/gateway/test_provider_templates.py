@@ -35,6 +35,16 @@ OPTIONS = [
     ("pco", {"default_region": "GB", "note": "kept"}, {"default_region": "GBR"}, "default_region"),
     ("ghl", {"location_id": "loc-2"}, {"location_id": 5}, "location_id"),
     ("stripe", {"refund_on_cancel": True}, {"refund_on_cancel": "sometimes"}, "refund_on_cancel"),
+    (
+        "calendly",
+        {
+            "prices": {
+                "https://api.calendly.com/event_types/E1": {"amount": 5000, "currency": "usd"}
+            }
+        },
+        {"prices": {"https://api.calendly.com/event_types/E1": {"amount": "5000"}}},
+        "prices.https://api.calendly.com/event_types/E1.amount",
+    ),
 ]
 """Per provider with options: options it takes, options it refuses, the option refused."""
 

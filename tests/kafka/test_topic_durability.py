@@ -50,7 +50,7 @@ async def test_topics_get_min_insync_replicas_and_the_dlq_keeps_everything(
     )
     report = await ensure_hookgate_topics(settings, ["calendly"])
     topic, dlq = f"{topic_prefix}.calendly", f"{topic_prefix}.dlq"
-    assert sorted(report.created) == sorted([topic, dlq])
+    assert sorted(report.created) == sorted([topic, f"{topic_prefix}.bookings", dlq])
 
     configs = await topic_configs(kafka_bootstrap, [topic, dlq])
     assert configs[topic]["min.insync.replicas"] == "2"

@@ -8,7 +8,7 @@ from gateway.bus.topics import ensure_hookgate_topics
 from gateway.settings import Settings
 
 
-async def test_creates_provider_topics_and_dlq_once(
+async def test_creates_provider_topics_bookings_and_dlq_once(
     kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     settings = Settings(
@@ -16,11 +16,16 @@ async def test_creates_provider_topics_and_dlq_once(
     )
     first = await ensure_hookgate_topics(settings, ["calendly", "pco"])
     assert sorted(first.created) == sorted(
-        [f"{topic_prefix}.calendly", f"{topic_prefix}.pco", f"{topic_prefix}.dlq"]
+        [
+            f"{topic_prefix}.calendly",
+            f"{topic_prefix}.pco",
+            f"{topic_prefix}.bookings",
+            f"{topic_prefix}.dlq",
+        ]
     )
     second = await ensure_hookgate_topics(settings, ["calendly", "pco"])
     assert second.created == []
-    assert len(second.existing) == 3
+    assert len(second.existing) == 4
 
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()

@@ -13,6 +13,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import schemas.booking_store
 import schemas.google_store
 import schemas.store
 from gateway.store.migrate import upgrade
@@ -23,7 +24,11 @@ from tests.fixtures.postgres import (
     drop_postgres_database,
 )
 
-TABLE_MODULES = (schemas.store, schemas.google_store)  # their tables are on `metadata`
+TABLE_MODULES = (
+    schemas.store,
+    schemas.google_store,
+    schemas.booking_store,
+)  # their tables are on `metadata`
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

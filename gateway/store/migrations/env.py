@@ -14,13 +14,14 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import schemas.booking_store
 import schemas.google_store
 import schemas.store
 import schemas.sync_store
 from schemas.tables import metadata
 
 config = context.config
-TABLE_MODULES = (schemas.store, schemas.google_store)
+TABLE_MODULES = (schemas.store, schemas.google_store, schemas.booking_store)
 """Imported for the tables they add to `metadata`."""
 
 
