@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier, ApplyResult
+from consumers.deliveries import LastDeliveries
 from consumers.google.credentials import CredentialStore
 from consumers.google.scheduler import DEFAULT_MAX_RUNNING
 from consumers.google.wiring import GoogleSync, build_google_sync
@@ -70,7 +71,7 @@ class ConsumerStack:
             metrics_registry or CollectorRegistry(), event_types=registry.event_types
         )
         metrics.watch_google(google)
-        applier = Applier(engine, registry, metrics=metrics)
+        applier = Applier(engine, registry, metrics=metrics, deliveries=LastDeliveries(engine))
         return cls(engine, registry, applier, metrics, google, settings)
 
     @property
@@ -83,7 +84,8 @@ class ConsumerStack:
         await self.google.start()
 
     def upkeep(self) -> Coroutine[Any, Any, None]:
-        """Ledger pruning and the periodic Google sync, until cancelled."""
+        """Ledger pruning, the periodic Google sync and the sources' last deliveries,
+        until cancelled."""
         return upkeep_forever(
             self.applier, self.google, google_resync_seconds=self.settings.google_resync_seconds
         )

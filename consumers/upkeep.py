@@ -1,5 +1,6 @@
 """The consumers' periodic work, the same wherever they run (`hookgate consume` or the
-embedded mode): ledger pruning and the Google periodic sync."""
+embedded mode): ledger pruning, the Google periodic sync, and writing the sources'
+last deliveries that waited for their interval."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ async def upkeep_forever(
     calendars that notifications left behind; until cancelled (each loop outlives its
     own errors)."""
     loops: list[Coroutine[Any, Any, None]] = [prune_forever(applier.prune)]
+    if applier.deliveries is not None:
+        loops.append(applier.deliveries.flush_forever())
     if google_resync_seconds:
         loops.append(google.resync_forever(google_resync_seconds))
     await asyncio.gather(*loops)
