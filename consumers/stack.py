@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -22,11 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from consumers.apply import Applier, ApplyResult
 from consumers.deliveries import LastDeliveries
 from consumers.google.credentials import CredentialStore
+from consumers.google.handler import CALENDAR_CHANGED
 from consumers.google.scheduler import DEFAULT_MAX_RUNNING
 from consumers.google.wiring import GoogleSync, build_google_sync
-from consumers.handlers import build_registry
 from consumers.metrics import ConsumerMetrics
+from consumers.providers import build_registry
 from consumers.registry import HandlerRegistry
+from consumers.retention import audit_pruner
 from consumers.upkeep import upkeep_forever
 from schemas import CloudEvent
 
@@ -43,7 +46,15 @@ class StackSettings:
     google_resync_seconds: float = 3600.0
     """Sync a watched calendar not synced for this long; 0: never (lost notifications)."""
     google_page_size: int = 250
+    audit_retention_days: int = 90
+    """How long the gateway's `audit_log` entries are kept."""
     http_timeout_seconds: float = 30.0
+
+
+def handled_event_types() -> frozenset[str]:
+    """Every event type the consumers apply: the handlers' registry and Google's (whose
+    handler needs its clients, so it is named rather than built)."""
+    return build_registry().event_types | {CALENDAR_CHANGED}
 
 
 @dataclass(frozen=True)
@@ -84,10 +95,14 @@ class ConsumerStack:
         await self.google.start()
 
     def upkeep(self) -> Coroutine[Any, Any, None]:
-        """Ledger pruning, the periodic Google sync and the sources' last deliveries,
-        until cancelled."""
+        """Ledger and audit log pruning, the periodic Google sync and the sources' last
+        deliveries, until cancelled."""
         return upkeep_forever(
-            self.applier, self.google, google_resync_seconds=self.settings.google_resync_seconds
+            self.applier,
+            self.google,
+            google_resync_seconds=self.settings.google_resync_seconds,
+            prune_audit=audit_pruner(self.engine),
+            audit_retention=timedelta(days=self.settings.audit_retention_days),
         )
 
 

@@ -1,25 +1,34 @@
 """The consumers' periodic work, the same wherever they run (`hookgate consume` or the
-embedded mode): ledger pruning, the Google periodic sync, and writing the sources'
-last deliveries that waited for their interval."""
+embedded mode): ledger and audit log pruning, the Google periodic sync, and writing the
+sources' last deliveries that waited for their interval."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from datetime import timedelta
 from typing import Any
 
 from consumers.apply import Applier
 from consumers.google.wiring import GoogleSync
-from consumers.retention import prune_forever
+from consumers.retention import AUDIT_RETENTION, Pruner, prune_forever
 
 
 async def upkeep_forever(
-    applier: Applier, google: GoogleSync, *, google_resync_seconds: float
+    applier: Applier,
+    google: GoogleSync,
+    *,
+    google_resync_seconds: float,
+    prune_audit: Pruner | None = None,
+    audit_retention: timedelta = AUDIT_RETENTION,
 ) -> None:
-    """Prune the ledger and, unless `google_resync_seconds` is 0, sync the watched Google
+    """Prune the ledger and, given `prune_audit`, the audit log (entries older than
+    `audit_retention`) and, unless `google_resync_seconds` is 0, sync the watched Google
     calendars that notifications left behind; until cancelled (each loop outlives its
     own errors)."""
     loops: list[Coroutine[Any, Any, None]] = [prune_forever(applier.prune)]
+    if prune_audit is not None:
+        loops.append(prune_forever(prune_audit, retention=audit_retention, what="audit log"))
     if applier.deliveries is not None:
         loops.append(applier.deliveries.flush_forever())
     if google_resync_seconds:

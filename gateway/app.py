@@ -9,7 +9,7 @@ factories by the CLI, so the gateway never imports the consumers.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,6 +22,9 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from gateway.admin.actor import OAUTH, actor_of
+from gateway.admin.audit import AuditAdmin, AuditTrail
+from gateway.admin.providers import ProvidersAdmin
 from gateway.admin.sources import BearerAuth, RejectionsAdmin, SourceHook, SourcesAdmin
 from gateway.bus.publish import Publisher
 from gateway.bus.transport import Bus, open_bus
@@ -35,6 +38,7 @@ from gateway.ingress.request_id import RequestIdMiddleware
 from gateway.ingress.source_cache import SourceCache
 from gateway.ingress.webhooks import WebhookEndpoint, webhook_target
 from gateway.settings import Settings
+from gateway.store.audit import AuditLog
 from gateway.store.engine import create_engine
 from gateway.store.secretbox import SecretBox, secretbox_from
 from gateway.store.sources import SourceRepository
@@ -77,7 +81,9 @@ def create_app(
     admin_routes: Sequence[AdminRoutes] = (),
     public_routes: Sequence[AdminRoutes] = (),
     on_source_remove: Sequence[Callable[[GatewayContext], SourceHook]] = (),
+    event_types: Collection[str] = (),
 ) -> GatewayApp:
+    """`event_types`: those the consumers handle, shown per provider by `/admin/providers`."""
     metrics = GatewayMetrics(registry or CollectorRegistry())
     box = secretbox_from(settings)
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
@@ -111,6 +117,7 @@ def create_app(
                 tolerances={
                     "calendly": settings.calendly_tolerance_seconds,
                     "ghl": settings.ghl_tolerance_seconds,
+                    "stripe": settings.stripe_tolerance_seconds,
                 },
                 ttl=settings.source_cache_seconds,
                 unknown_kept=settings.unknown_sources_kept,
@@ -158,10 +165,15 @@ def create_app(
             )
             admin_mount.routes.extend(admin.routes())
             admin_mount.routes.extend(RejectionsAdmin(rejections).routes())
+            admin_mount.routes.extend(ProvidersAdmin(PROVIDERS, event_types).routes())
             for extra in admin_routes:
                 admin_mount.routes.extend(extra(context))
+            audit = AuditLog(db, clock)
+            admin_mount.routes.extend(AuditAdmin(audit).routes())
+            trail = AuditTrail(audit, repository)
+            admin_mount.routes[:] = trail.audited(admin_mount.routes, actor_of)
             for extra in public_routes:
-                app.router.routes.extend(extra(context))
+                app.router.routes.extend(trail.audited(extra(context), lambda _: OAUTH))
             health.attach(db, chosen)
             app.state.context = context
             for factory in background:

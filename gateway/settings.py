@@ -62,11 +62,14 @@ class Settings(BaseSettings):
     rejections_kept: int = 200
     """How many recent rejected deliveries `GET /admin/rejections` shows (per process)."""
     secret_grace_seconds: int = 86_400
+    audit_retention_days: int = Field(default=90, ge=1)
+    """How long `audit_log` entries are kept (pruned with the consumers' upkeep)."""
     source_cache_seconds: float = 5.0
     ghl_public_key_rsa: str = GHL_RSA_PUBLIC_KEY
     ghl_public_key_ed25519: str = GHL_ED25519_PUBLIC_KEY
     calendly_tolerance_seconds: int = 180
     ghl_tolerance_seconds: int = 300
+    stripe_tolerance_seconds: int = 300
     google_resync_seconds: float = Field(default=3600.0, ge=0)
     """A watched Google calendar not synced for this long is synced again (notifications
     get lost now and then); 0 turns it off."""
@@ -85,6 +88,7 @@ class Settings(BaseSettings):
     calendly_api_base: str = "https://api.calendly.com"
     pco_api_base: str = "https://api.planningcenteronline.com"
     ghl_api_base: str = "https://services.leadconnectorhq.com"
+    stripe_api_base: str = "https://api.stripe.com"
     log_level: str = Field(default="INFO")
     unverified_rate_per_second: float = 10.0
     """Deliveries per second per source and process that may fail verification before

@@ -53,6 +53,9 @@ class CloudEvent(BaseModel):
     reason: str | None = None
     """Extension `reason`: why an event was made where it is not the provider's word
     (`reconciled`: a full sync did not see the record)."""
+    objectkey: str | None = None
+    """Extension `objectkey`: the change an event reports, where a provider may report one
+    change in several events with different ids (Stripe: `{object id}:{type}`)."""
 
     def data_json(self) -> Any:
         """The decoded event data."""
@@ -65,6 +68,8 @@ class CloudEvent(BaseModel):
             headers.append(("ce_syncid", self.syncid.encode()))
         if self.reason is not None:
             headers.append(("ce_reason", self.reason.encode()))
+        if self.objectkey is not None:
+            headers.append(("ce_objectkey", self.objectkey.encode()))
         return headers
 
     def _core_headers(self) -> KafkaHeaders:
@@ -112,13 +117,14 @@ class CloudEvent(BaseModel):
             "data": value,
             "syncid": attrs.get("ce_syncid"),
             "reason": attrs.get("ce_reason"),
+            "objectkey": attrs.get("ce_objectkey"),
         }
         event = cls.__new__(cls)
         object.__setattr__(event, "__dict__", fields)
         object.__setattr__(
             event,
             "__pydantic_fields_set__",
-            fields.keys() - {"specversion", "datacontenttype", "syncid", "reason"},
+            fields.keys() - {"specversion", "datacontenttype", "syncid", "reason", "objectkey"},
         )
         object.__setattr__(event, "__pydantic_extra__", None)
         object.__setattr__(event, "__pydantic_private__", None)

@@ -36,6 +36,15 @@ SAMPLE_EVENTS: Mapping[str, tuple[str, ...]] = {
         "AppointmentUpdate",
         "AppointmentDelete",
     ),
+    "stripe": (
+        "checkout.session.completed",
+        "checkout.session.expired",
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "charge.refunded",
+        "refund.created",
+        "refund.updated",
+    ),
 }
 """The events `sample` can build, by provider."""
 
@@ -48,6 +57,8 @@ def sample(provider: str, event: str, *, now: datetime) -> bytes:
         return pco(event, now=now)
     if provider == "ghl":
         return ghl(event, now=now)
+    if provider == "stripe":
+        return stripe(event, now=now)
     raise ValueError(f"no sample bodies for provider {provider!r}")
 
 
@@ -326,6 +337,86 @@ def ghl(
         }
     body["timestamp"] = stamp
     body["webhookId"] = webhook_id or str(uuid.uuid4())
+    return _compact(body)
+
+
+def stripe(
+    event: str,
+    *,
+    now: datetime,
+    event_id: str | None = None,
+    booking_id: str = "bkg_sample",
+    amount: int = 5000,
+    refunded: int | None = None,
+    object_id: str | None = None,
+    payment_intent: str = "pi_3SampleIntent0001",
+) -> bytes:
+    """A Stripe Event (providers.md §5) about a booking's Checkout Session, PaymentIntent,
+    Charge or Refund; `refunded` is the amount refunded so far (default: all of it)."""
+    stamp = int(now.timestamp())
+    resource, _, action = event.rpartition(".")
+    metadata = {"booking_id": booking_id}
+    common = {"created": stamp, "livemode": False, "currency": "usd", "metadata": metadata}
+    obj: dict[str, Any]
+    if resource == "checkout.session":
+        paid = action == "completed"
+        obj = common | {
+            "id": object_id or f"cs_test_{uuid.uuid4().hex}",
+            "object": "checkout.session",
+            "mode": "payment",
+            "status": "complete" if paid else "expired",
+            "payment_status": "paid" if paid else "unpaid",
+            "amount_subtotal": amount,
+            "amount_total": amount,
+            "client_reference_id": booking_id,
+            "customer_details": {"email": "ada@example.com", "name": "Ada Lovelace"},
+            "payment_intent": payment_intent if paid else None,
+            "expires_at": stamp + 86_400,
+            "url": None,
+        }
+    elif resource == "payment_intent":
+        obj = common | {
+            "id": object_id or payment_intent,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": amount if action == "succeeded" else 0,
+            "status": "succeeded" if action == "succeeded" else "requires_payment_method",
+            "latest_charge": "ch_3SampleCharge0001",
+        }
+    elif resource == "charge":
+        done = amount if refunded is None else refunded
+        obj = common | {
+            "id": object_id or "ch_3SampleCharge0001",
+            "object": "charge",
+            "amount": amount,
+            "amount_captured": amount,
+            "amount_refunded": done,
+            "refunded": done == amount,
+            "paid": True,
+            "status": "succeeded",
+            "payment_intent": payment_intent,
+        }
+    else:
+        obj = common | {
+            "id": object_id or f"re_{uuid.uuid4().hex[:24]}",
+            "object": "refund",
+            "amount": amount if refunded is None else refunded,
+            "charge": "ch_3SampleCharge0001",
+            "payment_intent": payment_intent,
+            "status": "succeeded",
+            "reason": "requested_by_customer",
+        }
+    body = {
+        "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
+        "object": "event",
+        "api_version": "2024-10-28.acacia",
+        "created": stamp,
+        "data": {"object": obj},
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": event,
+    }
     return _compact(body)
 
 

@@ -115,3 +115,23 @@ bus record as it was (`headers` a JSON list of `[name, text]`), the error's clas
 and one payload-free line, and `replayed_at` once `hookgate replay` applied it. The
 embedded default's counterpart of Kafka mode's `{prefix}.dlq` topic."""
 Index("ix_dead_letters_replayed_at", dead_letters.c.replayed_at)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(16), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("source_id", String(64), nullable=True),
+    Column("tenant", String(200), nullable=True),
+    Column("outcome", String(64), nullable=False),
+    Column("detail", Text, nullable=False, server_default="{}"),
+)
+"""Every change made through the admin API (`actor` `admin`, or `console` for the web
+console's requests), the CLI (`cli`) or an OAuth callback (`oauth`): `action` such as
+`source.create`, `outcome` `ok` or the error code, `detail` JSON of what was touched:
+field names, never a value that could be a secret. Pruned after
+`HOOKGATE_AUDIT_RETENTION_DAYS`."""
+Index("ix_audit_log_at", audit_log.c.at)
+Index("ix_audit_log_source_id_id", audit_log.c.source_id, audit_log.c.id)

@@ -26,6 +26,8 @@ MAX_PAGES = 50
 class CalendlyConnect:
     name = "calendly"
     pkce = True
+    token_requests_per_minute: int | None = 8
+    """Calendly: 8 token requests a minute per user (provider-apis.md)."""
     authorize_extra: Mapping[str, str] = {}
     api_headers: Mapping[str, str] = {}
     webhooks: WebhookFacts | None = CalendlyWebhooks()

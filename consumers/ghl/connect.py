@@ -25,6 +25,7 @@ TOKEN_FIELDS = {"locationId": "location_id", "companyId": "company_id", "userTyp
 class GhlConnect:
     name = "ghl"
     pkce = False
+    token_requests_per_minute: int | None = None
     authorize_extra: Mapping[str, str] = {}
     api_headers: Mapping[str, str] = {"Version": API_VERSION}
     webhooks: WebhookFacts | None = None

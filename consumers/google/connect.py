@@ -23,6 +23,7 @@ MAX_PAGES = 20
 class GoogleConnect:
     name = "google"
     pkce = True
+    token_requests_per_minute: int | None = None
     authorize_extra: Mapping[str, str] = {"access_type": "offline", "prompt": "consent"}
     api_headers: Mapping[str, str] = {}
     webhooks: WebhookFacts | None = None

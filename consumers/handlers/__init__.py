@@ -1,28 +1,5 @@
-"""The store's event handlers, composed into a registry.
-
-Each provider's handler lives with the rest of its consumer-side knowledge
-(`consumers/<provider>/handler.py`); what they share (payload helpers, the phone cache,
-the counting of imported records) is here.
+"""What the providers' store handlers share: payload helpers, the phone cache, the
+counting of imported records. Each provider's handlers live with the rest of its
+consumer-side knowledge (`consumers/<provider>/handler.py`); `consumers.providers`
+composes them into the registry.
 """
-
-from __future__ import annotations
-
-from consumers.calendly import handler as calendly
-from consumers.ghl import handler as ghl
-from consumers.ghl import install as ghl_install
-from consumers.handlers import synced
-from consumers.pco import handler as pco
-from consumers.pco import merger as pco_merger
-from consumers.registry import HandlerRegistry
-
-
-def build_registry() -> HandlerRegistry:
-    """A registry with every handler of the local store."""
-    registry = HandlerRegistry()
-    calendly.register(registry)
-    pco.register(registry)
-    pco_merger.register(registry)
-    ghl.register(registry)
-    ghl_install.register(registry)
-    synced.register(registry)
-    return registry

@@ -11,17 +11,20 @@ found a source's subscription lost or disabled at the provider and made it again
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter
 
 from consumers.imports.jobs import SyncJob
 from schemas.sync_store import SYNC_STATUSES
 
-PROVIDERS = ("pco", "ghl", "calendly")
 MODES = ("full", "incremental")
 
 
 class ImportMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, providers: Iterable[str]) -> None:
+        """`providers`: those with an import, the label values made at start."""
+        self._providers = frozenset(providers)
         self.syncs = Counter(
             "hookgate_syncs_total",
             "Syncs (imports and reconciliations) finished, by status.",
@@ -42,7 +45,7 @@ class ImportMetrics:
             ["provider"],
             registry=registry,
         )
-        for provider in PROVIDERS:
+        for provider in sorted(self._providers):
             self.changes.labels(provider)
             self.reprovisioned.labels(provider)
             for mode in MODES:
@@ -50,11 +53,11 @@ class ImportMetrics:
                     self.syncs.labels(provider, mode, status)
 
     def webhooks_reprovisioned(self, provider: str) -> None:
-        if provider in PROVIDERS:
+        if provider in self._providers:
             self.reprovisioned.labels(provider).inc()
 
     def finished(self, job: SyncJob, *, reconciliation: bool) -> None:
-        if job.provider not in PROVIDERS or job.mode not in MODES:
+        if job.provider not in self._providers or job.mode not in MODES:
             return
         self.syncs.labels(job.provider, job.mode, job.status).inc()
         if reconciliation:

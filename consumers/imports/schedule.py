@@ -31,8 +31,6 @@ from schemas.tables import SOURCE_ACTIVE, WEBHOOKS_PROVISIONED, sources
 
 log = logging.getLogger("hookgate.imports")
 MAX_CHECK_SECONDS = 60.0
-REPAIRABLE = ("pco", "calendly")
-"""Providers whose subscriptions a provider disables on failures and an API lists."""
 
 WebhookRepair = Callable[[str], Awaitable[bool]]
 """Given a source id: provision its webhooks again if the provider lost or disabled one;
@@ -100,7 +98,7 @@ class ReconcileSchedule:
                 source_id=source_id, provider=provider, tenant=tenant, mode=mode, now=now
             )
             started += job is not None
-            if job is not None and webhooks == WEBHOOKS_PROVISIONED and provider in REPAIRABLE:
+            if job is not None and webhooks == WEBHOOKS_PROVISIONED:
                 await self._repair_webhooks(source_id, provider)
         if started:
             self._started()

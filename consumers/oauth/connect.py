@@ -84,6 +84,11 @@ class ProviderFacts(Protocol):
     @property
     def api_headers(self) -> Mapping[str, str]: ...
 
+    @property
+    def token_requests_per_minute(self) -> int | None:
+        """The provider's limit of token requests per user and minute; None: no limit."""
+        ...
+
     def token_auth(self, credentials: Mapping[str, str]) -> Auth | None:
         """The authorization of token (not OAuth) credentials; None for OAuth ones."""
         ...

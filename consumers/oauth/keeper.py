@@ -7,6 +7,11 @@ lock: the credentials are read again under it, and refreshed only if nobody did
 meanwhile; the new access and refresh tokens are written before the lock ends.
 `invalid_grant` seen under the lock (so with the newest refresh token) is final:
 the source goes to `error`, `reauthorization_required`.
+
+A provider that limits token requests per user (Calendly: 8 a minute) gets them
+spaced: the time of each request is stored with the credentials under the same lock,
+so no process asks again sooner than `min_request_interval` after any other did; a
+refresh due sooner fails `rate_limited` (the API call backs off and retries).
 """
 
 from __future__ import annotations
@@ -22,6 +27,14 @@ from consumers.oauth.client import OAuthApp, TokenEndpointError, TokenSet, refre
 
 REAUTHORIZATION_REQUIRED = "reauthorization_required"
 DEFAULT_MARGIN = timedelta(minutes=5)
+REQUESTED_AT = "token_requested_at"
+"""Where the credentials keep the time of the source's last token request."""
+
+
+def request_spacing(per_minute: int | None) -> timedelta:
+    """The least time between two token requests for one user, from the provider's
+    per-minute budget (None: unlimited)."""
+    return timedelta(minutes=1) / per_minute if per_minute else timedelta(0)
 
 
 class HeldCredentials(Protocol):
@@ -91,6 +104,7 @@ class TokenKeeper:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         margin: timedelta = DEFAULT_MARGIN,
+        min_request_interval: timedelta = timedelta(0),
         on_refresh_failure: Callable[[str], None] = lambda reason: None,
     ) -> None:
         self._http = http
@@ -99,6 +113,7 @@ class TokenKeeper:
         self._store = store
         self._clock = clock
         self._margin = margin
+        self._min_request_interval = min_request_interval
         self._on_refresh_failure = on_refresh_failure
         self.refreshes = 0
         """Refreshes this keeper made (all sources)."""
@@ -118,18 +133,36 @@ class TokenKeeper:
             current = stored.get("access_token")
             if current and (current != rejected if rejected else self._fresh(stored)):
                 return current  # fresh, or refreshed by another process meanwhile
+            now = self._clock()
+            self._check_spacing(stored, now)
             try:
                 tokens = await self._refresh(stored)
             except TokenUnavailable as exc:
                 failure = exc
                 if exc.reason == "revoked":
                     await held.fail(REAUTHORIZATION_REQUIRED)
+                else:
+                    await held.save({**stored, REQUESTED_AT: now.isoformat()})
             else:
-                await held.save(stored_tokens(tokens, stored))
+                await held.save({**stored_tokens(tokens, stored), REQUESTED_AT: now.isoformat()})
                 self.refreshes += 1
                 return tokens.access_token
         self._on_refresh_failure(failure.reason)
         raise failure
+
+    def _check_spacing(self, stored: Mapping[str, str], now: datetime) -> None:
+        last = stored.get(REQUESTED_AT)
+        if not last or not self._min_request_interval:
+            return
+        wait = datetime.fromisoformat(last) + self._min_request_interval - now
+        if wait > timedelta(0):
+            raise TokenUnavailable(
+                "unavailable",
+                f"The provider allows a token request every "
+                f"{self._min_request_interval.total_seconds():g} s per user; the last was "
+                f"{(self._min_request_interval - wait).total_seconds():.1f} s ago.",
+                rate_limited=True,
+            )
 
     def _client(self, stored: Mapping[str, str]) -> OAuthApp | None:
         """The source's own OAuth client where it brought one (a Google source made with

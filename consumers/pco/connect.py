@@ -22,6 +22,7 @@ from consumers.pco.webhooks import PcoWebhooks
 class PcoConnect:
     name = "pco"
     pkce = False
+    token_requests_per_minute: int | None = None
     authorize_extra: Mapping[str, str] = {}
     api_headers: Mapping[str, str] = {}
     webhooks: WebhookFacts | None = PcoWebhooks()

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.admin.audit import note_source
 from gateway.admin.connectors import ConnectFailed, Connector
 from gateway.admin.input import Tenant, parse_body
 from gateway.admin.oauth_state import LIFETIME as STATE_LIFETIME
@@ -177,6 +178,7 @@ class ConnectRoutes:
             now=self._clock(),
         )
         self._cache.invalidate(source.id)
+        note_source(request, source.id)
         if self._provisioning is not None:
             await self._provisioning.provision(source)
         for hook in self._on_connected:  # the initial import

@@ -1,73 +1,45 @@
-"""The `credentials` each provider's sources take, checked as the rest of admin input.
+"""A source's `credentials` and `options`, checked against its provider's template.
 
-Google: its OAuth client and a refresh token. The others: the token alternatives to
-OAuth (provider-apis.md): a Planning Center personal access token (`app_id`, `secret`),
-a GHL private integration token with the location it acts on, a Calendly personal
-access token. OAuth connect stores tokens in the same encrypted column; none of it is
-ever returned.
+The models are the provider's knowledge (`schemas.credentials`, registered in
+`schemas.templates`); what does not fit gets 400 `invalid_source` naming the field,
+e.g. `credentials.location_id`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from starlette.responses import Response
 
-from gateway.admin.input import SecretText, _not_blank, _printable, refusal, validated
+from gateway.admin.input import refusal, validated
+from schemas.templates import TEMPLATES
 
-MAX_LOCATION_CHARS = 100
-
-LocationId = Annotated[
-    str,
-    Field(min_length=1, max_length=MAX_LOCATION_CHARS),
-    AfterValidator(_not_blank),
-    AfterValidator(_printable),
-]
-
-
-class GoogleCredentials(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    client_id: SecretText
-    client_secret: SecretText = Field(repr=False)
-    refresh_token: SecretText = Field(repr=False)
-
-
-class PcoToken(BaseModel):
-    """A Planning Center personal access token (HTTP Basic `app_id:secret`)."""
-
-    model_config = ConfigDict(extra="forbid")
-    app_id: SecretText
-    secret: SecretText = Field(repr=False)
-
-
-class GhlToken(BaseModel):
-    """A GHL sub-account private integration token, and the location it acts on."""
-
-    model_config = ConfigDict(extra="forbid")
-    private_integration_token: SecretText = Field(repr=False)
-    location_id: LocationId
-
-
-class CalendlyToken(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    personal_access_token: SecretText = Field(repr=False)
-
-
-CREDENTIALS: dict[str, type[BaseModel]] = {
-    "google": GoogleCredentials,
-    "pco": PcoToken,
-    "ghl": GhlToken,
-    "calendly": CalendlyToken,
-}
+INVALID_SOURCE = "invalid_source"
 
 
 def parse_credentials(provider: str, given: dict[str, Any]) -> dict[str, str] | Response:
     """`given` as `provider`'s credentials, or the 400 naming the wrong field."""
-    model = CREDENTIALS.get(provider)
-    if model is None:
-        return refusal(f"{provider} sources take no `credentials`.", "credentials")
-    parsed = validated(model, given, at=("credentials",))
+    template = TEMPLATES.get(provider)
+    if template is None:
+        return refusal(
+            f"{provider} sources take no `credentials`.", "credentials", code=INVALID_SOURCE
+        )
+    parsed = _checked(template.credentials, given, "credentials")
     if isinstance(parsed, Response):
         return parsed
     return {name: str(value) for name, value in parsed.model_dump().items()}
+
+
+def check_options(provider: str, given: dict[str, Any]) -> Response | None:
+    """The 400 naming the option that does not fit `provider`'s, or None (options are
+    stored as given: a model names the options it checks, not all a source may keep)."""
+    template = TEMPLATES.get(provider)
+    if template is None or template.options is None:
+        return None
+    parsed = _checked(template.options, given, "options")
+    return parsed if isinstance(parsed, Response) else None
+
+
+def _checked(model: type[BaseModel], given: dict[str, Any], at: str) -> BaseModel | Response:
+    return validated(model, given, at=(at,), code=INVALID_SOURCE)

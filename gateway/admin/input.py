@@ -9,7 +9,6 @@ field names are bounded and never carry a value the caller sent.
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -20,18 +19,16 @@ from starlette.responses import Response
 
 from gateway.ingress.body import BodyTooLarge, ClientGone, declared_too_large, read_bounded
 from gateway.ingress.responses import JSON
+from schemas.fields import not_blank, printable
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_TENANT_CHARS = 200
-MAX_SECRET_CHARS = 4096
 MAX_OPTIONS_BYTES = 16 * 1024
 """`options` as stored (compact JSON)."""
 MAX_OPTIONS_DEPTH = 8
 """Objects and arrays inside one another, `options` itself being the first."""
 MAX_GRACE_SECONDS = 30 * 86_400
 _MAX_FIELD_CHARS = 64
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
-"""Control and format characters (NUL, newlines, bidi overrides ...), line separators."""
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -68,36 +65,24 @@ async def parse_body(request: Request, model: type[M]) -> M | Response:
     return validated(model, payload)
 
 
-def validated(model: type[M], payload: object, *, at: tuple[str, ...] = ()) -> M | Response:
-    """`payload` as `model`, or the refusal naming the first wrong field (under `at`)."""
+def validated(
+    model: type[M], payload: object, *, at: tuple[str, ...] = (), code: str = "invalid_request"
+) -> M | Response:
+    """`payload` as `model`, or the refusal (`code`) naming the first wrong field (under `at`)."""
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = _field_name((*at, *first["loc"]))
-        return refusal(f"{field}: {first['msg'].rstrip('.')}.", field)
+        field = field_name((*at, *first["loc"]))
+        return refusal(f"{field}: {first['msg'].rstrip('.')}.", field, code=code)
 
 
-def _field_name(location: tuple[int | str, ...]) -> str:
+def field_name(location: tuple[int | str, ...]) -> str:
     """`a.b.0`, cut short and printable: an unknown key is the caller's text."""
     name = ".".join(str(part) for part in location) or "body"
     if len(name) > _MAX_FIELD_CHARS:
         name = name[: _MAX_FIELD_CHARS - 3] + "..."
     return "".join(char if char.isprintable() else "?" for char in name)
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise PydanticCustomError("blank", "Must not be blank or only whitespace")
-    return value
-
-
-def _printable(value: str) -> str:
-    if any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in value):
-        raise PydanticCustomError(
-            "control_characters", "Must not contain control or format characters"
-        )
-    return value
 
 
 def _bounded_options(value: dict[str, Any]) -> dict[str, Any]:
@@ -127,15 +112,10 @@ def _too_deep(value: object, allowed: int) -> bool:
 Tenant = Annotated[
     str,
     Field(min_length=1, max_length=MAX_TENANT_CHARS),
-    AfterValidator(_not_blank),
-    AfterValidator(_printable),
+    AfterValidator(not_blank),
+    AfterValidator(printable),
 ]
 """A tenant name: printable, not blank, at most 200 characters."""
-
-SecretText = Annotated[
-    str, Field(min_length=1, max_length=MAX_SECRET_CHARS), AfterValidator(_not_blank)
-]
-"""A secret or credential value: not blank, bounded (models add `repr=False`)."""
 
 Options = Annotated[dict[str, Any], AfterValidator(_bounded_options)]
 """A source's options: a JSON object, bounded in depth and size."""

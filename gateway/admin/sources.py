@@ -19,13 +19,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.admin.credentials import parse_credentials
-from gateway.admin.input import GraceSeconds, Options, SecretText, Tenant, parse_body, refusal
+from gateway.admin.credentials import check_options, parse_credentials
+from gateway.admin.input import GraceSeconds, Options, Tenant, parse_body, refusal
 from gateway.ingress.providers import Provider
 from gateway.ingress.rejections import RejectionLog
 from gateway.ingress.responses import JSON, error
 from gateway.ingress.source_cache import SourceCache
 from gateway.store.sources import AccountTaken, SourceRecord, SourceRepository
+from schemas.fields import SecretText
 from schemas.sync_store import SYNC_RUNNING
 from schemas.tables import SOURCE_ACTIVE, SOURCE_SYNCING
 
@@ -174,6 +175,9 @@ class SourcesAdmin:
             if isinstance(checked, Response):
                 return checked
             credentials = checked
+        refused = check_options(provider.name, parsed.options)
+        if refused is not None:
+            return refused
         source = await self._repository.create(
             provider=provider.name,
             tenant=parsed.tenant,
@@ -197,6 +201,10 @@ class SourcesAdmin:
             if isinstance(checked, Response):
                 return checked
             credentials = checked
+        if parsed.options is not None:
+            refused = check_options(source.provider, parsed.options)
+            if refused is not None:
+                return refused
         try:
             changed = await self._repository.change(
                 source.id,

@@ -20,11 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.admin.audit import note_source
 from gateway.admin.input import parse_body
 from gateway.ingress.responses import JSON, error
 from gateway.store.sources import SourceRepository
-
-IMPORTABLE = frozenset({"pco", "ghl", "calendly"})
 
 
 class SyncView(Protocol):
@@ -55,10 +54,13 @@ class SyncRoutes:
         jobs: SyncStore,
         repository: SourceRepository,
         *,
+        importable: frozenset[str],
         clock: Callable[[], datetime],
         started: Callable[[], None] = lambda: None,
     ) -> None:
+        """`importable`: the providers with an import (`consumers.providers.IMPORTERS`)."""
         self._jobs = jobs
+        self._importable = importable
         self._repository = repository
         self._clock = clock
         self._started = started
@@ -81,7 +83,7 @@ class SyncRoutes:
             parsed = await parse_body(request, StartSync)
         if isinstance(parsed, Response):
             return parsed
-        if source.provider not in IMPORTABLE:
+        if source.provider not in self._importable:
             return error(422, "not_importable", f"{source.provider} sources have no import.")
         if not source.has_credentials:
             return error(
@@ -116,8 +118,10 @@ class SyncRoutes:
 
     async def cancel(self, request: Request) -> Response:
         sync_id = request.path_params["sync_id"]
-        if await self._jobs.get(sync_id) is None:
+        job = await self._jobs.get(sync_id)
+        if job is None:
             return error(404, "unknown_sync", "No sync with this id exists.")
+        note_source(request, job.as_json()["source_id"])
         if not await self._jobs.cancel(sync_id):
             return error(409, "sync_not_running", "This sync is not running.")
         return JSON({"id": sync_id, "status": "canceling"}, status_code=202)

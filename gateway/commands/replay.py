@@ -17,9 +17,10 @@ import logging
 from consumers.dead_letter_table import DeadLetterTable, ParkedLetter
 from consumers.dlq import ON_FAILURE, ReplayConfig, ReplayReport, replay
 from consumers.google.wiring import GoogleSync
-from gateway.commands import CommandError
+from gateway.commands import CommandError, audit
 from gateway.runtime.stack import open_consumer_stack
 from gateway.settings import Settings
+from gateway.store.audit import OK
 from gateway.store.engine import create_engine
 
 log = logging.getLogger("hookgate.replay")
@@ -96,6 +97,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             consumers = await stack.enter_async_context(open_consumer_stack(settings, engine))
             report = await replay(config, apply=consumers.apply)
             await _google_settled(consumers.google)
+    await _audited(settings, report)
     print(summary(report, stops=args.on_failure == "stop"))
     return 1 if report.failed else 0
 
@@ -114,8 +116,18 @@ async def _embedded(args: argparse.Namespace, settings: Settings) -> int:
         consumers = await stack.enter_async_context(open_consumer_stack(settings, engine))
         report = await table.replay(consumers.apply)
         await _google_settled(consumers.google)
+    await _audited(settings, report)
     print(summary(report, stops=False))
     return 1 if report.failed else 0
+
+
+async def _audited(settings: Settings, report: ReplayReport) -> None:
+    await audit.record(
+        settings,
+        "dead_letters.replay",
+        outcome="replay_failed" if report.failed else OK,
+        detail={"replayed": report.replayed, "failed": report.failed},
+    )
 
 
 async def _google_settled(google: GoogleSync) -> None:

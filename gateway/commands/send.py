@@ -22,6 +22,7 @@ import verifiers.calendly
 import verifiers.ghl
 import verifiers.google
 import verifiers.pco
+import verifiers.stripe
 from gateway.commands import CommandError
 from gateway.commands.sources import repository
 from gateway.ingress.providers import PROVIDERS
@@ -107,6 +108,8 @@ def _sign(
         return verifiers.pco.sign(body, secret) | {"x-pco-webhooks-name": event}
     if args.provider == "ghl":
         return _sign_ghl(args.private_key, body)
+    if args.provider == "stripe":
+        return verifiers.stripe.sign(body, secret, int(now.timestamp()))
     channel_id = str(uuid.uuid4())
     token = verifiers.google.mint_channel_token(
         secretbox_from(settings).channel_token_keys,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import orjson
 
 from gateway.admin.sources import describe
-from gateway.commands import CommandError
+from gateway.commands import CommandError, audit
 from gateway.ingress.providers import PROVIDERS
 from gateway.settings import Settings
 from gateway.store.engine import create_engine
@@ -94,6 +94,14 @@ async def run_add(args: argparse.Namespace, settings: Settings) -> int:
             options=options,
             now=datetime.now(UTC),
         )
+    given = {"secret": secret, "options": options, **(credentials or {})}
+    await audit.record(
+        settings,
+        "source.create",
+        source_id=source.id,
+        tenant=source.tenant,
+        detail={"fields": sorted(name for name, value in given.items() if value)},
+    )
     print(orjson.dumps(describe(source, settings.resolved_public_url)).decode())
     return 0
 
@@ -107,8 +115,10 @@ async def run_list(args: argparse.Namespace, settings: Settings) -> int:
 
 async def run_remove(args: argparse.Namespace, settings: Settings) -> int:
     async with repository(settings) as repo:
-        if not await repo.remove(args.source_id):
+        source = await repo.get(args.source_id)
+        if source is None or not await repo.remove(source.id):
             raise CommandError(f"no source {args.source_id!r} exists.")
+    await audit.record(settings, "source.delete", source_id=source.id, tenant=source.tenant)
     print(f"removed {args.source_id}")
     return 0
 
@@ -116,5 +126,6 @@ async def run_remove(args: argparse.Namespace, settings: Settings) -> int:
 async def run_rekey(args: argparse.Namespace, settings: Settings) -> int:
     async with repository(settings) as repo:
         count = await repo.rekey()
+    await audit.record(settings, "sources.rekey", detail={"sources": count})
     print(f"re-encrypted the secrets of {count} source(s) under the newest key")
     return 0

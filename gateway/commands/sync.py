@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 import orjson
 
 from consumers.imports.jobs import SyncJob, SyncJobs
-from gateway.admin.syncs import IMPORTABLE
-from gateway.commands import CommandError
+from consumers.providers import IMPORTERS
+from gateway.commands import CommandError, audit
 from gateway.commands.sources import repository
 from gateway.settings import Settings
+from gateway.store.audit import OK
 from gateway.store.engine import create_engine
 from schemas.sync_store import SYNC_COMPLETED, SYNC_RUNNING
 
@@ -47,7 +48,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         source = await repo.get(args.source_id)
     if source is None:
         raise CommandError(f"no source {args.source_id!r} exists.")
-    if source.provider not in IMPORTABLE or not source.has_credentials:
+    if source.provider not in IMPORTERS or not source.has_credentials:
         raise CommandError(f"source {source.id!r} has nothing to import with (credentials).")
     engine = create_engine(settings)
     try:
@@ -58,6 +59,14 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             tenant=source.tenant,
             mode="incremental" if args.incremental else "full",
             now=datetime.now(UTC),
+        )
+        await audit.record(
+            settings,
+            "source.sync",
+            source_id=source.id,
+            tenant=source.tenant,
+            outcome="sync_running" if job is None else OK,
+            detail={"sync_id": job.id} if job else {},
         )
         if job is None:
             raise CommandError(f"a sync of {source.id!r} is running already.")

@@ -7,8 +7,8 @@ this table is the only place the gateway names them.
 `RetryAnswers` is the one table of statuses a provider retries: every answer that
 asks the sender to come back later (nothing could make the event durable, the
 source is past its rate, the gateway failed) is taken from it, always with
-`Retry-After`. GHL retries only 429; Google only 5xx; Calendly and PCO retry 5xx,
-and PCO counts every other answer as a failed delivery.
+`Retry-After`. GHL retries only 429; Google only 5xx; Calendly, PCO and Stripe retry
+5xx (Stripe any non-2xx), and PCO counts every other answer as a failed delivery.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ import schemas.calendly
 import schemas.ghl
 import schemas.google
 import schemas.pco
+import schemas.stripe
 import verifiers.calendly
 import verifiers.ghl
 import verifiers.google
 import verifiers.pco
+import verifiers.stripe
 from schemas import Delivery, Normalized
 from schemas.ghl_location import Claimant, bound_location, is_install, route
 from schemas.tables import SOURCE_ACTIVE
@@ -188,5 +190,6 @@ PROVIDERS: dict[str, Provider] = {
             bind=_ghl,
             claim=bound_location,
         ),
+        Provider("stripe", verifiers.stripe.build, schemas.stripe.normalize, secret=True),
     )
 }

@@ -16,16 +16,13 @@ from typing import Any
 import httpx
 from starlette.routing import BaseRoute
 
-from consumers.calendly.connect import CalendlyConnect
-from consumers.ghl.connect import GhlConnect
-from consumers.google.connect import GoogleConnect
 from consumers.metrics import refresh_failure_counter
 from consumers.oauth.api import ApiError
 from consumers.oauth.client import OAuthApp, authorize_url
 from consumers.oauth.connect import CheckResult, Connected, Connector, ExchangeFailed, ProviderFacts
-from consumers.oauth.keeper import TokenKeeper
+from consumers.oauth.keeper import TokenKeeper, TokenStore, request_spacing
 from consumers.oauth.webhooks import PROVISIONED, Provisioned
-from consumers.pco.connect import PcoConnect
+from consumers.providers import CONSUMER_PROVIDERS
 from gateway.admin.connect import ConnectRoutes
 from gateway.admin.connectors import ConnectFailed, ProviderRefused
 from gateway.admin.oauth_state import StateSigner
@@ -37,7 +34,6 @@ from gateway.settings import Settings
 from gateway.store.sources import SourceRecord
 
 HTTP_TIMEOUT_SECONDS = 30.0
-FACTS: tuple[ProviderFacts, ...] = (GoogleConnect(), PcoConnect(), GhlConnect(), CalendlyConnect())
 PRIMARY_CALENDAR = "primary"
 Channels = Callable[[GatewayContext], ChannelManager]
 
@@ -57,6 +53,23 @@ def oauth_app(settings: Settings, provider: str) -> OAuthApp | None:
     )
 
 
+def token_keeper(
+    facts: ProviderFacts, context: GatewayContext, http: httpx.AsyncClient, store: TokenStore
+) -> TokenKeeper:
+    """The keeper of `facts`' sources' OAuth tokens: the provider's token endpoint and
+    request spacing, failures counted in `hookgate_oauth_refresh_failures_total`."""
+    settings = context.settings
+    return TokenKeeper(
+        http,
+        getattr(settings, f"{facts.name}_token_url"),
+        oauth_app(settings, facts.name),
+        store,
+        clock=context.clock,
+        min_request_interval=request_spacing(facts.token_requests_per_minute),
+        on_refresh_failure=refresh_failure_counter(context.metrics.registry, facts.name),
+    )
+
+
 class ProviderConnection:
     """The admin API's `Connector` of one provider (`gateway.admin.connectors`)."""
 
@@ -72,10 +85,9 @@ class ProviderConnection:
         self._revoke_url: str | None = getattr(settings, f"{facts.name}_revoke_url", None)
         self._app = oauth_app(settings, facts.name)
         self._api_base: str = getattr(settings, f"{facts.name}_api_base")
-        self._token_url: str = getattr(settings, f"{facts.name}_token_url")
         self._store = RepositoryTokenStore(context.sources)
+        self._context = context
         self._clock = context.clock
-        self._count_failure = refresh_failure_counter(context.metrics.registry, facts.name)
 
     def __repr__(self) -> str:
         return f"ProviderConnection({self._facts.name!r})"
@@ -172,14 +184,7 @@ class ProviderConnection:
         )
 
     def _connector(self, http: httpx.AsyncClient) -> Connector:
-        keeper = TokenKeeper(
-            http,
-            self._token_url,
-            self._app,
-            self._store,
-            clock=self._now,
-            on_refresh_failure=self._count_failure,
-        )
+        keeper = token_keeper(self._facts, self._context, http, self._store)
         return Connector(
             self._facts,
             http=http,
@@ -224,7 +229,7 @@ class Connections:
                     if self._channels is not None and facts.name == "google"
                     else None,
                 )
-                for facts in FACTS
+                for facts in (provider.connect for provider in CONSUMER_PROVIDERS.values())
             }
             self._provisioning = Provisioning(
                 connectors=connectors,

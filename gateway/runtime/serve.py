@@ -20,7 +20,7 @@ from consumers.dead_letter_table import DeadLetterTable
 from consumers.google.wiring import GoogleSync
 from consumers.log_runner import LogRunner
 from consumers.metrics import CountedDeadLetters, polling
-from consumers.stack import ConsumerStack, google_sync
+from consumers.stack import ConsumerStack, google_sync, handled_event_types
 from gateway.app import GatewayContext, create_app
 from gateway.bus.spool import Spool
 from gateway.bus.transport import EMBEDDED_GROUP, Bus
@@ -153,4 +153,5 @@ def build_app(settings: Settings) -> Starlette:
         ],
         public_routes=[connections.public_routes],
         on_source_remove=[lambda context: google.channels(context).on_source_removed],
+        event_types=handled_event_types(),
     )

@@ -20,6 +20,7 @@ def stack_settings(settings: Settings) -> StackSettings:
         google_token_url=settings.google_token_url,
         google_sync_concurrency=settings.google_sync_concurrency,
         google_resync_seconds=settings.google_resync_seconds,
+        audit_retention_days=settings.audit_retention_days,
     )
 
 

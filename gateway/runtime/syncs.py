@@ -16,36 +16,21 @@ from typing import Any
 import httpx
 from starlette.routing import BaseRoute
 
-from consumers.calendly.connect import CalendlyConnect
-from consumers.calendly.imports import CalendlyImporter
-from consumers.ghl.connect import GhlConnect
-from consumers.ghl.imports import GhlImporter
-from consumers.imports.importer import Importer
 from consumers.imports.jobs import SyncJobs
 from consumers.imports.metrics import ImportMetrics
 from consumers.imports.paced import PacedApi
 from consumers.imports.runner import SyncRunner
 from consumers.imports.schedule import ReconcileSchedule
 from consumers.oauth.api import OAuthBearer
-from consumers.oauth.connect import ProviderFacts
-from consumers.oauth.keeper import TokenKeeper
-from consumers.pco.connect import PcoConnect
-from consumers.pco.imports import PcoImporter
+from consumers.providers import CONSUMER_PROVIDERS, IMPORTERS
 from gateway.admin.syncs import SyncRoutes
 from gateway.app import GatewayContext
-from gateway.runtime.connect import HTTP_TIMEOUT_SECONDS, oauth_app
+from gateway.runtime.connect import HTTP_TIMEOUT_SECONDS, token_keeper
 from gateway.runtime.credentials import RepositoryTokenStore
 from gateway.runtime.webhook_repair import WebhookRepair
 from gateway.store.sources import SourceRecord
 from gateway.tasks import running
 from schemas import BusRecord, CloudEvent
-
-FACTS: dict[str, ProviderFacts] = {
-    facts.name: facts for facts in (PcoConnect(), GhlConnect(), CalendlyConnect())
-}
-IMPORTERS: dict[str, Importer] = {
-    importer.provider: importer for importer in (PcoImporter(), GhlImporter(), CalendlyImporter())
-}
 
 
 class SourceApis:
@@ -58,21 +43,16 @@ class SourceApis:
 
     async def open(self, source_id: str) -> tuple[PacedApi, Mapping[str, Any]] | None:
         source = await self._context.sources.get(source_id)
-        if source is None or source.provider not in FACTS or not source.has_credentials:
+        if source is None or source.provider not in IMPORTERS or not source.has_credentials:
             return None
-        facts = FACTS[source.provider]
+        facts = CONSUMER_PROVIDERS[source.provider].connect
         settings = self._context.settings
         credentials = await self._store.read(source_id)
         auth = facts.token_auth(credentials)
         if auth is None:
-            keeper = TokenKeeper(
-                self._http,
-                getattr(settings, f"{facts.name}_token_url"),
-                oauth_app(settings, facts.name),
-                self._store,
-                clock=self._context.clock,
+            auth = OAuthBearer(
+                token_keeper(facts, self._context, self._http, self._store), source_id
             )
-            auth = OAuthBearer(keeper, source_id)
         api = PacedApi(
             self._http,
             getattr(settings, f"{facts.name}_api_base"),
@@ -102,7 +82,7 @@ class Imports:
     def _made(self, context: GatewayContext) -> tuple[SyncJobs, SyncRunner]:
         if self._jobs is None or self._runner is None:
             self._jobs = SyncJobs(context.engine, lease_seconds=context.settings.sync_lease_seconds)
-            self._metrics = ImportMetrics(context.metrics.registry)
+            self._metrics = ImportMetrics(context.metrics.registry, IMPORTERS)
             self._runner = SyncRunner(
                 context.engine,
                 self._jobs,
@@ -135,7 +115,13 @@ class Imports:
 
     def admin_routes(self, context: GatewayContext) -> Sequence[BaseRoute]:
         jobs, runner = self._made(context)
-        return SyncRoutes(jobs, context.sources, clock=context.clock, started=runner.wake).routes()
+        return SyncRoutes(
+            jobs,
+            context.sources,
+            importable=frozenset(IMPORTERS),
+            clock=context.clock,
+            started=runner.wake,
+        ).routes()
 
     @contextlib.asynccontextmanager
     async def running(self, context: GatewayContext) -> AsyncIterator[None]:

@@ -1,15 +1,15 @@
 """Subscriptions a provider lost or disabled, provisioned again during reconciliation.
 
-The scheduled reconciliation (`consumers.imports.schedule`) asks, per PCO or Calendly
-source it reconciles: are its recorded subscriptions still there and active? If not,
+The scheduled reconciliation (`consumers.imports.schedule`) asks, per source it
+reconciles whose provider repairs webhooks (`ConsumerProvider.repairs_webhooks`: PCO,
+Calendly): are its recorded subscriptions still there and active? If not,
 the same provisioning as `POST /admin/sources/{id}/webhooks` runs (idempotent: PCO's
 are reactivated or made, Calendly's replaced).
 """
 
 from __future__ import annotations
 
-from consumers.calendly.connect import CalendlyConnect
-from consumers.pco.connect import PcoConnect
+from consumers.providers import CONSUMER_PROVIDERS
 from gateway.admin.provisioning import Provisioning
 from gateway.app import GatewayContext
 from gateway.runtime.connect import ProviderConnection
@@ -19,8 +19,9 @@ class WebhookRepair:
     def __init__(self, context: GatewayContext) -> None:
         self._context = context
         self._connections = {
-            facts.name: ProviderConnection(facts, context)
-            for facts in (PcoConnect(), CalendlyConnect())
+            provider.name: ProviderConnection(provider.connect, context)
+            for provider in CONSUMER_PROVIDERS.values()
+            if provider.repairs_webhooks
         }
         self._provisioning = Provisioning(
             connectors=self._connections,

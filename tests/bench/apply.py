@@ -43,7 +43,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from sqlalchemy import event as sa_event
 
 from consumers.apply import Applier
-from consumers.handlers import build_registry
+from consumers.providers import build_registry
 from gateway.bus.kafka_publisher import KafkaPublisher
 from gateway.commands.consume import CONSUMER_GC_GEN0_THRESHOLD
 from schemas import BusRecord, CloudEvent

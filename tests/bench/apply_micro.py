@@ -28,7 +28,7 @@ import uvloop
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from consumers.apply import Applier, _Failed
-from consumers.handlers import build_registry
+from consumers.providers import build_registry
 from schemas import BusRecord, CloudEvent
 from tests.bench.apply import collected_as_in_a_consumer, mixed_stream
 

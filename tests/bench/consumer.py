@@ -24,9 +24,9 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from consumers.apply import Applier, ApplyResult
-from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunner, run_until_signalled
 from consumers.metrics import ConsumerMetrics
+from consumers.providers import build_registry
 from gateway.cli import run_on_uvloop
 from gateway.commands.consume import (
     CONSUMER_GC_GEN0_THRESHOLD,

@@ -35,12 +35,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier
-from consumers.handlers import build_registry
 from consumers.imports.importer import SyncScope
 from consumers.imports.jobs import SyncJobs
 from consumers.imports.paced import PacedApi
 from consumers.pco.connect import PcoConnect
 from consumers.pco.imports import PcoImporter
+from consumers.providers import build_registry
 from schemas import CloudEvent
 from schemas.tables import sources
 from tests.bench.apply import LEDGER, RawFigures, collected_as_in_a_consumer, raw_pass, raw_plan

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 from prometheus_client import CollectorRegistry, generate_latest
 
-from consumers.handlers import build_registry
 from consumers.imports.metrics import ImportMetrics
 from consumers.metrics import ConsumerMetrics
+from consumers.providers import IMPORTERS, build_registry
 from gateway.app import create_app
 from gateway.runtime.poller import metrics_poller
 from tests.fixtures.gateway import make_settings
@@ -54,7 +54,7 @@ def consumer_scrape() -> str:
     registry = CollectorRegistry()
     metrics = ConsumerMetrics(registry, event_types=build_registry().event_types)
     metrics.next_expiry.expires_at = datetime.now(UTC) + timedelta(days=1)
-    ImportMetrics(registry)  # the sync runner's, on the serving process's registry
+    ImportMetrics(registry, IMPORTERS)  # the sync runner's, on the serving process's registry
     return generate_latest(registry).decode()
 
 

@@ -2,10 +2,11 @@
 
     python -m tests.emulators.serve --port 8070 [--people 250] [--client-id ID ...]
 
-Each provider lives under its own prefix (/pco, /ghl, /calendly, /google) with a little
-seed data and one account to connect as. No consent is decided beforehand, so the
-authorize page asks in the browser (approve as the seeded account, or deny). The
-settings to point hookgate at the emulators are printed first, as `export` lines.
+Each provider lives under its own prefix (/pco, /ghl, /calendly, /google, /stripe) with
+a little seed data and one account to connect as (Stripe: its test secret key). No
+consent is decided beforehand, so the authorize page asks in the browser (approve as the
+seeded account, or deny). The settings to point hookgate at the emulators are printed
+first, as `export` lines.
 """
 
 from __future__ import annotations
@@ -62,11 +63,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     emulators = ProviderEmulators()
     emulators.served_at(f"http://{args.host}:{args.port}")
-    emulators.pco.deliver = emulators.calendly.deliver = post_delivery
+    emulators.pco.deliver = emulators.calendly.deliver = emulators.stripe.deliver = post_delivery
     asyncio.run(seed(emulators, args.people))
     for name, value in emulators.settings().items():
         sys.stdout.write(f"export {name}={value}\n")
-    sys.stdout.write(f"# providers: {', '.join(PATHS)}; Ctrl-C stops the emulators\n")
+    sys.stdout.write(f"# stripe secret key: {emulators.stripe.secret_key}\n")
+    sys.stdout.write(f"# providers: {', '.join(PATHS)}, stripe; Ctrl-C stops the emulators\n")
     sys.stdout.flush()
     uvicorn.run(emulators.app, host=args.host, port=args.port, log_level="warning")
 

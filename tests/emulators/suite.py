@@ -17,6 +17,7 @@ from tests.emulators.ghl import GhlEmulator
 from tests.emulators.google import GoogleEmulator
 from tests.emulators.oauth import OAuthServer
 from tests.emulators.pco import PcoEmulator
+from tests.emulators.stripe import StripeEmulator
 from tests.emulators.tokens import Clock, TokenRegistry, utc_now
 
 PATHS = {
@@ -26,11 +27,14 @@ PATHS = {
     "calendly": ("/calendly", "/oauth/authorize", "/oauth/token"),
     "google": ("/google", "/o/oauth2/v2/auth", "/token"),
 }
+STRIPE_PREFIX = "/stripe"
+"""Stripe takes a secret key, no OAuth: it has a prefix only."""
 
 
 @dataclass
 class ProviderEmulators:
-    """The four emulators sharing one token registry, with one OAuth client each."""
+    """The OAuth providers' emulators sharing one token registry, with one OAuth client
+    each, and Stripe's (its `SECRET_KEY`)."""
 
     now: Clock = utc_now
     base: str = "http://127.0.0.1"
@@ -39,6 +43,7 @@ class ProviderEmulators:
     ghl: GhlEmulator = field(init=False)
     calendly: CalendlyEmulator = field(init=False)
     google: GoogleEmulator = field(init=False)
+    stripe: StripeEmulator = field(init=False)
     app: Starlette = field(init=False)
 
     def __post_init__(self) -> None:
@@ -47,6 +52,7 @@ class ProviderEmulators:
         self.ghl = GhlEmulator(self.registry, now=self.now)
         self.calendly = CalendlyEmulator(self.registry, now=self.now)
         self.google = GoogleEmulator(now=self.now, registry=self.registry)
+        self.stripe = StripeEmulator(now=self.now)
         for provider, oauth in self.oauth_servers().items():
             oauth.add_client(*self.client(provider))
         self.app = Starlette(
@@ -59,6 +65,7 @@ class ProviderEmulators:
                     ("google", self.google),
                 )
             ]
+            + [Mount(STRIPE_PREFIX, app=self.stripe.app)]
         )
 
     def oauth_servers(self) -> dict[str, OAuthServer]:
@@ -80,7 +87,7 @@ class ProviderEmulators:
         self.calendly.uri_base = self.api_base("calendly")
 
     def api_base(self, provider: str) -> str:
-        return self.base + PATHS[provider][0]
+        return self.base + (STRIPE_PREFIX if provider == "stripe" else PATHS[provider][0])
 
     def authorize_url(self, provider: str) -> str:
         return self.api_base(provider) + PATHS[provider][1]
@@ -101,4 +108,5 @@ class ProviderEmulators:
             env[f"HOOKGATE_{name}_CLIENT_SECRET"] = secret
         env["HOOKGATE_GOOGLE_REVOKE_URL"] = self.api_base("google") + "/revoke"
         env["HOOKGATE_PCO_REVOKE_URL"] = self.api_base("pco") + "/oauth/revoke"
+        env["HOOKGATE_STRIPE_API_BASE"] = self.api_base("stripe")
         return env

@@ -12,12 +12,14 @@ import verifiers.calendly
 import verifiers.ghl
 import verifiers.google
 import verifiers.pco
+import verifiers.stripe
 from gateway.store.secretbox import SecretBox
 from schemas import samples
 from tests.fixtures.gateway import SECRET_KEYS
 
 CALENDLY_KEY = "calendly-signing-key-for-tests"
 PCO_SECRET = "pco-authenticity-secret-for-tests"
+STRIPE_SECRET = "whsec_stripe-endpoint-secret-for-tests"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,15 @@ def calendly(now: datetime, *, body: bytes | None = None, key: str = CALENDLY_KE
 def pco(now: datetime, *, body: bytes | None = None, secret: str = PCO_SECRET) -> Signed:
     body = body if body is not None else samples.sample("pco", "person.created", now=now)
     return Signed(verifiers.pco.sign(body, secret), body)
+
+
+def stripe(now: datetime, *, body: bytes | None = None, secret: str = STRIPE_SECRET) -> Signed:
+    body = (
+        body
+        if body is not None
+        else samples.sample("stripe", "checkout.session.completed", now=now)
+    )
+    return Signed(verifiers.stripe.sign(body, secret, int(now.timestamp())), body)
 
 
 def ghl(now: datetime, key: Ed25519PrivateKey, *, body: bytes | None = None) -> Signed:

@@ -75,6 +75,21 @@ async def test_sources_crud_never_returns_secrets(gateway: RunningGateway) -> No
         ({"provider": "calendly", "tenant": "acme"}, "invalid_request", "secret"),
         ({"provider": "ghl", "tenant": "acme", "secret": "x"}, "invalid_request", "secret"),
         ({"provider": "google", "tenant": "acme"}, "invalid_request", "credentials"),
+        (
+            {"provider": "stripe", "tenant": "acme", "secret": "whsec_x", "credentials": {}},
+            "invalid_source",
+            "credentials.secret_key",
+        ),
+        (
+            {
+                "provider": "stripe",
+                "tenant": "acme",
+                "secret": "whsec_x",
+                "credentials": {"secret_key": "pk_test_publishable"},
+            },
+            "invalid_source",
+            "credentials.secret_key",
+        ),
         ({"provider": "nope", "tenant": "acme"}, "unknown_provider", "provider"),
         ({"provider": "pco"}, "invalid_request", "tenant"),
     ],
@@ -175,3 +190,15 @@ def test_settings_repr_hides_secrets(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, admin_token=SecretStr("hidden-admin-token"))
     assert "hidden-admin-token" not in repr(settings)
     assert SECRET_KEYS[0] not in repr(settings)
+
+
+async def test_a_stripe_source_takes_its_endpoint_secret_and_api_key(
+    gateway: RunningGateway,
+) -> None:
+    created = await gateway.add_source(
+        "stripe", tenant="acme", secret="whsec_endpoint", credentials={"secret_key": "sk_test_k1"}
+    )
+    shown = await gateway.admin.get(f"/admin/sources/{created['id']}")
+    assert shown.json()["has_credentials"] is True
+    assert "whsec_endpoint" not in shown.text
+    assert "sk_test_k1" not in shown.text

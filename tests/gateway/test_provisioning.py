@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.runtime.serve import build_app
-from schemas.store import bookings, members
+from schemas.store import appointments, bookings, members
 from tests.emulators.suite import ProviderEmulators
 from tests.fixtures.gateway import running_gateway
 from tests.gateway.connecting import connect, connect_settings, holder, redirect_query
@@ -83,6 +84,40 @@ async def test_calendly_connect_subscribes_the_organization_with_a_key_of_its_ow
     assert host.uuid == subscription.creator_uuid
     assert applied == everyone
     assert [status for *_, status in providers.calendly.delivered] == [200]
+
+
+async def test_google_connect_opens_a_channel_whose_notifications_sync(
+    tmp_path: Path, providers: ProviderEmulators, store_url: str, engine: AsyncEngine
+) -> None:
+    held = holder(providers, "google")
+    google = providers.google
+
+    async def notify(address: str, headers: dict[str, str]) -> int:
+        return await post_delivery(address, headers, b"")
+
+    google.deliver = notify
+    settings = connect_settings(tmp_path, providers, database_url=store_url)
+    async with running_gateway(settings, build_app) as gateway:
+        source_id = redirect_query(await connect(gateway, providers, "google", held.account))[
+            "source_id"
+        ]
+        shown = (await gateway.admin.get(f"/admin/sources/{source_id}")).json()
+        opened = len(google.delivered)
+        await google.create_event(
+            "primary", summary="Standup", start=datetime(2030, 1, 6, 9, tzinfo=UTC)
+        )
+        applied = await wait_for_rows(engine, appointments, "acme", 1)
+        metrics = (await gateway.client.get("/metrics")).text
+
+    assert shown["webhooks"] == "provisioned", shown
+    (channel,) = google.channels.values()
+    assert (channel.calendar_id, channel.address) == ("primary", shown["url"])
+    assert opened == 1  # the channel's `sync` message, answered before the change
+    changed = google.delivered[opened:]
+    assert [headers["X-Goog-Resource-State"] for _, headers, _ in changed] == ["exists"]
+    assert [status for *_, status in google.delivered] == [200] * len(google.delivered)
+    assert applied == 1
+    assert 'hookgate_google_syncs_total{trigger="notification"}' in metrics
 
 
 async def test_calendly_without_webhooks_in_its_plan_is_manual(

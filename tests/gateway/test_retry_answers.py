@@ -22,7 +22,7 @@ from tests.fixtures.gateway import FrozenClock, RunningGateway, make_settings, r
 from tests.gateway import deliveries
 from tests.gateway.conftest import public_pem
 
-RETRY_STATUS = {"ghl": 429, "google": 503, "calendly": 503, "pco": 503}
+RETRY_STATUS = {"ghl": 429, "google": 503, "calendly": 503, "pco": 503, "stripe": 503}
 GOOGLE_CREDENTIALS = {"client_id": "cid", "client_secret": "csecret", "refresh_token": "rtoken"}
 
 
@@ -52,6 +52,7 @@ async def add_source(gateway: RunningGateway, provider: str) -> str:
         "pco": {"secret": deliveries.PCO_SECRET},
         "ghl": {},
         "google": {"credentials": GOOGLE_CREDENTIALS},
+        "stripe": {"secret": deliveries.STRIPE_SECRET},
     }
     material = materials[provider]
     source: str = (await gateway.add_source(provider, tenant="acme", **material))["id"]
@@ -68,6 +69,8 @@ async def signed_for(
         return deliveries.pco(now)
     if provider == "ghl":
         return deliveries.ghl(now, key)
+    if provider == "stripe":
+        return deliveries.stripe(now)
     channel = await gateway.add_google_channel(source)
     return deliveries.google(now, source, channel_id=channel)
 

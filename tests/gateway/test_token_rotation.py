@@ -69,6 +69,7 @@ async def test_one_refresh_per_expiry_whatever_the_concurrency(
         clock.now += LIFETIMES[provider] - timedelta(minutes=1)  # due: within the margin
         due = await burst(gateways, source_id)
         refreshed_when_due = oauth.counters.token_requests.get("refresh_token", 0)
+        clock.now += timedelta(seconds=10)  # past Calendly's spacing of token requests
         providers.registry.expire(provider)  # the provider answers 401 to every token
         rejected = await burst(gateways, source_id)
 
@@ -104,9 +105,10 @@ async def test_a_refused_refresh_token_needs_reauthorization_and_is_counted(
 async def test_a_token_endpoint_outage_is_unreachable_and_leaves_the_source_active(
     tmp_path: Path, providers: ProviderEmulators, sqlite_url: str
 ) -> None:
+    clock = FrozenClock(datetime.now(UTC))
     held = holder(providers, "calendly")
     settings = connect_settings(tmp_path, providers, database_url=sqlite_url)
-    async with running_gateway(settings, build) as gateway:
+    async with running_gateway(settings, lambda s: build(s, clock)) as gateway:
         source_id = redirect_query(await connect(gateway, providers, "calendly", held.account))[
             "source_id"
         ]
@@ -114,8 +116,37 @@ async def test_a_token_endpoint_outage_is_unreachable_and_leaves_the_source_acti
         providers.calendly.oauth.token_faults.inject(503)
         tested = (await gateway.admin.post(f"/admin/sources/{source_id}/test")).json()
         shown = (await gateway.admin.get(f"/admin/sources/{source_id}")).json()
+        clock.now += timedelta(seconds=8)  # the failed request counts against the spacing
         retested = (await gateway.admin.post(f"/admin/sources/{source_id}/test")).json()
 
     assert (tested["ok"], tested["error"]) == (False, "unreachable")
     assert shown["status"] == "active"
     assert retested["ok"] is True
+
+
+async def test_calendly_token_requests_keep_to_eight_a_minute_per_user(
+    tmp_path: Path, providers: ProviderEmulators, sqlite_url: str
+) -> None:
+    """Tokens refused 20 times in 20 s of the gateway's clock: refreshes are spaced
+    7.5 s apart (3 of them), the rest answered `rate_limited` without asking Calendly,
+    which never has to refuse one (its limit is 8 a minute per user)."""
+    clock = FrozenClock(datetime.now(UTC))
+    held = holder(providers, "calendly")
+    oauth = providers.calendly.oauth
+    settings = connect_settings(tmp_path, providers, database_url=sqlite_url)
+    async with running_gateway(settings, lambda s: build(s, clock)) as gateway:
+        source_id = redirect_query(await connect(gateway, providers, "calendly", held.account))[
+            "source_id"
+        ]
+        answers = []
+        for _ in range(20):
+            providers.registry.expire("calendly")
+            answers.append((await gateway.admin.post(f"/admin/sources/{source_id}/test")).json())
+            clock.now += timedelta(seconds=1)
+        shown = (await gateway.admin.get(f"/admin/sources/{source_id}")).json()
+
+    assert oauth.counters.token_requests["refresh_token"] == 3
+    assert oauth.counters.rate_limited == 0
+    assert [answer["ok"] for answer in answers].count(True) == 3
+    assert {answer.get("error") for answer in answers if not answer["ok"]} == {"rate_limited"}
+    assert shown["status"] == "active"

@@ -44,6 +44,9 @@ async def sources(gateway: RunningGateway) -> dict[str, str]:
         "pco": await gateway.add_source("pco", tenant="acme", secret=deliveries.PCO_SECRET),
         "ghl": await gateway.add_source("ghl", tenant="acme"),
         "google": await gateway.add_source("google", tenant="acme", credentials=GOOGLE_CREDENTIALS),
+        "stripe": await gateway.add_source(
+            "stripe", tenant="acme", secret=deliveries.STRIPE_SECRET
+        ),
     }
     return {provider: source["id"] for provider, source in made.items()}
 
@@ -57,6 +60,8 @@ def genuine(
         return deliveries.pco(clock.now)
     if provider == "ghl":
         return deliveries.ghl(clock.now, ghl_key)
+    if provider == "stripe":
+        return deliveries.stripe(clock.now)
     return deliveries.google(clock.now, source_id)
 
 
@@ -65,6 +70,7 @@ EXPECTED_TYPES = {
     "pco": "pco.person.created",
     "ghl": "ghl.contact.created",
     "google": "google.calendar.changed",
+    "stripe": "stripe.checkout_session.completed",
 }
 
 
@@ -126,6 +132,12 @@ def _without(signed: deliveries.Signed, *names: str) -> deliveries.Signed:
     )
 
 
+def _v0_only(signed: deliveries.Signed) -> deliveries.Signed:
+    """Stripe's legacy test-mode scheme in place of `v1`."""
+    headers = {name: value.replace("v1=", "v0=") for name, value in signed.headers.items()}
+    return deliveries.Signed(headers, signed.body)
+
+
 async def rejection_cases(
     sources: dict[str, str], clock: FrozenClock, ghl_key: Ed25519PrivateKey
 ) -> list[tuple[str, str, deliveries.Signed, str]]:
@@ -168,6 +180,17 @@ async def rejection_cases(
             "ghl",
             "stale timestamp",
             deliveries.ghl(now, ghl_key, body=samples.sample("ghl", "ContactCreate", now=stale)),
+            "stale_timestamp",
+        ),
+        ("stripe", "tampered body", _tampered(deliveries.stripe(now)), "invalid_signature"),
+        ("stripe", "v0 only", _v0_only(deliveries.stripe(now)), "invalid_signature"),
+        (
+            "stripe",
+            "future timestamp",
+            deliveries.stripe(
+                now + timedelta(minutes=10),
+                body=samples.sample("stripe", "refund.created", now=now),
+            ),
             "stale_timestamp",
         ),
         (
@@ -245,6 +268,7 @@ async def test_validly_signed_garbage_gets_400(
         ("calendly", deliveries.calendly(clock.now, body=b"not json at all")),
         ("pco", deliveries.pco(clock.now, body=b'{"data": "nope"}')),
         ("ghl", deliveries.ghl(clock.now, ghl_ed25519_key, body=b"[1, 2, 3]")),
+        ("stripe", deliveries.stripe(clock.now, body=b'{"object": "event"}')),
     ):
         response = await post(gateway, provider, sources[provider], signed)
         assert response.status_code == 400, (provider, response.text)

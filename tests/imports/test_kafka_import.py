@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from consumers.apply import Applier
-from consumers.handlers import build_registry
+from consumers.providers import build_registry
 from gateway.runtime.serve import build_app
 from gateway.store.engine import store_engine
 from schemas import CloudEvent

@@ -53,7 +53,9 @@ async def test_scheduled_syncs_follow_the_settings_and_the_full_one_finds_a_merg
     assert counts(scheduled_full)["deleted"] == 1
     assert counts(scheduled_full)["processed"] == 19
     found = [
-        line for line in metrics.splitlines() if line.startswith("hookgate_reconcile_changes_total")
+        line
+        for line in metrics.splitlines()
+        if line.startswith('hookgate_reconcile_changes_total{provider="pco"}')
     ]
     assert found, metrics
     assert float(found[0].split()[-1]) >= 1, found

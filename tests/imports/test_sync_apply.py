@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier
 from consumers.ghl.handler import GhlHandler
-from consumers.handlers import build_registry
 from consumers.handlers.synced import CountedSync
 from consumers.imports.importer import sync_event
 from consumers.imports.jobs import SyncJobs
+from consumers.providers import build_registry
 from schemas.store import members
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from consumers.apply import Applier, ApplyResult
-from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunner, run_until_signalled
+from consumers.providers import build_registry
 from gateway.commands import consume
 from gateway.settings import Settings
 from schemas import CloudEvent

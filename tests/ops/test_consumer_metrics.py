@@ -11,9 +11,9 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier, ApplyResult
-from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunnerStats
 from consumers.metrics import ConsumerMetrics, RunnerStatsPoller, StoreStatePoller
+from consumers.providers import build_registry
 from gateway.ingress.metrics import GatewayMetrics
 from gateway.ingress.providers import PROVIDERS
 from schemas import CloudEvent
@@ -168,7 +168,7 @@ def test_provider_code_reports_with_bounded_labels() -> None:
     metrics = ConsumerMetrics(registry, providers=PROVIDERS)
     metrics.oauth_refresh_failed("google", "revoked")
     metrics.oauth_refresh_failed("google", "some new thing")
-    metrics.source_error("stripe", "unavailable")
+    metrics.source_error("zoom", "unavailable")  # not a provider
     assert (
         value(
             registry, "hookgate_oauth_refresh_failures_total", provider="google", reason="revoked"

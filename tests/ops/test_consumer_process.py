@@ -15,9 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from consumers.apply import Applier
-from consumers.handlers import build_registry
 from consumers.kafka_runner import KafkaRunner, KafkaRunnerConfig
 from consumers.metrics import ConsumerMetrics, LagConfig, polling
+from consumers.providers import build_registry
 from gateway.runtime.metrics_server import serve_metrics
 from tests.fixtures.kafka import create_topics
 from tests.kafka.consuming import eventually, invitee_created, publish_events

@@ -30,18 +30,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import verifiers.calendly
 import verifiers.ghl
 import verifiers.pco
+import verifiers.stripe
 from schemas import samples
 from tests.fixtures.rawhttp import Header, request_bytes
 from tests.gateway import deliveries
 
-PROVIDERS = ("calendly", "pco", "ghl", "google")
+PROVIDERS = ("calendly", "pco", "ghl", "google", "stripe")
 SIGNATURE_HEADERS = {
     "calendly": ("Calendly-Webhook-Signature",),
     "pco": ("X-PCO-Webhooks-Authenticity",),
     "ghl": ("x-ghl-signature", "x-wh-signature"),
     "google": ("X-Goog-Channel-Token", "X-Goog-Channel-ID", "X-Goog-Resource-State"),
+    "stripe": ("Stripe-Signature",),
 }
-TOLERANCE_SECONDS = {"calendly": 180, "ghl": 300}
+TOLERANCE_SECONDS = {"calendly": 180, "ghl": 300, "stripe": 300}
 KINDS = (
     "genuine",
     "wrong_content_type",
@@ -101,6 +103,8 @@ def _genuine(provider: str, targets: Targets, now: datetime) -> deliveries.Signe
         return deliveries.pco(now)
     if provider == "ghl":
         return deliveries.ghl(now, targets.ghl_key)
+    if provider == "stripe":
+        return deliveries.stripe(now)
     return deliveries.google(
         now,
         targets.sources["google"],
@@ -154,7 +158,7 @@ def draw(rng: random.Random, targets: Targets, now: datetime | None = None) -> C
         ]
         return Case(kind, provider, _post(provider, source, headers, _random_bytes(rng, 4096)))
     if kind == "signed_garbage":
-        provider = rng.choice(("calendly", "pco"))
+        provider = rng.choice(("calendly", "pco", "stripe"))
         source = targets.sources[provider]
         body = rng.choice(
             [
@@ -166,6 +170,8 @@ def draw(rng: random.Random, targets: Targets, now: datetime | None = None) -> C
         )
         if provider == "calendly":
             signature = verifiers.calendly.sign(body, deliveries.CALENDLY_KEY, int(now.timestamp()))
+        elif provider == "stripe":
+            signature = verifiers.stripe.sign(body, deliveries.STRIPE_SECRET, int(now.timestamp()))
         else:
             signature = verifiers.pco.sign(body, deliveries.PCO_SECRET)
         return Case(
@@ -209,7 +215,7 @@ def draw(rng: random.Random, targets: Targets, now: datetime | None = None) -> C
         headers.insert(rng.randint(0, len(headers)), bogus)
         return Case(kind, provider, _post(provider, source, headers, signed.body), may_publish=True)
     if kind == "stale_replay":
-        provider = rng.choice(("calendly", "ghl"))
+        provider = rng.choice(("calendly", "ghl", "stripe"))
         source = targets.sources[provider]
         then = now - timedelta(seconds=TOLERANCE_SECONDS[provider] + rng.randint(60, 10**7))
         if provider == "calendly":
@@ -217,6 +223,8 @@ def draw(rng: random.Random, targets: Targets, now: datetime | None = None) -> C
             signed = deliveries.Signed(
                 verifiers.calendly.sign(body, deliveries.CALENDLY_KEY, int(then.timestamp())), body
             )
+        elif provider == "stripe":
+            signed = deliveries.stripe(then)
         else:
             signed = deliveries.ghl(then, targets.ghl_key)
         return Case(

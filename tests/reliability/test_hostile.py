@@ -54,6 +54,9 @@ async def target(
             "google": await gw.add_source_id(
                 "google", tenant="acme", credentials=GOOGLE_CREDENTIALS
             ),
+            "stripe": await gw.add_source_id(
+                "stripe", tenant="acme", secret=deliveries.STRIPE_SECRET
+            ),
         }
         channel = await store_google_channel(gw.app, sources["google"], "team@example.com")
         targets = hostile.Targets(sources, ghl_key, 8192, 64 * 1024, google_channel=channel)

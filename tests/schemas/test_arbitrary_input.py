@@ -9,7 +9,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import calendly, ghl, google, pco
+from schemas import calendly, ghl, google, pco, stripe
 from schemas.envelope import Delivery, MalformedPayload, Normalized
 from tests.schemas.helpers import delivery
 
@@ -17,6 +17,7 @@ NORMALIZERS: dict[str, Callable[[Delivery], Normalized]] = {
     "calendly": calendly.normalize,
     "pco": pco.normalize,
     "ghl": ghl.normalize,
+    "stripe": stripe.normalize,
 }
 
 json_values = st.recursive(
@@ -86,6 +87,30 @@ def _shaped(draw: st.DrawFn) -> tuple[str, bytes]:
                 st.sampled_from(["0001-01-01T00:00:00+01:00", "2026-03-14T15:09:26Z"]) | value
             ),
             "webhookId": draw(value),
+        }
+    elif provider == "stripe":
+        body = {
+            "id": draw(st.sampled_from(["evt_1NG8Du2eZvKYlo2CUI79vXWy", "evt_"]) | value),
+            "object": draw(st.just("event") | value),
+            "type": draw(st.sampled_from(["checkout.session.completed", "charge", "a..b"]) | value),
+            "created": draw(st.sampled_from([1_773_500_966, 2**40, -1, True]) | value),
+            "livemode": draw(st.booleans() | value),
+            "data": draw(
+                st.fixed_dictionaries(
+                    {
+                        "object": st.fixed_dictionaries(
+                            {
+                                "id": st.sampled_from(["cs_test_a1", "ch_1"]) | value,
+                                "object": value,
+                                "client_reference_id": value,
+                                "metadata": st.fixed_dictionaries({"booking_id": value}) | value,
+                            }
+                        )
+                        | value
+                    }
+                )
+                | value
+            ),
         }
     else:
         inner = {

@@ -69,6 +69,7 @@ async def add_sources(base: str) -> dict[str, str]:
             "tenant": "soak",
             "credentials": {"client_id": "c", "client_secret": "s", "refresh_token": "r"},
         },
+        "stripe": {"tenant": "soak", "secret": deliveries.STRIPE_SECRET},
     }
     async with httpx.AsyncClient(base_url=base, headers=headers) as admin:
         made = {}

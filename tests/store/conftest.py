@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier
-from consumers.handlers import build_registry
+from consumers.providers import build_registry
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from consumers.apply import Applier, ApplyResult
-from consumers.handlers import build_registry
+from consumers.providers import build_registry
 from consumers.upsert import Rows, insert_new
 from gateway.store.engine import store_engine
 from schemas import CloudEvent

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import PREPARE_CHUNK, Applier
 from consumers.calendly.handler import CalendlyHandler
-from consumers.handlers import build_registry
+from consumers.providers import build_registry
 from consumers.registry import PreparedHandler
 from schemas import CloudEvent, MalformedPayload
 from schemas.store import bookings, processed_events

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier
-from consumers.handlers import build_registry
+from consumers.providers import build_registry
 from schemas.store import bookings, processed_events
 from tests.store import events
 from tests.store.events import at

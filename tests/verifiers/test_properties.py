@@ -33,6 +33,7 @@ from verifiers import (
     ghl,
     google,
     pco,
+    stripe,
 )
 
 KEY = "property-secret"
@@ -127,23 +128,28 @@ def outcome(verifier: Verifier, headers: dict[str, str], body: bytes) -> Verifie
     return verified
 
 
-def calendly_sign(body: bytes) -> dict[str, str]:
-    return calendly.sign(body, KEY, T)
+TIMESTAMPED = {"calendly": calendly, "stripe": stripe}
+"""Providers signing `t=<unix>,v1=<hex HMAC-SHA256(key, "t.body")>`, by their header."""
+TIMESTAMPED_HEADERS = {"calendly": "calendly-webhook-signature", "stripe": "stripe-signature"}
 
 
-calendly_extra = {
-    "calendly-webhook-signature": st.builds(
-        "t={},v1={}".format, st.integers(-(10**20), 10**20), st.one_of(hex_digest, any_text)
-    )
-}
+def timestamped_extra(header: str) -> dict[str, st.SearchStrategy[str]]:
+    return {
+        header: st.builds(
+            "t={},v1={}".format, st.integers(-(10**20), 10**20), st.one_of(hex_digest, any_text)
+        )
+    }
 
 
 @PROPERTY
-@given(deliveries(calendly_sign, calendly_extra))
-def test_calendly(delivery: tuple[dict[str, str], bytes]) -> None:
-    headers, body = delivery
-    if outcome(calendly.build(VerifierConfig(SOURCE, secrets=(KEY,))), headers, body):
-        value = headers["calendly-webhook-signature"]
+@given(data=st.data(), provider=st.sampled_from(sorted(TIMESTAMPED)))
+def test_timestamped(data: st.DataObject, provider: str) -> None:
+    module, header = TIMESTAMPED[provider], TIMESTAMPED_HEADERS[provider]
+    headers, body = data.draw(
+        deliveries(lambda body: module.sign(body, KEY, T), timestamped_extra(header))
+    )
+    if outcome(module.build(VerifierConfig(SOURCE, secrets=(KEY,))), headers, body):
+        value = headers[header]
         t = re.search(r"t=\s*(\d+)", value)
         assert t is not None
         digest = hmac.new(KEY.encode(), t[1].encode() + b"." + body, hashlib.sha256).hexdigest()

@@ -1,7 +1,7 @@
 """Sources: when a webhook delivery of each was last applied (`last_delivery_at`).
 
-Revision ID: 0011_source_last_delivery
-Revises: 0010_people_view
+Revision ID: 0012_source_last_delivery
+Revises: 0011_audit_log
 Create Date: 2026-12-07
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_source_last_delivery"
-down_revision: str | None = "0010_people_view"
+revision: str = "0012_source_last_delivery"
+down_revision: str | None = "0011_audit_log"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

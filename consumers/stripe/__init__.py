@@ -1,0 +1,1 @@
+"""Stripe: its API as hookgate uses it (provider-apis.md §5)."""
