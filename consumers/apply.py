@@ -38,6 +38,7 @@ from sqlalchemy import delete
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from consumers.deliveries import LastDeliveries
 from consumers.registry import Handler, HandlerRegistry, PreparedHandler
 from consumers.upsert import Rows, insert_new
 from schemas import CloudEvent
@@ -78,11 +79,14 @@ class Applier:
         *,
         metrics: ApplyMetrics | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        deliveries: LastDeliveries | None = None,
     ) -> None:
+        """`deliveries` is told of every batch applied (the sources' `last_delivery_at`)."""
         self._engine = engine
         self._registry = registry
         self._metrics = metrics
         self._clock = clock
+        self.deliveries = deliveries
 
     @property
     def engine(self) -> AsyncEngine:
@@ -136,6 +140,8 @@ class Applier:
         )
         if self._metrics is not None:
             self._metrics.observe(result, time.perf_counter() - started)
+        if self.deliveries is not None:
+            await self.deliveries.applied(plan.unique)
         return result
 
     def _plan(self, events: Sequence[CloudEvent]) -> _Plan:

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.apply import Applier, ApplyResult
+from consumers.deliveries import LastDeliveries
 from consumers.google.credentials import CredentialStore
 from consumers.google.handler import CALENDAR_CHANGED
 from consumers.google.scheduler import DEFAULT_MAX_RUNNING
@@ -87,7 +88,7 @@ class ConsumerStack:
             metrics_registry or CollectorRegistry(), event_types=registry.event_types
         )
         metrics.watch_google(google)
-        applier = Applier(engine, registry, metrics=metrics)
+        applier = Applier(engine, registry, metrics=metrics, deliveries=LastDeliveries(engine))
         return cls(engine, registry, applier, metrics, google, settings)
 
     @property
@@ -100,8 +101,8 @@ class ConsumerStack:
         await self.google.start()
 
     def upkeep(self) -> Coroutine[Any, Any, None]:
-        """Ledger and audit log pruning, the periodic Google sync and the Google write
-        outbox, until cancelled."""
+        """Ledger and audit log pruning, the periodic Google sync, the Google write outbox,
+        the bookings' sweep and the sources' last deliveries, until cancelled."""
         return upkeep_forever(
             self.applier,
             self.google,

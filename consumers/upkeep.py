@@ -1,6 +1,7 @@
 """The consumers' periodic work, the same wherever they run (`hookgate consume` or the
 embedded mode): ledger and audit log pruning, the Google periodic sync, the Google
-write outbox, and the sweep that completes bookings whose meeting has ended."""
+write outbox, the sweep that completes bookings whose meeting has ended, and writing
+the sources' last deliveries that waited for their interval."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ async def upkeep_forever(
     ]
     if prune_audit is not None:
         loops.append(prune_forever(prune_audit, retention=audit_retention, what="audit log"))
+    if applier.deliveries is not None:
+        loops.append(applier.deliveries.flush_forever())
     if google_resync_seconds:
         loops.append(google.resync_forever(google_resync_seconds))
     await asyncio.gather(*loops)

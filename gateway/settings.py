@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     GHL by update time, Calendly its future window); 0 turns it off."""
     full_reconcile_seconds: float = Field(default=86_400.0, ge=0)
     """... and in full this often (which finds deletions webhooks missed); 0: never."""
+    sync_lease_seconds: float = Field(default=60.0, gt=0)
+    """How long a sync's lease outlives its last committed page: a process killed mid-sync
+    leaves it to the next process this long after."""
     google_sync_concurrency: int = Field(default=8, ge=1)
     """Google calendar syncs run at once per process, over all calendars; more wait."""
     google_conflict_policy: Literal["remote_wins", "local_wins"] = "remote_wins"

@@ -35,6 +35,8 @@ SOURCE_ACTIVE = "active"
 """`sources.status` of a source that takes deliveries and syncs (others: `error`,
 `disconnected`)."""
 SOURCE_ERROR = "error"
+SOURCE_SYNCING = "syncing"
+"""Shown, never stored: an active source whose latest sync is running."""
 WEBHOOKS_NONE = "none"
 WEBHOOKS_PROVISIONED = "provisioned"
 WEBHOOKS_MANUAL = "manual"
@@ -60,6 +62,7 @@ sources = Table(
     Column("webhooks", String(16), nullable=False, server_default=WEBHOOKS_NONE),
     Column("webhook_subscriptions", Text, nullable=True),
     Column("webhook_secrets_ciphertext", LargeBinary, nullable=True),
+    Column("last_delivery_at", DateTime(timezone=True), nullable=True),
 )
 """`account` is the provider's identity of the connected account (JSON: `id`, `name`,
 and what the provider adds); `account_id` its id, so that reconnecting the same
@@ -67,7 +70,9 @@ account of the same tenant finds its source (unique while set). `webhooks`:
 `provisioned`, `manual` or `none`; `webhook_subscriptions` what hookgate made at the
 provider (JSON: `items` of `{id, name}`, `detail` a sentence) and
 `webhook_secrets_ciphertext` the signing secrets those subscriptions were given
-(encrypted JSON list: PCO gives one per subscription), accepted beside `secret`."""
+(encrypted JSON list: PCO gives one per subscription), accepted beside `secret`.
+`last_delivery_at`: when the consumers last applied a webhook delivery of the source
+(`consumers.deliveries`: written at most about once a minute per source)."""
 Index("ix_sources_provider_tenant", sources.c.provider, sources.c.tenant)
 Index(
     "uq_sources_provider_tenant_account",

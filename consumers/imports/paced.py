@@ -10,7 +10,8 @@ spending a request on a 429. A 429 that comes anyway (the limits change, another
 client shares them) is obeyed: nothing is sent before its `Retry-After` has passed
 (a second without one), and the call is made again, up to `max_retries` times.
 A 401 refreshes an OAuth token once (the `Auth`'s `after_401`), as the connection
-test does; other refusals raise `ApiError` with the test's codes.
+test does; other refusals raise `ApiError` with the test's codes. Each answer's `Date`
+is kept as `provider_time`: the provider's clock, which an incremental sync starts from.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -52,6 +55,8 @@ class PacedApi(ProviderApi):
         """Times a call waited for the rate window (a test counts them)."""
         self.retries = 0
         """429s answered: each one waited for, then retried."""
+        self.provider_time: datetime | None = None
+        """The `Date` of the provider's latest answer (its clock, not ours)."""
 
     async def _send(
         self, method: str, url: str, auth: Mapping[str, str], options: dict[str, Any]
@@ -59,6 +64,7 @@ class PacedApi(ProviderApi):
         for _ in range(self._max_retries + 1):
             await self._wait_turn()
             response = await super()._send(method, url, auth, options)
+            self.provider_time = _http_date(response.headers.get("date")) or self.provider_time
             if response.status_code != 429:
                 self._pace(response.headers)
                 return response
@@ -104,6 +110,16 @@ def _number(value: str | None) -> float | None:
         return float(value.split()[0])
     except (ValueError, IndexError):
         return None
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _retry_after(headers: httpx.Headers) -> float:

@@ -15,6 +15,11 @@ A job goes through three phases, each resumable from the store:
 
 A sync asked to cancel stops at its next page, and one that fails (the provider
 refuses, a wait runs out) finishes `failed`: neither reconciles, so neither deletes.
+
+An incremental sync asks for what changed since the last completed sync began, on the
+provider's clock (the `Date` of its first answer, kept in the cursor), less an overlap:
+our clock may be minutes off the provider's, and a record the sweep passed early can
+change while it runs, before later records it saw; re-reading a record is harmless.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import and_, select
@@ -49,6 +54,9 @@ from schemas.sync_store import (
 log = logging.getLogger("hookgate.imports")
 
 WATERMARK = "watermark"
+PROVIDER_BEGAN = "provider_began"
+"""Cursor key: the provider's clock (`Date`) when the sweep's first page was answered."""
+INCREMENTAL_OVERLAP = timedelta(minutes=1)
 Publish = Callable[[Sequence[CloudEvent]], Awaitable[None]]
 DELETE_BATCH = 500
 
@@ -178,6 +186,7 @@ class SyncRunner:
         if phase == "fetch":
             cursor = job.cursor
             watermark = parse_time((cursor or {}).get(WATERMARK))
+            began = (cursor or {}).get(PROVIDER_BEGAN)
             while True:
                 current = await self._jobs.get(job.id)
                 if current is None or current.cancel_requested:
@@ -187,6 +196,8 @@ class SyncRunner:
                     page = await importer.page(api, scope, cursor)
                 except ApiError as exc:
                     raise SyncFailed(f"{exc.detail} ({exc.code})") from None
+                if began is None and api.provider_time is not None:
+                    began = api.provider_time.isoformat()
                 if page.events:
                     await self._publish(page.events)
                 done = page.cursor is None
@@ -196,6 +207,8 @@ class SyncRunner:
                 saved = dict(cursor or {})
                 if watermark is not None:
                     saved[WATERMARK] = watermark.isoformat()
+                if began is not None:
+                    saved[PROVIDER_BEGAN] = began
                 if not await self._jobs.save(
                     job,
                     self.owner,
@@ -220,8 +233,9 @@ class SyncRunner:
         return SYNC_COMPLETED, None
 
     async def _since(self, job: SyncJob) -> datetime | None:
-        """Incremental: the newest provider update time the source's last completed
-        sync saw (its start where it saw none); None (sweep all) without one."""
+        """Incremental: when the source's last completed sync began on the provider's
+        clock (else the newest update time it saw, else its start on ours), less
+        `INCREMENTAL_OVERLAP`; None (sweep all) without one."""
         if job.full:
             return None
         query = (
@@ -235,8 +249,13 @@ class SyncRunner:
         if found is None:
             return None
         started, cursor = found
-        watermark = parse_time(json.loads(cursor).get(WATERMARK)) if cursor else None
-        return watermark or parse_time(started)
+        saved = json.loads(cursor) if cursor else {}
+        mark = (
+            parse_time(saved.get(PROVIDER_BEGAN))
+            or parse_time(saved.get(WATERMARK))
+            or parse_time(started)
+        )
+        return None if mark is None else mark - INCREMENTAL_OVERLAP
 
     async def _settle(self, job: SyncJob) -> None:
         """Wait until the applier took every event the job published."""

@@ -29,6 +29,8 @@ from gateway.ingress.responses import JSON, error
 from gateway.ingress.source_cache import SourceCache
 from gateway.store.sources import AccountTaken, SourceRecord, SourceRepository
 from schemas.fields import SecretText
+from schemas.sync_store import SYNC_RUNNING
+from schemas.tables import SOURCE_ACTIVE, SOURCE_SYNCING
 
 SourceHook = Callable[[SourceRecord], Awaitable[None]]
 
@@ -148,7 +150,19 @@ def describe(source: SourceRecord, public_url: str) -> dict[str, Any]:
         ),
         "created_at": source.created_at.isoformat(),
         "updated_at": source.updated_at.isoformat(),
+        "last_delivery_at": (
+            source.last_delivery_at.isoformat() if source.last_delivery_at else None
+        ),
     }
+
+
+def with_last_sync(view: dict[str, Any], last_sync: dict[str, Any] | None) -> dict[str, Any]:
+    """A source's view with its latest sync; an active source whose latest sync runs is
+    `syncing` (derived, never stored: a process killed mid-import leaves nothing to undo,
+    and the ingress keeps taking the source's deliveries meanwhile)."""
+    running = last_sync is not None and last_sync["status"] == SYNC_RUNNING
+    status = SOURCE_SYNCING if running and view["status"] == SOURCE_ACTIVE else view["status"]
+    return view | {"status": status, "last_sync": last_sync}
 
 
 class SourcesAdmin:
@@ -253,7 +267,7 @@ class SourcesAdmin:
         return JSON(
             {
                 "sources": [
-                    describe(s, self._public_url) | {"last_sync": last.get(s.id)} for s in found
+                    with_last_sync(describe(s, self._public_url), last.get(s.id)) for s in found
                 ]
             }
         )
@@ -263,7 +277,7 @@ class SourcesAdmin:
         if source is None:
             return _not_found()
         last = await self._repository.last_syncs([source.id])
-        return JSON(describe(source, self._public_url) | {"last_sync": last.get(source.id)})
+        return JSON(with_last_sync(describe(source, self._public_url), last.get(source.id)))
 
     async def remove(self, request: Request) -> Response:
         source = await self._repository.get(request.path_params["source_id"])

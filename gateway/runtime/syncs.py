@@ -81,7 +81,7 @@ class Imports:
 
     def _made(self, context: GatewayContext) -> tuple[SyncJobs, SyncRunner]:
         if self._jobs is None or self._runner is None:
-            self._jobs = SyncJobs(context.engine)
+            self._jobs = SyncJobs(context.engine, lease_seconds=context.settings.sync_lease_seconds)
             self._metrics = ImportMetrics(context.metrics.registry, IMPORTERS)
             self._runner = SyncRunner(
                 context.engine,

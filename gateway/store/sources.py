@@ -55,6 +55,8 @@ class SourceRecord:
     """Why the webhooks are `manual`, or what was provisioned, in a sentence."""
     subscriptions: tuple[dict[str, str], ...] = ()
     """The subscriptions hookgate made at the provider (`id`, `name`; no secrets)."""
+    last_delivery_at: datetime | None = None
+    """When the consumers last applied a webhook delivery of the source (to a minute)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,4 +473,5 @@ class SourceRepository:
             webhooks=row["webhooks"] or WEBHOOKS_NONE,
             webhooks_detail=listed.get("detail"),
             subscriptions=tuple(listed.get("items") or ()),
+            last_delivery_at=_aware(row["last_delivery_at"]),
         )

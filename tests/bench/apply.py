@@ -252,6 +252,14 @@ async def _copy_ledger(connection: asyncpg.Connection, part: Sequence[Any]) -> N
     )
 
 
+async def raw_plan(connection: asyncpg.Connection, table: str) -> tuple[Write, list[Any]]:
+    """`table`'s rows as they are now, and the raw upsert that writes them again."""
+    columns = await _columns(connection, table)
+    key = await _key(connection, table)
+    rows = await connection.fetch(f"SELECT {', '.join(c for c, _ in columns)} FROM {table}")  # noqa: S608
+    return _upserting(_upsert_sql(table, columns, key), len(columns)), rows
+
+
 async def raw_upsert(dsn: str, events_per_batch: int) -> tuple[RawFigures, RawFigures]:
     """Re-write the consumer's rows with raw asyncpg, twice: the data rows alone (the
     database limit), then with the consumer's ledger rows too, one binary `COPY` more
@@ -259,17 +267,10 @@ async def raw_upsert(dsn: str, events_per_batch: int) -> tuple[RawFigures, RawFi
     the store)."""
     connection = await asyncpg.connect(dsn)
     try:
-        plans: list[tuple[Write, list[Any]]] = []
-        for table in DATA_TABLES:
-            columns = await _columns(connection, table)
-            key = await _key(connection, table)
-            rows = await connection.fetch(f"SELECT {', '.join(c for c, _ in columns)} FROM {table}")  # noqa: S608
-            plans.append((_upserting(_upsert_sql(table, columns, key), len(columns)), rows))
+        plans = [await raw_plan(connection, table) for table in DATA_TABLES]
         ledger = await connection.fetch(f"SELECT {', '.join(_LEDGER_COLUMNS[:-1])} FROM {LEDGER}")  # noqa: S608
-        data = await _raw_pass(connection, plans, events_per_batch)
-        with_ledger = await _raw_pass(
-            connection, [*plans, (_copy_ledger, ledger)], events_per_batch
-        )
+        data = await raw_pass(connection, plans, events_per_batch)
+        with_ledger = await raw_pass(connection, [*plans, (_copy_ledger, ledger)], events_per_batch)
         return data, with_ledger
     finally:
         await connection.close()
@@ -344,15 +345,16 @@ def collected_as_in_a_consumer() -> Iterator[None]:
         gc.unfreeze()
 
 
-async def _raw_pass(
+async def raw_pass(
     connection: asyncpg.Connection,
     plans: list[tuple[Write, list[Any]]],
     events_per_batch: int,
+    counted: int = len(DATA_TABLES),
 ) -> RawFigures:
     """Empty the tables, then write each plan's rows in one transaction per batch, one
-    statement per plan and batch; the data rows (the first three plans) are counted."""
+    statement per plan and batch; the data rows (the first `counted` plans) are counted."""
     await connection.execute(f"TRUNCATE {', '.join(DATA_TABLES)}, {LEDGER}")
-    total = sum(len(rows) for _, rows in plans[: len(DATA_TABLES)])
+    total = sum(len(rows) for _, rows in plans[:counted])
     batches = max(1, -(-total // events_per_batch))
     postgres_before = postgres_cpu()
     started = time.perf_counter()

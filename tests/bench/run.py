@@ -24,13 +24,14 @@ from pathlib import Path
 
 from tests.bench.apply import ApplyOptions, apply_lines, run_apply
 from tests.bench.google import GoogleOptions, google_lines, run_google
+from tests.bench.imports import ImportOptions, import_lines, run_import
 from tests.bench.ingress import IngressOptions, ingress_lines, run_ingress
 from tests.bench.stack import open_stack
 from tests.bench.table import Line, render
 from tests.fixtures.processes import ServiceError
 from tests.fixtures.wrk import require_wrk
 
-SECTIONS = ("ingress", "apply", "google")
+SECTIONS = ("ingress", "apply", "google", "import")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class BenchOptions:
     ingress: IngressOptions = field(default_factory=IngressOptions)
     apply: ApplyOptions = field(default_factory=ApplyOptions)
     google: GoogleOptions = field(default_factory=GoogleOptions)
+    imports: ImportOptions = field(default_factory=ImportOptions)
 
     @classmethod
     def quick(cls, sections: tuple[str, ...] = SECTIONS) -> BenchOptions:
@@ -49,6 +51,7 @@ class BenchOptions:
             ),
             apply=ApplyOptions(events=3_000),
             google=GoogleOptions(events=200, notifications=100),
+            imports=ImportOptions(people=1_000, limit=10, period=1.0),
         )
 
 
@@ -92,6 +95,8 @@ async def run_bench(options: BenchOptions, workdir: Path) -> BenchReport:
         if "google" in options.sections:
             synced = await run_google(stack, options.google)
             lines += google_lines(synced)
+    if "import" in options.sections:
+        lines += import_lines(await run_import(options.imports))
     return BenchReport(lines, notes, time.monotonic() - started)
 
 

@@ -13,6 +13,7 @@ import pytest
 from tests.bench.apply_micro import measure as measure_apply_micro
 from tests.bench.compare import main as compare_main
 from tests.bench.cpu import CpuShare
+from tests.bench.imports import ImportOptions, import_lines, run_import
 from tests.bench.ingress import IngressFigures, Measured, WorkerFigures, ingress_lines
 from tests.bench.publisher import measure as measure_publisher
 from tests.bench.run import BenchOptions, main, run_bench
@@ -61,6 +62,8 @@ async def test_quick_bench_runs_every_section(tmp_path: Path) -> None:
     burst = next(line for line in report.lines if line.figure.startswith("Google sync runs"))
     assert burst.value.startswith(("1 run", "2 run")), burst
     assert burst.reference.endswith("; 100 sync requests coalesced"), "each one new"
+    imported = next(line for line in report.lines if line.figure.startswith("import s, 1,000"))
+    assert imported.reference == "floor 1 s (0 s in fixed windows); 10 pages, 0 refused"
     table = report.render()
     assert table.count("\n|") == len(report.lines) + 1
 
@@ -132,3 +135,17 @@ async def test_apply_micro_bench_prepares_every_event() -> None:
     assert figures.failed == 0, "every event of the stream took the usual path"
     assert figures.decode_us > 0
     assert figures.prepare_us > figures.decode_us, "parsing and rows cost more than decoding"
+
+
+async def test_import_bench_times_the_import_and_the_synced_apply() -> None:
+    figures = await run_import(ImportOptions(people=300, limit=2, period=1.0, batch=200))
+    lines = import_lines(figures)
+
+    assert (figures.limited.pages, figures.unlimited.pages) == (3, 3)
+    assert figures.limited.refused == 0
+    assert (figures.floor_seconds, figures.window_floor_seconds) == (1.5, 1.0)
+    assert 0 < figures.limited.seconds < 60
+    assert 0 < figures.unlimited.seconds < 60
+    assert figures.apply_rate > 0
+    assert figures.raw.rows == 300
+    assert lines[2].reference.startswith("raw asyncpg "), lines[2]

@@ -12,6 +12,7 @@ It follows /work/shared/provider-apis.md §1:
   `meta.total_count`, `meta.next.offset`, `links.next`), `GET /people/v2/person_mergers`.
 - 100 requests per 20 s per user (75 for offsets above 30,000) with the
   `X-PCO-API-Request-Rate-*` headers, 429 with `Retry-After` and PCO's error body.
+- A `Date` header on every API answer, from the emulator's clock (a test skews it).
 - `/webhooks/v2/webhook_subscriptions`: create (each with its own
   `authenticity_secret`), list, get, PATCH `active`, delete, `rotate_secret`.
 
@@ -31,9 +32,11 @@ import json
 import re
 import secrets
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -84,6 +87,8 @@ def _errors(status: int, title: str, detail: str, **headers: str) -> JSONRespons
 class PcoCounters:
     requests: int = 0
     people_pages: int = 0
+    pages_by_query: Counter[str] = field(default_factory=Counter)
+    """People pages served (200), by query string: a page read again counts twice."""
     unauthorized: int = 0
     deliveries: int = 0
 
@@ -349,6 +354,7 @@ class PcoEmulator:
         limiter = self.deep_offset_limit if deep else self.rate_limit
         decision = limiter.hit(account.user_id)
         headers = {
+            "Date": format_datetime(self._now().astimezone(UTC), usegmt=True),
             "X-PCO-API-Request-Rate-Limit": str(decision.limit),
             "X-PCO-API-Request-Rate-Period": str(int(limiter.period)),
             "X-PCO-API-Request-Rate-Count": str(decision.count),
@@ -395,6 +401,7 @@ class PcoEmulator:
             return guarded
         org, headers = guarded
         self.counters.people_pages += 1
+        self.counters.pages_by_query[request.url.query] += 1
         selected = self._select(list(org.people.values()), params)
         if isinstance(selected, Response):
             return selected

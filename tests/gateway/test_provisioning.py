@@ -17,6 +17,7 @@ from tests.emulators.suite import ProviderEmulators
 from tests.fixtures.gateway import running_gateway
 from tests.gateway.connecting import connect, connect_settings, holder, redirect_query
 from tests.gateway.provisioning import post_delivery, rows_of, wait_for_rows
+from tests.imports.syncing import finished
 
 PCO_EVENTS = {
     f"people.v2.events.{resource}.{action}"
@@ -128,6 +129,8 @@ async def test_calendly_without_webhooks_in_its_plan_is_manual(
     async with running_gateway(settings, build_app) as gateway:
         answer = await connect(gateway, providers, "calendly", providers.calendly.account(user))
         source_id = redirect_query(answer)["source_id"]
+        importing = (await gateway.admin.get(f"/admin/sources/{source_id}")).json()
+        await finished(gateway, importing["last_sync"]["id"])  # the initial import
         shown = (await gateway.admin.get(f"/admin/sources/{source_id}")).json()
 
     assert (shown["status"], shown["webhooks"]) == ("active", "manual")

@@ -1,6 +1,6 @@
 """`hookgate sync` starts a sync that the serving process runs and prints its final
-counts as JSON; `--incremental` imports only what changed since the newest provider
-update the last completed sync saw."""
+counts as JSON; `--incremental` imports only what changed since the last completed
+sync began on the provider's clock (less a minute's overlap)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ async def test_the_sync_command_prints_the_final_counts(
     async with clocked_emulators() as (emulators, clock):
         org = emulators.pco.add_organization("Grace")
         people = emulators.pco.add_people(org, 100)
-        clock.moment += timedelta(minutes=1)
+        clock.moment += timedelta(minutes=10)
         emulators.pco.add_people(org, 50)
         app_id, secret = emulators.pco.add_personal_access_token(org)
         settings = connect_settings(tmp_path, emulators)
@@ -52,8 +52,8 @@ async def test_the_sync_command_prints_the_final_counts(
     assert full["status"] == "completed"
     assert (full["mode"], full["items_processed"], full["items_created"]) == ("full", 150, 150)
     assert incremental["mode"] == "incremental"
-    # changed since the newest update the full sync saw (inclusive): the 50 people
-    # added last (unchanged) and the one updated since
+    # changed since a minute before the full sync began (the provider's clock): the 50
+    # people added then (unchanged) and the one updated since
     assert (
         incremental["items_processed"],
         incremental["items_updated"],
