@@ -85,7 +85,8 @@ def create_app(
     on_source_remove: Sequence[Callable[[GatewayContext], SourceHook]] = (),
     event_types: Collection[str] = (),
 ) -> GatewayApp:
-    """`event_types`: those the consumers handle, shown per provider by `/admin/providers`."""
+    """`event_types`: those the consumers handle, shown per provider by `/admin/providers`;
+    providers with `….synced` events are the ones the console offers to sync."""
     metrics = GatewayMetrics(registry or CollectorRegistry())
     box = secretbox_from(settings)
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
@@ -96,7 +97,12 @@ def create_app(
         secure=settings.resolved_public_url.startswith("https://"),
         clock=clock,
     )
-    console = ConsoleRoutes(settings, sessions, rejections)
+    console = ConsoleRoutes(
+        settings,
+        sessions,
+        rejections,
+        importable=frozenset(t.split(".", 1)[0] for t in event_types if t.endswith(".synced")),
+    )
     admin_mount = Mount(
         "/admin",
         routes=[],

@@ -28,9 +28,8 @@ from gateway.ingress.rejections import RejectionLog
 from gateway.ingress.responses import JSON, error
 from gateway.ingress.source_cache import SourceCache
 from gateway.store.sources import AccountTaken, SourceRecord, SourceRepository
+from gateway.store.syncs import shown_status
 from schemas.fields import SecretText
-from schemas.sync_store import SYNC_RUNNING
-from schemas.tables import SOURCE_ACTIVE, SOURCE_SYNCING
 
 SourceHook = Callable[[SourceRecord], Awaitable[None]]
 
@@ -157,12 +156,8 @@ def describe(source: SourceRecord, public_url: str) -> dict[str, Any]:
 
 
 def with_last_sync(view: dict[str, Any], last_sync: dict[str, Any] | None) -> dict[str, Any]:
-    """A source's view with its latest sync; an active source whose latest sync runs is
-    `syncing` (derived, never stored: a process killed mid-import leaves nothing to undo,
-    and the ingress keeps taking the source's deliveries meanwhile)."""
-    running = last_sync is not None and last_sync["status"] == SYNC_RUNNING
-    status = SOURCE_SYNCING if running and view["status"] == SOURCE_ACTIVE else view["status"]
-    return view | {"status": status, "last_sync": last_sync}
+    """A source's view with its latest sync, and the status that shows (`shown_status`)."""
+    return view | {"status": shown_status(view["status"], last_sync), "last_sync": last_sync}
 
 
 class SourcesAdmin:

@@ -35,8 +35,14 @@ STATIC = Path(__file__).parent / "static"
 
 class ConsoleRoutes:
     def __init__(
-        self, settings: Settings, sessions: ConsoleSessions, rejections: RejectionLog
+        self,
+        settings: Settings,
+        sessions: ConsoleSessions,
+        rejections: RejectionLog,
+        *,
+        importable: frozenset[str] = frozenset(),
     ) -> None:
+        """`importable`: the providers with an import (`POST /admin/sources/{id}/sync`)."""
         token = settings.admin_token
         self._token = token.get_secret_value().encode() if token else None
         self._sessions = sessions
@@ -48,6 +54,7 @@ class ConsoleRoutes:
         )
         """Providers whose OAuth app is configured (`HOOKGATE_{P}_CLIENT_ID`): the ones
         `POST /admin/connect/{provider}` can start."""
+        self._importable = importable
         self._failures = RateLimiter(SIGN_IN_RATE, SIGN_IN_BURST)
         self._repository: SourceRepository | None = None
 
@@ -99,6 +106,7 @@ class ConsoleRoutes:
             await self._repository.last_syncs(ids),
             await self._repository.channel_expiries(ids),
             self._connectable,
+            self._importable,
         )
         return page(
             "dashboard.html",

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.store.sources import SourceRecord
+from gateway.store.syncs import shown_status
 
 STATUS_LABELS: Mapping[str, tuple[str, str]] = {
     # status: (what the card says, its CSS class)
@@ -31,11 +32,14 @@ class Card:
     """One source as its card shows it (never a secret: `SourceRecord` has none)."""
 
     source: SourceRecord
+    status: str
+    """As the admin API shows it (`syncing` while an import runs)."""
     label: str
     tone: str
     last_sync: Mapping[str, Any] | None
     channels: Sequence[Channel]
     can_connect: bool
+    can_sync: bool
 
     @property
     def account(self) -> str:
@@ -54,19 +58,24 @@ def cards_by_tenant(
     last_syncs: Mapping[str, Mapping[str, Any]],
     channels: Mapping[str, Sequence[tuple[str, datetime]]],
     connectable: frozenset[str],
+    importable: frozenset[str],
 ) -> dict[str, list[Card]]:
     """Cards in tenant order, each tenant's in the order the sources were made."""
     grouped: dict[str, list[Card]] = {}
     for source in found:
-        label, tone = STATUS_LABELS.get(source.status, (source.status, "idle"))
+        last_sync = last_syncs.get(source.id)
+        status = shown_status(source.status, last_sync)
+        label, tone = STATUS_LABELS.get(status, (status, "idle"))
         grouped.setdefault(source.tenant, []).append(
             Card(
                 source=source,
+                status=status,
                 label=label,
                 tone=tone,
-                last_sync=last_syncs.get(source.id),
+                last_sync=last_sync,
                 channels=[Channel(c, at) for c, at in channels.get(source.id, ())],
                 can_connect=source.provider in connectable,
+                can_sync=source.provider in importable and source.has_credentials,
             )
         )
     return dict(sorted(grouped.items()))

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schemas.sync_store import COUNTS, syncs
+from schemas.sync_store import COUNTS, SYNC_RUNNING, syncs
+from schemas.tables import SOURCE_ACTIVE, SOURCE_SYNCING
+
+
+def shown_status(status: str, last_sync: Mapping[str, Any] | None) -> str:
+    """A source's status as the admin API and the console show it: an active source whose
+    latest sync runs is `syncing` (derived, never stored: a process killed mid-import
+    leaves nothing to undo, and the ingress keeps taking the source's deliveries)."""
+    running = last_sync is not None and last_sync["status"] == SYNC_RUNNING
+    return SOURCE_SYNCING if running and status == SOURCE_ACTIVE else status
 
 
 async def latest_syncs(engine: AsyncEngine, source_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

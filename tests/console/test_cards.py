@@ -5,11 +5,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest_asyncio
 from playwright.async_api import Page, Route, expect
 
 from gateway.console.pages import moment
+from schemas.tables import sources as sources_table
 from tests.console.browser import card, screenshot
 from tests.emulators.suite import ProviderEmulators
 from tests.fixtures.gateway import RunningGateway
@@ -74,6 +76,30 @@ async def test_a_card_shows_each_state(page: Page, each_state: dict[str, str]) -
         ["Connect", "Test"]
     )
     await screenshot(page, "states")
+
+
+async def test_a_card_shows_its_last_delivery_and_offers_sync_where_there_is_an_import(
+    page: Page, gateway: RunningGateway, emulators: ProviderEmulators
+) -> None:
+    pco = await pco_source(gateway, emulators, "deliveries")
+    google = await gateway.add_source_id(
+        "google", tenant="deliveries", credentials=holder(emulators, "google").token_credentials
+    )
+    delivered = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+    async with gateway.app.state.context.engine.begin() as connection:
+        await connection.execute(
+            sources_table.update()
+            .where(sources_table.c.id == pco)
+            .values(last_delivery_at=delivered)
+        )
+    await page.goto("/console")
+    await expect(card(page, pco).locator(".last-delivery")).to_have_text(moment(delivered))
+    await expect(card(page, google).locator(".last-delivery")).to_have_text("none yet")
+    await expect(card(page, pco).get_by_role("button", name="Sync now")).to_be_visible()
+    await expect(card(page, google).get_by_role("button", name="Test")).to_be_visible()
+    await expect(card(page, google).get_by_role("button", name="Sync now")).to_have_count(0)
+    for source in (pco, google):
+        assert (await gateway.admin.delete(f"/admin/sources/{source}")).status_code == 204
 
 
 async def test_connect_through_oauth_gives_a_connected_card(
