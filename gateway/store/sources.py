@@ -18,12 +18,18 @@ from typing import Any
 import orjson
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.store.locked import LockedCredentials, locked_credentials
 from gateway.store.secretbox import SecretBox
 from gateway.store.syncs import latest_syncs
-from schemas.google_store import CHANNEL_ACTIVE, google_channels
+from schemas.google_store import (
+    CHANNEL_ACTIVE,
+    WRITE_FAILED,
+    WRITE_PENDING,
+    google_channels,
+    google_writes,
+)
 from schemas.tables import (
     SOURCE_ACTIVE,
     SOURCE_DISCONNECTED,
@@ -303,6 +309,7 @@ class SourceRepository:
         """Status `disconnected`, credentials forgotten; the signing secrets stay so its
         deliveries are still recognised (and refused), and every synced row stays."""
         async with self._engine.begin() as conn:
+            await _fail_pending_writes(conn, source_id, now)
             await conn.execute(
                 update(sources)
                 .where(sources.c.id == source_id)
@@ -318,6 +325,8 @@ class SourceRepository:
 
     async def set_status(self, source_id: str, status: str, detail: str | None) -> None:
         async with self._engine.begin() as conn:
+            if status == SOURCE_DISCONNECTED:
+                await _fail_pending_writes(conn, source_id, datetime.now(UTC))
             await conn.execute(
                 update(sources)
                 .where(sources.c.id == source_id)
@@ -475,3 +484,17 @@ class SourceRepository:
             subscriptions=tuple(listed.get("items") or ()),
             last_delivery_at=_aware(row["last_delivery_at"]),
         )
+
+
+async def _fail_pending_writes(conn: AsyncConnection, source_id: str, now: datetime) -> None:
+    """A disconnected source's Google writes still waiting end `failed` at once, whether
+    or not a consumer is running to find out (one already running records its result)."""
+    await conn.execute(
+        update(google_writes)
+        .where(google_writes.c.source_id == source_id, google_writes.c.status == WRITE_PENDING)
+        .values(
+            status=WRITE_FAILED,
+            detail="Not written: the source was disconnected.",
+            finished_at=now,
+        )
+    )

@@ -219,9 +219,11 @@ async def test_disconnecting_fails_the_pending_writes(harness: Harness) -> None:
         f"/admin/google/{harness.source.id}/disconnect", headers=AUTH
     )
     assert response.status_code == 200, response.text
+    at_once = (await harness.gateway.get(f"/admin/google/writes/{write_id}", headers=AUTH)).json()
 
     ended = await run(harness, write_id)
 
+    assert at_once["status"] == "failed"  # no consumer needs to run first (Kafka mode)
     assert ended["status"] == "failed"
     assert "disconnected" in ended["detail"]
     assert harness.emulator.live_events(CALENDAR) == {}
