@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/mypy gateway verifiers consumers schemas tests
 
 pytest: $(STAMP) $(BIN)/promtool install-bench-tools install-browser
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider --durations=40
 
 test: lint pytest
 
