@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/mypy gateway verifiers consumers schemas tests
 
 pytest: $(STAMP) $(BIN)/promtool install-bench-tools install-browser
-	$(BIN)/pytest -q -p no:cacheprovider --durations=40
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=40
 
 test: lint pytest
 
