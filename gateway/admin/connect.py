@@ -223,9 +223,19 @@ class ConnectRoutes:
                 )
         else:
             body |= {"error": check.error, "detail": check.detail}
-        if check.error == UNAUTHORIZED:
-            current = await self._repository.get(source.id)
-            if current is not None and current.status == SOURCE_ACTIVE:
-                await self._repository.set_status(source.id, SOURCE_ERROR, UNAUTHORIZED)
-            self._cache.invalidate(source.id)
+        await self._follow(source.id, check.ok, check.error)
         return JSON(body)
+
+    async def _follow(self, source_id: str, ok: bool, failure: str | None) -> None:
+        """A test's verdict on the source: `unauthorized` moves an active one to `error`;
+        a passing test brings one in `error` back (the console's "Retry")."""
+        current = await self._repository.get(source_id)
+        if current is None:
+            return
+        if failure == UNAUTHORIZED and current.status == SOURCE_ACTIVE:
+            await self._repository.set_status(source_id, SOURCE_ERROR, UNAUTHORIZED)
+        elif ok and current.status == SOURCE_ERROR:
+            await self._repository.set_status(source_id, SOURCE_ACTIVE, None)
+        else:
+            return
+        self._cache.invalidate(source_id)

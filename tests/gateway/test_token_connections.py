@@ -89,3 +89,20 @@ async def test_unusable_token_credentials_get_400_naming_the_field(
     assert created.json()["field"] == field
     assert patched.status_code == 400
     assert patched.json()["field"] == "credentials.personal_access_token"
+
+
+async def test_a_passing_test_brings_a_source_in_error_back(
+    tmp_path: Path, providers: ProviderEmulators, sqlite_url: str
+) -> None:
+    held = holder(providers, "pco")
+    settings = connect_settings(tmp_path, providers, database_url=sqlite_url)
+    async with running_gateway(settings, build) as gateway:
+        source = await gateway.add_source_id(
+            "pco", tenant="acme", credentials=held.token_credentials
+        )
+        await gateway.app.state.context.sources.set_status(source, "error", "unauthorized")
+        tested = (await gateway.admin.post(f"/admin/sources/{source}/test")).json()
+        shown = (await gateway.admin.get(f"/admin/sources/{source}")).json()
+
+    assert tested["ok"] is True, tested
+    assert (shown["status"], shown["status_detail"]) == ("active", None)
