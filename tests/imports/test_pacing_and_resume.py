@@ -16,7 +16,7 @@ from schemas.store import members
 from schemas.sync_store import syncs
 from tests.emulators.ratelimit import FixedWindowLimiter
 from tests.emulators.suite import ProviderEmulators
-from tests.fixtures.gateway import running_gateway
+from tests.fixtures.gateway import RunningGateway, running_gateway
 from tests.gateway.connecting import connect_settings
 from tests.imports.syncing import counts, finished, serving, start_sync, sync
 
@@ -33,6 +33,21 @@ async def pco_source(providers: ProviderEmulators, people: int) -> tuple[str, st
     return providers.pco.add_personal_access_token(org)
 
 
+async def church_source(gateway: RunningGateway, app_id: str, secret: str) -> str:
+    """A PCO source of the church's personal access token."""
+    return await gateway.add_source_id(
+        "pco", tenant="church", credentials={"app_id": app_id, "secret": secret}
+    )
+
+
+async def processed_at_least(gateway: RunningGateway, sync_id: str, count: int) -> None:
+    async with asyncio.timeout(30):
+        while (await gateway.admin.get(f"/admin/syncs/{sync_id}")).json()[
+            "items_processed"
+        ] < count:
+            await asyncio.sleep(0.02)
+
+
 async def test_an_import_keeps_to_the_published_limit_and_obeys_retry_after(
     tmp_path: Path, store_url: str, providers: ProviderEmulators
 ) -> None:
@@ -40,11 +55,7 @@ async def test_an_import_keeps_to_the_published_limit_and_obeys_retry_after(
     limiter = limit(providers, 5, 1)
     providers.pco.faults.inject(429, after=4, retry_after="1")
     async with serving(tmp_path, providers, store_url) as gateway:
-        source = (
-            await gateway.add_source(
-                "pco", tenant="church", credentials={"app_id": app_id, "secret": secret}
-            )
-        )["id"]
+        source = await church_source(gateway, app_id, secret)
         view = await sync(gateway, source)
 
     assert (counts(view)["processed"], counts(view)["created"]) == (1234, 1234), view
@@ -61,17 +72,9 @@ async def test_a_sync_stopped_mid_way_resumes_from_its_last_page_with_exact_coun
     limit(providers, 3, 1)
     settings = connect_settings(tmp_path, providers, database_url=store_url)
     async with running_gateway(settings, build_app) as gateway:
-        source = (
-            await gateway.add_source(
-                "pco", tenant="church", credentials={"app_id": app_id, "secret": secret}
-            )
-        )["id"]
+        source = await church_source(gateway, app_id, secret)
         sync_id = await start_sync(gateway, source)
-        async with asyncio.timeout(30):
-            while (await gateway.admin.get(f"/admin/syncs/{sync_id}")).json()[
-                "items_processed"
-            ] < 400:
-                await asyncio.sleep(0.02)
+        await processed_at_least(gateway, sync_id, 400)
     pages_before = providers.pco.counters.people_pages
     async with running_gateway(settings, build_app, migrate=False) as gateway:
         view = await finished(gateway, sync_id)
@@ -92,11 +95,7 @@ async def test_one_sync_at_a_time_and_a_canceled_one_deletes_nothing(
     people = providers.pco.add_people(org, 250)
     app_id, secret = providers.pco.add_personal_access_token(org)
     async with serving(tmp_path, providers, store_url) as gateway:
-        source = (
-            await gateway.add_source(
-                "pco", tenant="church", credentials={"app_id": app_id, "secret": secret}
-            )
-        )["id"]
+        source = await church_source(gateway, app_id, secret)
         assert (await sync(gateway, source))["status"] == "completed"
         for person in people[:5]:
             await providers.pco.delete_person(org, person.id)
@@ -130,17 +129,9 @@ async def test_a_sync_whose_process_died_holding_the_lease_resumes_when_it_expir
     limit(providers, 2, 1)
     settings = connect_settings(tmp_path, providers, database_url=store_url)
     async with running_gateway(settings, build_app) as gateway:
-        source = (
-            await gateway.add_source(
-                "pco", tenant="church", credentials={"app_id": app_id, "secret": secret}
-            )
-        )["id"]
+        source = await church_source(gateway, app_id, secret)
         sync_id = await start_sync(gateway, source)
-        async with asyncio.timeout(30):
-            while (await gateway.admin.get(f"/admin/syncs/{sync_id}")).json()[
-                "items_processed"
-            ] < 200:
-                await asyncio.sleep(0.02)
+        await processed_at_least(gateway, sync_id, 200)
     # as a process killed with -9 leaves it: the lease held by an owner that is gone
     expires = datetime.now(UTC) + timedelta(seconds=2)
     async with engine.begin() as connection:
