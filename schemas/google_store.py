@@ -26,7 +26,7 @@ from sqlalchemy import (
     Text,
 )
 
-from schemas.tables import metadata
+from schemas.tables import metadata, zero_bigint
 
 CHANNEL_ACTIVE = "active"
 CHANNEL_STOPPED = "stopped"
@@ -58,8 +58,8 @@ google_sync_state = Table(
     Column("calendar_id", String(500), nullable=False),
     Column("tenant", String(200), nullable=False),
     Column("sync_token", Text, nullable=True),
-    Column("requested_seq", BigInteger, nullable=False, server_default="0"),
-    Column("synced_seq", BigInteger, nullable=False, server_default="0"),
+    zero_bigint("requested_seq"),
+    zero_bigint("synced_seq"),
     Column("status", String(32), nullable=False, server_default="idle"),
     Column("status_detail", Text, nullable=True),
     Column("last_full_sync_at", DateTime(timezone=True), nullable=True),

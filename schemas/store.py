@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -30,12 +29,7 @@ from sqlalchemy import (
     false,
 )
 
-from schemas.tables import metadata
-
-
-def _version(name: str = "version") -> Column[int]:
-    return Column(name, BigInteger, nullable=False, server_default="0")
-
+from schemas.tables import metadata, zero_bigint
 
 processed_events = Table(
     "processed_events",
@@ -70,11 +64,11 @@ bookings = Table(
     Column("canceler_type", String(32), nullable=True),
     Column("rescheduled_to", String(500), nullable=True),
     Column("rescheduled_from", String(500), nullable=True),
-    _version(),
+    zero_bigint("version"),
     Column("no_show", Boolean, nullable=False, server_default=false()),
     Column("no_show_uri", String(500), nullable=True),
     Column("no_show_at", DateTime(timezone=True), nullable=True),
-    _version("no_show_version"),
+    zero_bigint("no_show_version"),
     PrimaryKeyConstraint("tenant", "invitee_uri"),
 )
 """Calendly invitees. `status` is NULL only while a no-show mark arrived first."""
@@ -88,7 +82,7 @@ members = Table(
     Column("last_name", String(200), nullable=True),
     Column("status", String(32), nullable=True),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
-    _version(),
+    zero_bigint("version"),
     Column("email", String(320), nullable=True),
     Column("phone", String(32), nullable=True),
     PrimaryKeyConstraint("tenant", "pco_person_id"),
@@ -105,7 +99,7 @@ member_emails = Table(
     Column("address", String(320), nullable=True),
     Column("is_primary", Boolean, nullable=False, server_default=false()),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
-    _version(),
+    zero_bigint("version"),
     PrimaryKeyConstraint("tenant", "pco_email_id"),
 )
 Index("ix_member_emails_person", member_emails.c.tenant, member_emails.c.pco_person_id)
@@ -120,7 +114,7 @@ member_phones = Table(
     Column("raw_number", String(64), nullable=True),
     Column("is_primary", Boolean, nullable=False, server_default=false()),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
-    _version(),
+    zero_bigint("version"),
     PrimaryKeyConstraint("tenant", "pco_phone_number_id"),
 )
 """`number` is E.164, or NULL when `raw_number` could not be parsed."""
@@ -138,10 +132,10 @@ contacts = Table(
     Column("phone", String(32), nullable=True),
     Column("tags", JSON, nullable=True),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
-    _version(),
+    zero_bigint("version"),
     Column("dnd", Boolean, nullable=True),
     Column("dnd_settings", JSON, nullable=True),
-    _version("dnd_version"),
+    zero_bigint("dnd_version"),
     PrimaryKeyConstraint("tenant", "ghl_contact_id"),
 )
 """GoHighLevel contacts. `tags` is a JSON array. The do-not-disturb columns have
@@ -160,7 +154,7 @@ ghl_appointments = Table(
     Column("start_time", DateTime(timezone=True), nullable=True),
     Column("end_time", DateTime(timezone=True), nullable=True),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
-    _version(),
+    zero_bigint("version"),
     PrimaryKeyConstraint("tenant", "ghl_appointment_id"),
 )
 Index("ix_ghl_appointments_location", ghl_appointments.c.tenant, ghl_appointments.c.location_id)
@@ -178,7 +172,7 @@ appointments = Table(
     Column("status", String(16), nullable=True),
     Column("updated", DateTime(timezone=True), nullable=True),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
-    _version(),
+    zero_bigint("version"),
     PrimaryKeyConstraint("tenant", "calendar_id", "google_event_id"),
 )
 """Google Calendar events. Google reports a deletion as `status: cancelled`, which

@@ -15,7 +15,6 @@ knows which of the tenant's rows it did not see.
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     DateTime,
     Index,
@@ -26,7 +25,7 @@ from sqlalchemy import (
     text,
 )
 
-from schemas.tables import metadata
+from schemas.tables import metadata, zero_bigint
 
 SYNC_RUNNING = "running"
 SYNC_COMPLETED = "completed"
@@ -43,10 +42,6 @@ COUNTS = (
 )
 
 
-def _count(name: str) -> Column[int]:
-    return Column(name, BigInteger, nullable=False, server_default="0")
-
-
 syncs = Table(
     "syncs",
     metadata,
@@ -58,15 +53,15 @@ syncs = Table(
     Column("status", String(16), nullable=False),
     Column("cursor", Text, nullable=True),
     Column("phase", String(16), nullable=False, server_default="fetch"),
-    *(_count(name) for name in COUNTS),
-    _count("items_applied"),
-    _count("items_published"),
+    *(zero_bigint(name) for name in COUNTS),
+    zero_bigint("items_applied"),
+    zero_bigint("items_published"),
     Column("error", Text, nullable=True),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
     Column("lease_owner", String(64), nullable=True),
     Column("lease_expires_at", DateTime(timezone=True), nullable=True),
-    Column("cancel_requested", BigInteger, nullable=False, server_default="0"),
+    zero_bigint("cancel_requested"),
 )
 """`cursor`: the importer's position (JSON), `phase` `fetch`, `settle` or `reconcile`."""
 Index("ix_syncs_source_started", syncs.c.source_id, syncs.c.started_at)

@@ -31,6 +31,12 @@ metadata = MetaData(
     }
 )
 
+
+def zero_bigint(name: str) -> Column[int]:
+    """A non-null 64-bit integer that starts at 0: versions, counts, sequence marks."""
+    return Column(name, BigInteger, nullable=False, server_default="0")
+
+
 SOURCE_ACTIVE = "active"
 """`sources.status` of a source that takes deliveries and syncs (others: `error`,
 `disconnected`)."""
